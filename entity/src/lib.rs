@@ -1,0 +1,9 @@
+//! SeaORM entities: the tables and nothing else.
+//!
+//! Timestamps are `DATETIME` columns holding UTC wall-clock time with whole seconds, so the
+//! spec's SQL (`DATE_SUB(NOW(), INTERVAL 2 HOUR)`) keeps working on MySQL/MariaDB.
+
+pub mod api_key;
+pub mod student;
+pub mod teacher;
+pub mod zoom_link;

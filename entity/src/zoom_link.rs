@@ -1,0 +1,39 @@
+use sea_orm::entity::prelude::*;
+
+/// `session_status` of the spec. `NULL` in the table means the link was issued but never clicked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum SessionStatus {
+    #[sea_orm(string_value = "active")]
+    Active,
+    #[sea_orm(string_value = "ended")]
+    Ended,
+    #[sea_orm(string_value = "timeout")]
+    Timeout,
+}
+
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "wpos_zoom_links")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub tracking_token: String,
+    pub teacher_id: i64,
+    pub student_id: i64,
+    pub zoom_url: String,
+    pub created_at: DateTime,
+    pub clicked_at: Option<DateTime>,
+    pub session_ended_at: Option<DateTime>,
+    pub session_duration_minutes: Option<i32>,
+    pub session_duration_seconds: Option<i64>,
+    pub session_status: Option<SessionStatus>,
+    pub last_activity_at: Option<DateTime>,
+    #[sea_orm(belongs_to, from = "teacher_id", to = "id")]
+    pub teacher: BelongsTo<super::teacher::Entity>,
+    #[sea_orm(belongs_to, from = "student_id", to = "id")]
+    pub student: BelongsTo<super::student::Entity>,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,15 @@
+//! Schema migrations, run by the server at start-up and usable as the SeaORM migration CLI
+//! (`cargo run -p migration -- up`, `status`, `down`, `fresh`).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_create_tables::Migration)]
+    }
+}

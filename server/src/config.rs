@@ -1,0 +1,168 @@
+//! Start-up configuration: environment variables, each also a command-line flag.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+use url::Url;
+
+/// Where the SQLite database lives when `DATABASE_URL` is not set.
+pub const DEFAULT_SQLITE_PATH: &str = "data/zoomtrack.db";
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "zoomtrack",
+    version,
+    about = "Tracks how long each Zoom lesson really lasted."
+)]
+pub struct Config {
+    /// Database URL: sqlite://…, postgres://… or mysql://…. Default: a SQLite file under ./data/.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Address and port the HTTP server listens on (port 0 picks a free port).
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
+    pub bind_addr: SocketAddr,
+
+    /// Base URL students and integrators reach the server at; tracking links start with it.
+    /// Default: http://<bound address>.
+    #[arg(long, env = "PUBLIC_BASE_URL", value_parser = parse_base_url)]
+    pub public_base_url: Option<Url>,
+
+    /// Token accepted as `Authorization: Bearer <ADMIN_TOKEN>` for the admin role.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
+    pub admin_token: Option<String>,
+
+    /// A session with no activity for this long is ended at its last activity.
+    #[arg(long, env = "SESSION_TIMEOUT", default_value = "2h", value_parser = parse_duration)]
+    pub session_timeout: Duration,
+
+    /// How often the auto-timeout sweep runs.
+    #[arg(long, env = "SWEEP_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    pub sweep_interval: Duration,
+
+    /// How often the tracking page reports that the student is still there.
+    #[arg(long, env = "HEARTBEAT_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub heartbeat_interval: Duration,
+
+    /// How long the tracking page waits before it opens the Zoom app.
+    #[arg(long, env = "ZOOM_LAUNCH_DELAY", default_value = "2s", value_parser = parse_delay)]
+    pub zoom_launch_delay: Duration,
+}
+
+impl Config {
+    /// Checks the rules that tie several settings together.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.session_timeout <= self.heartbeat_interval * 2 {
+            return Err(format!(
+                "SESSION_TIMEOUT ({}) must be more than twice HEARTBEAT_INTERVAL ({}), \
+                 or sessions would time out between heartbeats",
+                humantime::format_duration(self.session_timeout),
+                humantime::format_duration(self.heartbeat_interval),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The database URL to connect to, and the SQLite file whose folder must exist first.
+    pub fn database(&self) -> (String, Option<PathBuf>) {
+        match &self.database_url {
+            Some(url) => (url.clone(), sqlite_file(url)),
+            None => (
+                format!("sqlite://{DEFAULT_SQLITE_PATH}?mode=rwc"),
+                Some(PathBuf::from(DEFAULT_SQLITE_PATH)),
+            ),
+        }
+    }
+}
+
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let duration =
+        humantime::parse_duration(value).map_err(|e| format!("{e} (examples: 30s, 5m, 2h)"))?;
+    if duration < Duration::from_secs(1) {
+        return Err("must be at least 1s".into());
+    }
+    Ok(duration)
+}
+
+fn parse_delay(value: &str) -> Result<Duration, String> {
+    let duration =
+        humantime::parse_duration(value).map_err(|e| format!("{e} (examples: 0s, 2s, 1500ms)"))?;
+    if duration > Duration::from_secs(60) {
+        return Err("must be at most 60s".into());
+    }
+    Ok(duration)
+}
+
+fn parse_base_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("must be an http:// or https:// URL with a host".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment".into());
+    }
+    Ok(url)
+}
+
+fn parse_admin_token(value: &str) -> Result<String, String> {
+    if value.len() < 16 {
+        return Err("must be at least 16 characters".into());
+    }
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("must be printable ASCII without spaces".into());
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("zoomtrack").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let config = parse(&[]).expect("defaults parse");
+        assert_eq!(config.session_timeout, Duration::from_secs(7200));
+        assert_eq!(config.heartbeat_interval, Duration::from_secs(30));
+        assert_eq!(config.zoom_launch_delay, Duration::from_secs(2));
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = parse(&["--session-timeout", "soon"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SESSION_TIMEOUT"), "{err}");
+        let err = parse(&["--public-base-url", "ftp://x"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PUBLIC_BASE_URL"), "{err}");
+        let err = parse(&["--heartbeat-interval", "2h"])
+            .expect("parses")
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("HEARTBEAT_INTERVAL"), "{err}");
+    }
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_file("sqlite://data/x.db?mode=rwc"),
+            Some(PathBuf::from("data/x.db"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://localhost/x"), None);
+    }
+}

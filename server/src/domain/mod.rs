@@ -1,0 +1,21 @@
+//! Domain types: values parsed once at the edge and trusted after.
+
+pub mod time;
+pub mod token;
+pub mod zoom_url;
+
+pub use token::{ApiToken, TrackingToken};
+pub use zoom_url::ZoomUrl;
+
+/// Who is calling an authenticated operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    Admin,
+    Teacher(i64),
+}
+
+impl Caller {
+    pub fn is_admin(self) -> bool {
+        matches!(self, Caller::Admin)
+    }
+}

@@ -1,0 +1,98 @@
+//! Teachers, students, credentials and the caller.
+
+use async_graphql::{Context, ID, InputObject, Object};
+
+use super::{
+    Gql, caller, db, parse_id,
+    types::{ApiRole, NewApiKey, Student, Teacher, Viewer},
+};
+use crate::{
+    domain::{Caller, time},
+    services::{auth, people},
+};
+
+#[derive(InputObject)]
+pub struct PersonInput {
+    pub name: String,
+    /// A numeric Telegram chat id (may exceed 32 bits) or an `@username`.
+    pub telegram_chat_id: String,
+}
+
+#[derive(InputObject)]
+pub struct CreateApiKeyInput {
+    pub role: ApiRole,
+    /// Required for a TEACHER credential: the teacher it acts as.
+    pub teacher_id: Option<ID>,
+}
+
+#[derive(Default)]
+pub struct PeopleQuery;
+
+#[Object]
+impl PeopleQuery {
+    /// Who the credential of this request belongs to.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
+        Ok(match caller(ctx)? {
+            Caller::Admin => Viewer {
+                role: ApiRole::Admin,
+                teacher_id: None,
+            },
+            Caller::Teacher(id) => Viewer {
+                role: ApiRole::Teacher,
+                teacher_id: Some(id.into()),
+            },
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct PeopleMutation;
+
+#[Object]
+impl PeopleMutation {
+    /// Admin.
+    async fn create_teacher(
+        &self,
+        ctx: &Context<'_>,
+        input: PersonInput,
+    ) -> async_graphql::Result<Teacher> {
+        auth::require_admin(caller(ctx)?).gql()?;
+        let input = people::PersonInput::parse(&input.name, &input.telegram_chat_id).gql()?;
+        people::create_teacher(db(ctx)?, input, time::now())
+            .await
+            .gql()
+            .map(Into::into)
+    }
+
+    /// Admin.
+    async fn create_student(
+        &self,
+        ctx: &Context<'_>,
+        input: PersonInput,
+    ) -> async_graphql::Result<Student> {
+        auth::require_admin(caller(ctx)?).gql()?;
+        let input = people::PersonInput::parse(&input.name, &input.telegram_chat_id).gql()?;
+        people::create_student(db(ctx)?, input, time::now())
+            .await
+            .gql()
+            .map(Into::into)
+    }
+
+    /// Admin. The token is returned once and cannot be read again.
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateApiKeyInput,
+    ) -> async_graphql::Result<NewApiKey> {
+        auth::require_admin(caller(ctx)?).gql()?;
+        let teacher = input
+            .teacher_id
+            .as_ref()
+            .map(|id| parse_id(id, "teacherId"))
+            .transpose()?;
+        let created = auth::create_api_key(db(ctx)?, input.role.into(), teacher, time::now())
+            .await
+            .gql()?;
+        Ok(NewApiKey::new(created.key, created.token))
+    }
+}

@@ -1,0 +1,49 @@
+//! Session operations: the tracking endpoints' rules, and the manual auto-timeout.
+
+use async_graphql::{Context, Object};
+
+use super::{Gql, caller, db, error, settings, types::SessionEndResult};
+use crate::{
+    domain::{TrackingToken, time},
+    services::{auth, sessions},
+};
+
+fn token(value: &str) -> async_graphql::Result<TrackingToken> {
+    TrackingToken::parse(value).ok_or_else(|| error("BAD_USER_INPUT", "token is malformed"))
+}
+
+#[derive(Default)]
+pub struct SessionMutation;
+
+#[Object]
+impl SessionMutation {
+    /// The student is still there (as `POST /api/zoom/heartbeat`). The token is the credential.
+    async fn heartbeat(&self, ctx: &Context<'_>, token: String) -> async_graphql::Result<bool> {
+        let token = self::token(&token)?;
+        sessions::heartbeat(db(ctx)?, &token, settings(ctx)?.rules, time::now())
+            .await
+            .gql()?;
+        Ok(true)
+    }
+
+    /// Ends the session (as `POST /api/zoom/end-session`); repeating it returns the recorded end.
+    async fn end_session(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+    ) -> async_graphql::Result<SessionEndResult> {
+        let token = self::token(&token)?;
+        sessions::end(db(ctx)?, &token, settings(ctx)?.rules, time::now())
+            .await
+            .gql()
+            .map(Into::into)
+    }
+
+    /// Admin. Runs the auto-timeout now; returns how many sessions it ended.
+    async fn run_auto_timeout(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        auth::require_admin(caller(ctx)?).gql()?;
+        sessions::sweep(db(ctx)?, settings(ctx)?.rules.timeout, time::now())
+            .await
+            .gql()
+    }
+}

@@ -1,0 +1,56 @@
+//! A JSON body extractor with a size limit and JSON errors, that also takes `text/plain`
+//! (what `navigator.sendBeacon` sends for a string body).
+
+use axum::{
+    extract::{FromRequest, Request},
+    http::header::CONTENT_TYPE,
+};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+/// Tracking bodies are a token and two optional fields: a few hundred bytes.
+pub const TRACKING_BODY_LIMIT: usize = 4 * 1024;
+
+pub struct JsonBody<T>(pub T);
+
+/// Reads the whole body, refusing more than `limit` bytes.
+pub async fn read_limited(req: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(limit))
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let media = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        match media.as_deref() {
+            None | Some("application/json" | "text/plain") => {}
+            Some(_) => return Err(ApiError::UnsupportedMediaType),
+        }
+        let bytes = read_limited(req, TRACKING_BODY_LIMIT).await?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not the expected JSON: {e}")))
+    }
+}

@@ -1,0 +1,105 @@
+//! REST errors: a status and a JSON body `{"success": false, "error": {"code", "message"}}`.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::services::ServiceError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Service(ServiceError),
+    BadRequest(String),
+    PayloadTooLarge(usize),
+    UnsupportedMediaType,
+    RouteNotFound,
+    MethodNotAllowed,
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        Self::Service(err)
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Service(err) => match err {
+                ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+                ServiceError::BadInput(_) => StatusCode::BAD_REQUEST,
+                ServiceError::Unauthenticated => StatusCode::UNAUTHORIZED,
+                ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+                ServiceError::SessionNotActive(_) => StatusCode::CONFLICT,
+                ServiceError::Database(_) | ServiceError::Internal(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Service(err) => err.code(),
+            Self::BadRequest(_) => "BAD_REQUEST",
+            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RouteNotFound => "NOT_FOUND",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Self::Service(err) => err.public_message(),
+            Self::BadRequest(msg) => msg.clone(),
+            Self::PayloadTooLarge(limit) => {
+                format!("the request body is larger than {limit} bytes")
+            }
+            Self::UnsupportedMediaType => {
+                "send the body as application/json (text/plain holding JSON is accepted too)".into()
+            }
+            Self::RouteNotFound => "no such endpoint".into(),
+            Self::MethodNotAllowed => "this endpoint does not accept that method".into(),
+        }
+    }
+
+    /// Logs internal causes; clients only see the generic message.
+    pub fn log(&self) {
+        if let Self::Service(err) = self
+            && err.is_internal()
+        {
+            tracing::error!(error = %err, cause = ?err, "request failed");
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.log();
+        let mut body = json!({
+            "success": false,
+            "error": { "code": self.code(), "message": self.message() },
+        });
+        if let Self::Service(ServiceError::SessionNotActive(status)) = &self {
+            body["status"] = json!(super::status_name(*status));
+        }
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+pub async fn route_not_found() -> ApiError {
+    ApiError::RouteNotFound
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

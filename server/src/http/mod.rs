@@ -1,0 +1,47 @@
+//! The HTTP edge: routes, and the handlers that parse a request, call one service function and
+//! map its result.
+
+mod admin;
+mod auth;
+mod body;
+mod error;
+mod graphql;
+mod page;
+mod tracking;
+
+use axum::{
+    Json, Router,
+    http::Request,
+    routing::{get, post},
+};
+use entity::zoom_link::SessionStatus;
+use tower_http::trace::TraceLayer;
+
+use crate::startup::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/zoom/track", get(tracking::track))
+        .route("/api/zoom/heartbeat", post(tracking::heartbeat))
+        .route("/api/zoom/end-session", post(tracking::end_session))
+        .route("/api/admin/auto-timeout", post(admin::auto_timeout))
+        .route("/graphql", get(graphql::graphiql).post(graphql::execute))
+        .route("/health", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        // Spans carry the path only: queries hold tracking tokens.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+            tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// The spec's name for a session state; `pending` for a link never clicked.
+pub fn status_name(status: Option<SessionStatus>) -> &'static str {
+    match status {
+        None => "pending",
+        Some(SessionStatus::Active) => "active",
+        Some(SessionStatus::Ended) => "ended",
+        Some(SessionStatus::Timeout) => "timeout",
+    }
+}

@@ -1,0 +1,32 @@
+//! The auto-timeout job: every sweep interval, end the sessions that went quiet.
+//!
+//! The step is [`services::sessions::sweep`]; this is only the loop. Each statement is a
+//! conditional update, so it is safe while requests arrive and when every replica runs it.
+
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::watch;
+
+use crate::{domain::time, services};
+
+pub async fn run(
+    db: DatabaseConnection,
+    timeout: chrono::Duration,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match services::sessions::sweep(&db, timeout, time::now()).await {
+            Ok(0) => {}
+            Ok(ended) => tracing::info!(ended, "auto-timeout ended idle sessions"),
+            Err(err) => tracing::error!(error = %err, cause = ?err, "auto-timeout sweep failed"),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The zoomtrack server: tracking endpoints for students, GraphQL and REST for admins,
+//! teachers and integrators, and the jobs that keep sessions honest.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+mod graphql;
+mod http;
+pub mod jobs;
+pub mod services;
+pub mod startup;
+
+pub use config::Config;
+pub use startup::Application;

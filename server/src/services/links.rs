@@ -1,0 +1,61 @@
+//! Issuing Zoom links with their tracking token.
+
+use chrono::{DateTime, Utc};
+use entity::zoom_link;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use super::{Result, ServiceError, people};
+use crate::domain::{Caller, TrackingToken, ZoomUrl, time};
+
+pub struct IssueLink {
+    pub teacher_id: i64,
+    pub student_id: i64,
+    pub zoom_url: ZoomUrl,
+}
+
+/// A teacher issues links for themselves; an admin for any teacher.
+pub async fn issue(
+    db: &impl ConnectionTrait,
+    caller: Caller,
+    input: IssueLink,
+    now: DateTime<Utc>,
+) -> Result<zoom_link::Model> {
+    if let Caller::Teacher(own) = caller
+        && own != input.teacher_id
+    {
+        return Err(ServiceError::Forbidden(
+            "a teacher credential can issue links only for its own teacher",
+        ));
+    }
+    people::teacher(db, input.teacher_id).await?;
+    people::student(db, input.student_id).await?;
+    let token = TrackingToken::generate()?;
+    Ok(zoom_link::ActiveModel {
+        tracking_token: Set(token.as_str().to_owned()),
+        teacher_id: Set(input.teacher_id),
+        student_id: Set(input.student_id),
+        zoom_url: Set(input.zoom_url.as_str().to_owned()),
+        created_at: Set(time::to_db(now)),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+pub async fn by_token(
+    db: &impl ConnectionTrait,
+    token: &TrackingToken,
+) -> Result<zoom_link::Model> {
+    zoom_link::Entity::find()
+        .filter(zoom_link::Column::TrackingToken.eq(token.as_str()))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("tracking token"))
+}
+
+pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<zoom_link::Model> {
+    zoom_link::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("zoom link"))
+}

@@ -1,0 +1,12 @@
+//! The service layer: every query and rule lives here. Functions take a connection and `now`,
+//! so the HTTP and GraphQL edges stay thin and tests control time.
+
+pub mod auth;
+mod error;
+pub mod links;
+pub mod people;
+pub mod sessions;
+
+pub use error::ServiceError;
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

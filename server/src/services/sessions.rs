@@ -1,0 +1,303 @@
+//! The session life cycle: click, heartbeat, end, timeout.
+//!
+//! Every transition out of `active` is one conditional `UPDATE … WHERE session_status =
+//! 'active'`, so of an end-session, a sweep and (later) a webhook racing on one session exactly
+//! one takes effect; the others read back what it recorded.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::zoom_link::{self, SessionStatus};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, sea_query::Expr};
+
+use super::{Result, ServiceError, links};
+use crate::domain::{TrackingToken, time};
+
+/// The timing rules a session is judged by.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionRules {
+    /// No activity for this long ends a session at its last activity.
+    pub timeout: Duration,
+    /// A session closed this recently is picked up again by a new click (a reload, a tab
+    /// reopened) instead of staying ended.
+    pub resume_window: Duration,
+}
+
+/// A session's recorded end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionEnd {
+    pub status: SessionStatus,
+    pub ended_at: DateTime<Utc>,
+    pub duration_seconds: i64,
+    pub duration_minutes: i32,
+}
+
+/// What a click on a tracking link did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Click {
+    /// The first click: the session starts now.
+    Started,
+    /// The session was active: it goes on, its start unchanged.
+    Resumed,
+    /// The session had just been closed (a reload): it is active again, its start unchanged.
+    Reopened,
+    /// The session is over; the click changes nothing.
+    AlreadyOver(SessionStatus),
+}
+
+fn col_time(at: DateTime<Utc>) -> Expr {
+    Expr::value(time::to_db(at))
+}
+
+fn recorded_end(link: &zoom_link::Model) -> Option<SessionEnd> {
+    let status = link.session_status?;
+    if status == SessionStatus::Active {
+        return None;
+    }
+    let ended_at = time::from_db(link.session_ended_at?);
+    let duration_seconds = link.session_duration_seconds.unwrap_or_else(|| {
+        link.clicked_at
+            .map(|start| (link.session_ended_at.unwrap_or(start) - start).num_seconds())
+            .unwrap_or(0)
+    });
+    Some(SessionEnd {
+        status,
+        ended_at,
+        duration_seconds,
+        duration_minutes: link
+            .session_duration_minutes
+            .unwrap_or_else(|| time::whole_minutes(duration_seconds)),
+    })
+}
+
+/// Records a click on a tracking link; see [`Click`] for what a second click does.
+pub async fn click(
+    db: &impl ConnectionTrait,
+    token: &TrackingToken,
+    rules: SessionRules,
+    now: DateTime<Utc>,
+) -> Result<(Click, zoom_link::Model)> {
+    // Two rounds at most: a concurrent click or end can change the state between read and write.
+    for _ in 0..3 {
+        let link = links::by_token(db, token).await?;
+        let id = link.id;
+        let update = zoom_link::Entity::update_many().filter(zoom_link::Column::Id.eq(id));
+        let (outcome, update) = match link.session_status {
+            None => (
+                Click::Started,
+                update
+                    .col_expr(zoom_link::Column::ClickedAt, col_time(now))
+                    .col_expr(zoom_link::Column::LastActivityAt, col_time(now))
+                    .col_expr(
+                        zoom_link::Column::SessionStatus,
+                        Expr::value(SessionStatus::Active),
+                    )
+                    .filter(zoom_link::Column::SessionStatus.is_null()),
+            ),
+            Some(SessionStatus::Active) => {
+                if is_stale(&link, rules, now) {
+                    end_active(db, &link, rules, now).await?;
+                    continue;
+                }
+                (Click::Resumed, touch(update, now))
+            }
+            Some(SessionStatus::Ended)
+                if link
+                    .session_ended_at
+                    .is_some_and(|end| time::from_db(end) >= now - rules.resume_window) =>
+            {
+                (
+                    Click::Reopened,
+                    update
+                        .col_expr(
+                            zoom_link::Column::SessionStatus,
+                            Expr::value(SessionStatus::Active),
+                        )
+                        .col_expr(
+                            zoom_link::Column::SessionEndedAt,
+                            Expr::value(None::<chrono::NaiveDateTime>),
+                        )
+                        .col_expr(
+                            zoom_link::Column::SessionDurationMinutes,
+                            Expr::value(None::<i32>),
+                        )
+                        .col_expr(
+                            zoom_link::Column::SessionDurationSeconds,
+                            Expr::value(None::<i64>),
+                        )
+                        .col_expr(zoom_link::Column::LastActivityAt, col_time(now))
+                        .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Ended))
+                        .filter(zoom_link::Column::SessionEndedAt.eq(link.session_ended_at)),
+                )
+            }
+            Some(status) => return Ok((Click::AlreadyOver(status), link)),
+        };
+        if update.exec(db).await?.rows_affected == 1 {
+            return Ok((outcome, links::by_token(db, token).await?));
+        }
+    }
+    Err(ServiceError::Internal(
+        "click: the session kept changing under concurrent updates".into(),
+    ))
+}
+
+/// Moves `last_activity_at` forward, never back.
+fn touch(
+    update: sea_orm::UpdateMany<zoom_link::Entity>,
+    now: DateTime<Utc>,
+) -> sea_orm::UpdateMany<zoom_link::Entity> {
+    update
+        .col_expr(zoom_link::Column::LastActivityAt, col_time(now))
+        .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
+        .filter(zoom_link::Column::LastActivityAt.lte(time::to_db(now)))
+}
+
+fn is_stale(link: &zoom_link::Model, rules: SessionRules, now: DateTime<Utc>) -> bool {
+    link.last_activity_at
+        .is_none_or(|last| time::from_db(last) < now - rules.timeout)
+}
+
+/// The student is still there. Only an active, not yet stale session accepts it.
+pub async fn heartbeat(
+    db: &impl ConnectionTrait,
+    token: &TrackingToken,
+    rules: SessionRules,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    // The common case is one statement: an active session that has not gone stale.
+    let beat = touch(zoom_link::Entity::update_many(), now)
+        .filter(zoom_link::Column::TrackingToken.eq(token.as_str()))
+        .filter(zoom_link::Column::LastActivityAt.gte(time::to_db(now - rules.timeout)))
+        .exec(db)
+        .await?;
+    if beat.rows_affected == 1 {
+        return Ok(());
+    }
+    let link = links::by_token(db, token).await?;
+    match link.session_status {
+        Some(SessionStatus::Active) if is_stale(&link, rules, now) => {
+            let end = end_active(db, &link, rules, now).await?;
+            Err(ServiceError::SessionNotActive(Some(end.status)))
+        }
+        // Active with a last activity later than `now`: a concurrent beat got there first.
+        Some(SessionStatus::Active) => Ok(()),
+        other => Err(ServiceError::SessionNotActive(other)),
+    }
+}
+
+/// The tracking page closed. Ends an active session now, or at its last activity when it had
+/// already gone stale; a session already over returns what was recorded.
+pub async fn end(
+    db: &impl ConnectionTrait,
+    token: &TrackingToken,
+    rules: SessionRules,
+    now: DateTime<Utc>,
+) -> Result<SessionEnd> {
+    let link = links::by_token(db, token).await?;
+    if link.session_status.is_none() {
+        return Err(ServiceError::SessionNotActive(None));
+    }
+    if let Some(end) = recorded_end(&link) {
+        return Ok(end);
+    }
+    end_active(db, &link, rules, now).await
+}
+
+/// Ends an active session; when another transition wins the race, returns what it recorded.
+async fn end_active(
+    db: &impl ConnectionTrait,
+    link: &zoom_link::Model,
+    rules: SessionRules,
+    now: DateTime<Utc>,
+) -> Result<SessionEnd> {
+    let mut link = link.clone();
+    for _ in 0..3 {
+        let Some(clicked_at) = link.clicked_at.map(time::from_db) else {
+            return Err(ServiceError::SessionNotActive(None));
+        };
+        if let Some(end) = recorded_end(&link) {
+            return Ok(end);
+        }
+        let stale = is_stale(&link, rules, now);
+        let (status, ended_at) = match link.last_activity_at.map(time::from_db) {
+            Some(last) if stale => (SessionStatus::Timeout, last),
+            _ => (SessionStatus::Ended, now),
+        };
+        let duration_seconds = (ended_at - clicked_at).num_seconds().max(0);
+        let end = SessionEnd {
+            status,
+            ended_at,
+            duration_seconds,
+            duration_minutes: time::whole_minutes(duration_seconds),
+        };
+        let mut update = zoom_link::Entity::update_many()
+            .col_expr(zoom_link::Column::SessionStatus, Expr::value(status))
+            .col_expr(zoom_link::Column::SessionEndedAt, col_time(ended_at))
+            .col_expr(
+                zoom_link::Column::SessionDurationSeconds,
+                Expr::value(duration_seconds),
+            )
+            .col_expr(
+                zoom_link::Column::SessionDurationMinutes,
+                Expr::value(end.duration_minutes),
+            )
+            .filter(zoom_link::Column::Id.eq(link.id))
+            .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active));
+        if stale {
+            // A heartbeat landing meanwhile makes the session live again: then re-decide.
+            update = update.filter(zoom_link::Column::LastActivityAt.eq(link.last_activity_at));
+        }
+        if update.exec(db).await?.rows_affected == 1 {
+            return Ok(end);
+        }
+        link = zoom_link::Entity::find_by_id(link.id)
+            .one(db)
+            .await?
+            .ok_or(ServiceError::NotFound("session"))?;
+    }
+    Err(ServiceError::Internal(
+        "end: the session kept changing under concurrent updates".into(),
+    ))
+}
+
+/// One auto-timeout sweep: every active session idle for longer than `timeout` ends at its
+/// last activity. One set-based statement; returns how many sessions it ended.
+pub async fn sweep(
+    db: &impl ConnectionTrait,
+    timeout: Duration,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let seconds = match db.get_database_backend() {
+        DbBackend::Postgres => {
+            "CAST(EXTRACT(EPOCH FROM (last_activity_at - clicked_at)) AS BIGINT)"
+        }
+        DbBackend::MySql => "TIMESTAMPDIFF(SECOND, clicked_at, last_activity_at)",
+        _ => {
+            "(CAST(strftime('%s', last_activity_at) AS INTEGER) - CAST(strftime('%s', clicked_at) AS INTEGER))"
+        }
+    };
+    let minutes = match db.get_database_backend() {
+        DbBackend::MySql => format!("(({seconds}) + 30) DIV 60"),
+        _ => format!("(({seconds}) + 30) / 60"),
+    };
+    let result = zoom_link::Entity::update_many()
+        .col_expr(
+            zoom_link::Column::SessionStatus,
+            Expr::value(SessionStatus::Timeout),
+        )
+        .col_expr(
+            zoom_link::Column::SessionEndedAt,
+            Expr::col(zoom_link::Column::LastActivityAt),
+        )
+        .col_expr(
+            zoom_link::Column::SessionDurationSeconds,
+            Expr::cust(seconds),
+        )
+        .col_expr(
+            zoom_link::Column::SessionDurationMinutes,
+            Expr::cust(minutes),
+        )
+        .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
+        .filter(zoom_link::Column::LastActivityAt.lt(time::to_db(now - timeout)))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

@@ -1,0 +1,140 @@
+//! Building the application from its configuration: database, state, router, jobs.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use tokio::{net::TcpListener, sync::watch};
+use url::Url;
+
+use crate::{
+    config::Config,
+    db,
+    domain::{ApiToken, time},
+    graphql::{self, AppSchema},
+    http, jobs,
+    services::{auth, sessions::SessionRules},
+};
+
+/// Settings the running server needs, derived once from [`Config`].
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub public_base_url: Url,
+    pub rules: SessionRules,
+    pub sweep_interval: std::time::Duration,
+    pub heartbeat_interval: std::time::Duration,
+    pub zoom_launch_delay: std::time::Duration,
+    pub admin_token_hash: Option<String>,
+}
+
+impl Settings {
+    pub fn tracking_url(&self, token: &str) -> String {
+        let mut url = self.public_base_url.clone();
+        let path = format!("{}/api/zoom/track", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        url.query_pairs_mut().clear().append_pair("token", token);
+        url.into()
+    }
+}
+
+/// What every handler and resolver shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub settings: Arc<Settings>,
+    pub schema: AppSchema,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    state: AppState,
+    /// Set when `ADMIN_TOKEN` was not given and this start created the first admin credential.
+    pub generated_admin_token: Option<String>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        let (url, sqlite_file) = config.database();
+        let db = db::connect(&url, sqlite_file.as_deref())
+            .await
+            .context("DATABASE_URL: cannot open the database")?;
+        let listener = TcpListener::bind(config.bind_addr)
+            .await
+            .with_context(|| format!("BIND_ADDR: cannot listen on {}", config.bind_addr))?;
+        let local = listener.local_addr()?;
+        let public_base_url = match config.public_base_url {
+            Some(url) => url,
+            None => Url::parse(&format!("http://{local}"))?,
+        };
+        let generated_admin_token = match &config.admin_token {
+            Some(_) => None,
+            None => auth::bootstrap_admin(&db, time::now())
+                .await
+                .context("creating the first admin credential")?,
+        };
+        let timeout = chrono::Duration::from_std(config.session_timeout)?;
+        let heartbeat = chrono::Duration::from_std(config.heartbeat_interval)?;
+        let settings = Arc::new(Settings {
+            public_base_url,
+            rules: SessionRules {
+                timeout,
+                resume_window: heartbeat * 2,
+            },
+            sweep_interval: config.sweep_interval,
+            heartbeat_interval: config.heartbeat_interval,
+            zoom_launch_delay: config.zoom_launch_delay,
+            admin_token_hash: config.admin_token.as_deref().map(ApiToken::hash),
+        });
+        let schema = graphql::schema(db.clone(), settings.clone());
+        Ok(Self {
+            listener,
+            local_addr: local,
+            state: AppState {
+                db,
+                settings,
+                schema,
+            },
+            generated_admin_token,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.state.db
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.state.settings
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests and stops the jobs.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let sweeper = tokio::spawn(jobs::sweeper::run(
+            self.state.db.clone(),
+            self.state.settings.rules.timeout,
+            self.state.settings.sweep_interval,
+            stop_rx,
+        ));
+        let router = http::router(self.state);
+        tracing::info!(addr = %self.local_addr, "listening");
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        let _ = stop_tx.send(true);
+        sweeper.await?;
+        Ok(())
+    }
+}
