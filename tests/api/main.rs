@@ -1,1 +1,6 @@
-fn main() {}
+mod auth;
+mod bad_input;
+mod concurrency;
+mod flow;
+mod spec_sql;
+mod startup;

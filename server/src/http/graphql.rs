@@ -32,21 +32,25 @@ pub async fn execute(State(state): State<AppState>, req: Request) -> Response {
         Ok(bytes) => bytes,
         Err(err) => return refuse(err.status(), err.code(), err.message()),
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+    let request = match parse_request(&bytes) {
         Ok(request) => request,
-        Err(e) => {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                format!("the body is not a GraphQL request (JSON with a \"query\"): {e}"),
-            );
-        }
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", message),
     };
     let request = match caller {
         Some(caller) => request.data(caller),
         None => request,
     };
     Json(state.schema.execute(request).await).into_response()
+}
+
+/// A single request: a JSON object whose `query` is a string.
+fn parse_request(bytes: &[u8]) -> Result<async_graphql::Request, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("the body is not JSON: {e}"))?;
+    if !value.get("query").is_some_and(serde_json::Value::is_string) {
+        return Err("the body must be a JSON object with a \"query\" string".into());
+    }
+    serde_json::from_value(value).map_err(|e| format!("the body is not a GraphQL request: {e}"))
 }
 
 pub async fn graphiql() -> Html<String> {

@@ -1,0 +1,142 @@
+//! Bad input gets a clear JSON error and changes nothing stored.
+
+use serde_json::{Value, json};
+use zoomtrack_tests::{TestApp, TestDb, db_test};
+
+db_test!(bad_tracking_requests_are_refused_and_change_nothing);
+async fn bad_tracking_requests_are_refused_and_change_nothing(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    let link = app.issue_link().await;
+    app.track(&link.token).await;
+    let before = app.link(&link.id).await;
+    let unknown = "A".repeat(32);
+
+    for path in ["/api/zoom/heartbeat", "/api/zoom/end-session"] {
+        let (status, body) = app.post_json(path, json!({ "token": unknown })).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (404, Some("NOT_FOUND")), "{path}");
+        assert_eq!(body["success"], false);
+        for malformed in [json!({ "token": "short" }), json!({ "token": 42 }), json!({}), json!([1])] {
+            let (status, body) = app.post_json(path, malformed.clone()).await;
+            assert_eq!(status, 400, "{path} {malformed}");
+            assert_eq!(body["success"], false);
+        }
+        for (content_type, raw) in [
+            ("application/json", "{\"token\": "),
+            ("application/json", "not json"),
+            ("text/plain", ""),
+        ] {
+            let response = app
+                .client
+                .post(app.url(path))
+                .header("content-type", content_type)
+                .body(raw)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 400, "{path} {raw:?}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "BAD_REQUEST");
+        }
+        let huge = format!("{{\"token\":\"{}\",\"pad\":\"{}\"}}", link.token, "x".repeat(1 << 20));
+        let response = app
+            .client
+            .post(app.url(path))
+            .header("content-type", "application/json")
+            .body(huge)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE");
+        let response = app
+            .client
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={}", link.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 415, "{path}");
+    }
+
+    // The tracking page: JSON for API clients, a readable page for browsers.
+    let response = app
+        .client
+        .get(app.url("/api/zoom/track"))
+        .query(&[("token", &unknown)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "NOT_FOUND");
+    let response = app.track(&unknown).await;
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("This lesson link does not work"));
+    for query in ["", "?token=", "?token=%3Cscript%3E", "?other=1"] {
+        let response = app.client.get(app.url(&format!("/api/zoom/track{query}"))).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        assert_eq!(response.json::<Value>().await.unwrap()["success"], false);
+    }
+    let response = app.client.get(app.url("/api/zoom/heartbeat")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "METHOD_NOT_ALLOWED");
+    let response = app.client.get(app.url("/api/nothing-here")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "NOT_FOUND");
+
+    assert_eq!(app.link(&link.id).await, before, "stored data changed");
+    app.stop().await;
+}
+
+db_test!(bad_graphql_input_is_refused_and_changes_nothing);
+async fn bad_graphql_input_is_refused_and_changes_nothing(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    let teacher = app.create_teacher("Anna").await;
+    let student = app.create_student("Bob").await;
+    let issue = "mutation($t: ID!, $s: ID!, $u: String!) { issueZoomLink(input: {teacherId: $t, studentId: $s, zoomUrl: $u}) { id } }";
+    let good_url = "https://zoom.us/j/1234567890";
+    let cases = [
+        (json!({ "t": teacher, "s": student, "u": "http://zoom.us/j/1234567890" }), "BAD_USER_INPUT"),
+        (json!({ "t": teacher, "s": student, "u": "https://zoom.us.evil.example/j/1" }), "BAD_USER_INPUT"),
+        (json!({ "t": teacher, "s": student, "u": "javascript:alert(1)" }), "BAD_USER_INPUT"),
+        (json!({ "t": teacher, "s": student, "u": "" }), "BAD_USER_INPUT"),
+        (json!({ "t": "x", "s": student, "u": good_url }), "BAD_USER_INPUT"),
+        (json!({ "t": "-1", "s": student, "u": good_url }), "BAD_USER_INPUT"),
+        (json!({ "t": "999999", "s": student, "u": good_url }), "NOT_FOUND"),
+        (json!({ "t": teacher, "s": "999999", "u": good_url }), "NOT_FOUND"),
+    ];
+    for (vars, expected) in cases {
+        let response = app.graphql_as(Some(zoomtrack_tests::ADMIN_TOKEN), issue, vars.clone()).await;
+        assert_eq!(response["errors"][0]["extensions"]["code"], expected, "{vars}: {response}");
+    }
+    let person = "mutation($n: String!, $c: String!) { createStudent(input: {name: $n, telegramChatId: $c}) { id } }";
+    for vars in [json!({ "n": "", "c": "1" }), json!({ "n": "Bob", "c": "not a chat" })] {
+        let response = app.graphql_as(Some(zoomtrack_tests::ADMIN_TOKEN), person, vars.clone()).await;
+        assert_eq!(response["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{vars}");
+    }
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    assert_eq!(entity::zoom_link::Entity::find().count(&app.db).await.unwrap(), 0);
+    assert_eq!(entity::student::Entity::find().count(&app.db).await.unwrap(), 1);
+
+    for raw in ["", "{", "[]", "{\"variables\": {}}"] {
+        let response = app
+            .client
+            .post(app.url("/graphql"))
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{raw:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
+    }
+    let huge = json!({ "query": format!("{{ me {{ role }} }} #{}", "x".repeat(1 << 20)) });
+    let response = app.client.post(app.url("/graphql")).json(&huge).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+    let deep = format!("{{ {} }}", "me { ".repeat(40) + &"}".repeat(40));
+    let response = app.graphql_as(Some(zoomtrack_tests::ADMIN_TOKEN), &deep, json!({})).await;
+    assert!(response["errors"][0]["message"].is_string(), "{response}");
+    app.stop().await;
+}

@@ -1,0 +1,84 @@
+//! Racing ends and sweeps: each session takes exactly one terminal transition.
+
+use chrono::Duration;
+use entity::zoom_link::{self, SessionStatus};
+use futures::future::join_all;
+use sea_orm::EntityTrait;
+use zoomtrack_server::{domain::time, services::sessions};
+use zoomtrack_tests::{TestApp, TestDb, db_test};
+
+const SESSIONS: usize = 12;
+const ENDS_PER_SESSION: usize = 3;
+const SWEEPS: usize = 4;
+
+db_test!(concurrent_ends_and_sweeps_take_effect_once);
+async fn concurrent_ends_and_sweeps_take_effect_once(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    let mut links = Vec::new();
+    for _ in 0..SESSIONS {
+        let link = app.issue_link().await;
+        app.track(&link.token).await;
+        links.push(link);
+    }
+    // The sweeps run with a clock 3 h ahead: to them every session is idle.
+    let later = time::now() + Duration::hours(3);
+    let client = &app;
+    let ends = join_all(links.iter().flat_map(|link| {
+        (0..ENDS_PER_SESSION)
+            .map(move |_| async move { (link.id.clone(), client.end_session(&link.token).await) })
+    }));
+    let sweeps = join_all((0..SWEEPS).map(|_| sessions::sweep(&app.db, Duration::hours(2), later)));
+    let (ends, sweeps) = tokio::join!(ends, sweeps);
+    let swept: u64 = sweeps.into_iter().map(|r| r.expect("sweep")).sum();
+
+    let rows = zoom_link::Entity::find().all(&app.db).await.unwrap();
+    let timed_out = rows
+        .iter()
+        .filter(|r| r.session_status == Some(SessionStatus::Timeout))
+        .count();
+    assert_eq!(swept as usize, timed_out, "each sweep count is a real transition");
+    for row in &rows {
+        assert!(
+            matches!(row.session_status, Some(SessionStatus::Ended | SessionStatus::Timeout)),
+            "{row:?}"
+        );
+        let seconds = row.session_duration_seconds.expect("a duration");
+        assert!(seconds >= 0, "{row:?}");
+        assert!(row.session_ended_at.expect("an end") >= row.clicked_at.expect("a start"));
+    }
+    // Every end-session answer reports the one recorded end of its session.
+    for (id, (status, body)) in ends {
+        assert_eq!(status, 200, "{body}");
+        let row = rows.iter().find(|r| r.id.to_string() == id).unwrap();
+        let expected = match row.session_status {
+            Some(SessionStatus::Timeout) => "timeout",
+            _ => "ended",
+        };
+        assert_eq!(body["status"], expected);
+        assert_eq!(body["durationSeconds"], row.session_duration_seconds.unwrap());
+        assert_eq!(body["duration"], row.session_duration_minutes.unwrap());
+    }
+    app.stop().await;
+}
+
+db_test!(heartbeats_racing_a_sweep_never_revive_a_timed_out_session);
+async fn heartbeats_racing_a_sweep_never_revive_a_timed_out_session(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    let link = app.issue_link().await;
+    app.track(&link.token).await;
+    let later = time::now() + Duration::hours(3);
+    let beats = join_all((0..10).map(|_| app.heartbeat(&link.token)));
+    let sweep = sessions::sweep(&app.db, Duration::hours(2), later);
+    let (beats, swept) = tokio::join!(beats, sweep);
+    assert_eq!(swept.unwrap(), 1);
+    for (status, body) in beats {
+        assert!(status == 200 || (status == 409 && body["status"] == "timeout"), "{status} {body}");
+    }
+    let row = app.link(&link.id).await;
+    assert_eq!(row["status"], "TIMEOUT");
+    assert_eq!(row["endedAt"], row["lastActivityAt"]);
+    // After the sweep, beats are refused and the record stays.
+    assert_eq!(app.heartbeat(&link.token).await.0, 409);
+    assert_eq!(app.link(&link.id).await, row);
+    app.stop().await;
+}
