@@ -4,7 +4,9 @@ use serde_json::{Value, json};
 use zoomtrack_tests::{ADMIN_TOKEN, TestApp, TestDb, db_test};
 
 fn code(response: &Value) -> &str {
-    response["errors"][0]["extensions"]["code"].as_str().unwrap_or("<none>")
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<none>")
 }
 
 async fn teacher_key(app: &TestApp, teacher: &str) -> String {
@@ -29,8 +31,14 @@ async fn admin_operations_need_an_admin(db: TestDb) {
     let key = teacher_key(&app, &teacher).await;
 
     // No credential.
-    assert_eq!(code(&app.graphql_as(None, CREATE_TEACHER, json!({})).await), "UNAUTHENTICATED");
-    assert_eq!(code(&app.graphql_as(None, "{ me { role } }", json!({})).await), "UNAUTHENTICATED");
+    assert_eq!(
+        code(&app.graphql_as(None, CREATE_TEACHER, json!({})).await),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        code(&app.graphql_as(None, "{ me { role } }", json!({})).await),
+        "UNAUTHENTICATED"
+    );
 
     // A credential nobody issued: refused before anything runs.
     let response = app
@@ -51,7 +59,11 @@ async fn admin_operations_need_an_admin(db: TestDb) {
         "mutation { createApiKey(input: {role: ADMIN}) { token } }",
         "mutation { runAutoTimeout }",
     ] {
-        assert_eq!(code(&app.graphql_as(Some(&key), op, json!({})).await), "FORBIDDEN", "{op}");
+        assert_eq!(
+            code(&app.graphql_as(Some(&key), op, json!({})).await),
+            "FORBIDDEN",
+            "{op}"
+        );
     }
     let rest = app
         .client
@@ -61,13 +73,28 @@ async fn admin_operations_need_an_admin(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(rest.status(), 403);
-    assert_eq!(rest.json::<Value>().await.unwrap()["error"]["code"], "FORBIDDEN");
-    let rest = app.client.post(app.url("/api/admin/auto-timeout")).send().await.unwrap();
+    assert_eq!(
+        rest.json::<Value>().await.unwrap()["error"]["code"],
+        "FORBIDDEN"
+    );
+    let rest = app
+        .client
+        .post(app.url("/api/admin/auto-timeout"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(rest.status(), 401);
 
-    let me = app.graphql_as(Some(&key), "{ me { role teacherId } }", json!({})).await;
-    assert_eq!(me["data"]["me"], json!({ "role": "TEACHER", "teacherId": teacher }));
-    let me = app.graphql_as(Some(ADMIN_TOKEN), "{ me { role } }", json!({})).await;
+    let me = app
+        .graphql_as(Some(&key), "{ me { role teacherId } }", json!({}))
+        .await;
+    assert_eq!(
+        me["data"]["me"],
+        json!({ "role": "TEACHER", "teacherId": teacher })
+    );
+    let me = app
+        .graphql_as(Some(ADMIN_TOKEN), "{ me { role } }", json!({}))
+        .await;
     assert_eq!(me["data"]["me"]["role"], "ADMIN");
     app.stop().await;
 }
@@ -80,10 +107,21 @@ async fn a_teacher_issues_and_reads_only_their_own_links(db: TestDb) {
     let student = app.create_student("Carl").await;
     let anna_key = teacher_key(&app, &anna).await;
 
-    let own = app.issue_link_for(Some(&anna_key), &anna, &student).await.expect("own link");
-    let refused = app.issue_link_for(Some(&anna_key), &boris, &student).await.err().unwrap();
+    let own = app
+        .issue_link_for(Some(&anna_key), &anna, &student)
+        .await
+        .expect("own link");
+    let refused = app
+        .issue_link_for(Some(&anna_key), &boris, &student)
+        .await
+        .err()
+        .unwrap();
     assert_eq!(refused["extensions"]["code"], "FORBIDDEN");
-    let refused = app.issue_link_for(None, &anna, &student).await.err().unwrap();
+    let refused = app
+        .issue_link_for(None, &anna, &student)
+        .await
+        .err()
+        .unwrap();
     assert_eq!(refused["extensions"]["code"], "UNAUTHENTICATED");
 
     let boris_link = app
@@ -91,10 +129,14 @@ async fn a_teacher_issues_and_reads_only_their_own_links(db: TestDb) {
         .await
         .expect("admin issues for anyone");
     let read = "query($id: ID!) { zoomLink(id: $id) { id teacher { name } student { name } } }";
-    let mine = app.graphql_as(Some(&anna_key), read, json!({ "id": own.id })).await;
+    let mine = app
+        .graphql_as(Some(&anna_key), read, json!({ "id": own.id }))
+        .await;
     assert_eq!(mine["data"]["zoomLink"]["teacher"]["name"], "Anna");
     assert_eq!(mine["data"]["zoomLink"]["student"]["name"], "Carl");
-    let theirs = app.graphql_as(Some(&anna_key), read, json!({ "id": boris_link.id })).await;
+    let theirs = app
+        .graphql_as(Some(&anna_key), read, json!({ "id": boris_link.id }))
+        .await;
     assert_eq!(code(&theirs), "NOT_FOUND");
     app.stop().await;
 }
@@ -111,13 +153,17 @@ async fn credentials_are_checked_on_creation(db: TestDb) {
         (json!({ "r": "TEACHER", "t": "abc" }), "BAD_USER_INPUT"),
     ];
     for (vars, expected) in cases {
-        let response = app.graphql_as(Some(ADMIN_TOKEN), create, vars.clone()).await;
+        let response = app
+            .graphql_as(Some(ADMIN_TOKEN), create, vars.clone())
+            .await;
         assert_eq!(code(&response), expected, "{vars}");
     }
     // A new admin credential works as the configured one does.
     let data = app.admin(create, json!({ "r": "ADMIN" })).await;
     let token = data["createApiKey"]["token"].as_str().unwrap();
-    let me = app.graphql_as(Some(token), "{ me { role } }", json!({})).await;
+    let me = app
+        .graphql_as(Some(token), "{ me { role } }", json!({}))
+        .await;
     assert_eq!(me["data"]["me"]["role"], "ADMIN");
     app.stop().await;
 }

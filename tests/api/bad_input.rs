@@ -13,9 +13,18 @@ async fn bad_tracking_requests_are_refused_and_change_nothing(db: TestDb) {
 
     for path in ["/api/zoom/heartbeat", "/api/zoom/end-session"] {
         let (status, body) = app.post_json(path, json!({ "token": unknown })).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (404, Some("NOT_FOUND")), "{path}");
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (404, Some("NOT_FOUND")),
+            "{path}"
+        );
         assert_eq!(body["success"], false);
-        for malformed in [json!({ "token": "short" }), json!({ "token": 42 }), json!({}), json!([1])] {
+        for malformed in [
+            json!({ "token": "short" }),
+            json!({ "token": 42 }),
+            json!({}),
+            json!([1]),
+        ] {
             let (status, body) = app.post_json(path, malformed.clone()).await;
             assert_eq!(status, 400, "{path} {malformed}");
             assert_eq!(body["success"], false);
@@ -37,7 +46,11 @@ async fn bad_tracking_requests_are_refused_and_change_nothing(db: TestDb) {
             let body: Value = response.json().await.unwrap();
             assert_eq!(body["error"]["code"], "BAD_REQUEST");
         }
-        let huge = format!("{{\"token\":\"{}\",\"pad\":\"{}\"}}", link.token, "x".repeat(1 << 20));
+        let huge = format!(
+            "{{\"token\":\"{}\",\"pad\":\"{}\"}}",
+            link.token,
+            "x".repeat(1 << 20)
+        );
         let response = app
             .client
             .post(app.url(path))
@@ -69,21 +82,51 @@ async fn bad_tracking_requests_are_refused_and_change_nothing(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "NOT_FOUND");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "NOT_FOUND"
+    );
     let response = app.track(&unknown).await;
     assert_eq!(response.status(), 404);
-    assert!(response.text().await.unwrap().contains("This lesson link does not work"));
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("This lesson link does not work")
+    );
     for query in ["", "?token=", "?token=%3Cscript%3E", "?other=1"] {
-        let response = app.client.get(app.url(&format!("/api/zoom/track{query}"))).send().await.unwrap();
+        let response = app
+            .client
+            .get(app.url(&format!("/api/zoom/track{query}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 400, "{query}");
         assert_eq!(response.json::<Value>().await.unwrap()["success"], false);
     }
-    let response = app.client.get(app.url("/api/zoom/heartbeat")).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url("/api/zoom/heartbeat"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "METHOD_NOT_ALLOWED");
-    let response = app.client.get(app.url("/api/nothing-here")).send().await.unwrap();
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "METHOD_NOT_ALLOWED"
+    );
+    let response = app
+        .client
+        .get(app.url("/api/nothing-here"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "NOT_FOUND");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error"]["code"],
+        "NOT_FOUND"
+    );
 
     assert_eq!(app.link(&link.id).await, before, "stored data changed");
     app.stop().await;
@@ -97,27 +140,76 @@ async fn bad_graphql_input_is_refused_and_changes_nothing(db: TestDb) {
     let issue = "mutation($t: ID!, $s: ID!, $u: String!) { issueZoomLink(input: {teacherId: $t, studentId: $s, zoomUrl: $u}) { id } }";
     let good_url = "https://zoom.us/j/1234567890";
     let cases = [
-        (json!({ "t": teacher, "s": student, "u": "http://zoom.us/j/1234567890" }), "BAD_USER_INPUT"),
-        (json!({ "t": teacher, "s": student, "u": "https://zoom.us.evil.example/j/1" }), "BAD_USER_INPUT"),
-        (json!({ "t": teacher, "s": student, "u": "javascript:alert(1)" }), "BAD_USER_INPUT"),
-        (json!({ "t": teacher, "s": student, "u": "" }), "BAD_USER_INPUT"),
-        (json!({ "t": "x", "s": student, "u": good_url }), "BAD_USER_INPUT"),
-        (json!({ "t": "-1", "s": student, "u": good_url }), "BAD_USER_INPUT"),
-        (json!({ "t": "999999", "s": student, "u": good_url }), "NOT_FOUND"),
-        (json!({ "t": teacher, "s": "999999", "u": good_url }), "NOT_FOUND"),
+        (
+            json!({ "t": teacher, "s": student, "u": "http://zoom.us/j/1234567890" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "t": teacher, "s": student, "u": "https://zoom.us.evil.example/j/1" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "t": teacher, "s": student, "u": "javascript:alert(1)" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "t": teacher, "s": student, "u": "" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "t": "x", "s": student, "u": good_url }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "t": "-1", "s": student, "u": good_url }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            json!({ "t": "999999", "s": student, "u": good_url }),
+            "NOT_FOUND",
+        ),
+        (
+            json!({ "t": teacher, "s": "999999", "u": good_url }),
+            "NOT_FOUND",
+        ),
     ];
     for (vars, expected) in cases {
-        let response = app.graphql_as(Some(zoomtrack_tests::ADMIN_TOKEN), issue, vars.clone()).await;
-        assert_eq!(response["errors"][0]["extensions"]["code"], expected, "{vars}: {response}");
+        let response = app
+            .graphql_as(Some(zoomtrack_tests::ADMIN_TOKEN), issue, vars.clone())
+            .await;
+        assert_eq!(
+            response["errors"][0]["extensions"]["code"], expected,
+            "{vars}: {response}"
+        );
     }
     let person = "mutation($n: String!, $c: String!) { createStudent(input: {name: $n, telegramChatId: $c}) { id } }";
-    for vars in [json!({ "n": "", "c": "1" }), json!({ "n": "Bob", "c": "not a chat" })] {
-        let response = app.graphql_as(Some(zoomtrack_tests::ADMIN_TOKEN), person, vars.clone()).await;
-        assert_eq!(response["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{vars}");
+    for vars in [
+        json!({ "n": "", "c": "1" }),
+        json!({ "n": "Bob", "c": "not a chat" }),
+    ] {
+        let response = app
+            .graphql_as(Some(zoomtrack_tests::ADMIN_TOKEN), person, vars.clone())
+            .await;
+        assert_eq!(
+            response["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{vars}"
+        );
     }
     use sea_orm::{EntityTrait, PaginatorTrait};
-    assert_eq!(entity::zoom_link::Entity::find().count(&app.db).await.unwrap(), 0);
-    assert_eq!(entity::student::Entity::find().count(&app.db).await.unwrap(), 1);
+    assert_eq!(
+        entity::zoom_link::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        entity::student::Entity::find()
+            .count(&app.db)
+            .await
+            .unwrap(),
+        1
+    );
 
     for raw in ["", "{", "[]", "{\"variables\": {}}"] {
         let response = app
@@ -133,10 +225,18 @@ async fn bad_graphql_input_is_refused_and_changes_nothing(db: TestDb) {
         assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
     }
     let huge = json!({ "query": format!("{{ me {{ role }} }} #{}", "x".repeat(1 << 20)) });
-    let response = app.client.post(app.url("/graphql")).json(&huge).send().await.unwrap();
+    let response = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 413);
     let deep = format!("{{ {} }}", "me { ".repeat(40) + &"}".repeat(40));
-    let response = app.graphql_as(Some(zoomtrack_tests::ADMIN_TOKEN), &deep, json!({})).await;
+    let response = app
+        .graphql_as(Some(zoomtrack_tests::ADMIN_TOKEN), &deep, json!({}))
+        .await;
     assert!(response["errors"][0]["message"].is_string(), "{response}");
     app.stop().await;
 }

@@ -36,10 +36,16 @@ async fn concurrent_ends_and_sweeps_take_effect_once(db: TestDb) {
         .iter()
         .filter(|r| r.session_status == Some(SessionStatus::Timeout))
         .count();
-    assert_eq!(swept as usize, timed_out, "each sweep count is a real transition");
+    assert_eq!(
+        swept as usize, timed_out,
+        "each sweep count is a real transition"
+    );
     for row in &rows {
         assert!(
-            matches!(row.session_status, Some(SessionStatus::Ended | SessionStatus::Timeout)),
+            matches!(
+                row.session_status,
+                Some(SessionStatus::Ended | SessionStatus::Timeout)
+            ),
             "{row:?}"
         );
         let seconds = row.session_duration_seconds.expect("a duration");
@@ -55,7 +61,10 @@ async fn concurrent_ends_and_sweeps_take_effect_once(db: TestDb) {
             _ => "ended",
         };
         assert_eq!(body["status"], expected);
-        assert_eq!(body["durationSeconds"], row.session_duration_seconds.unwrap());
+        assert_eq!(
+            body["durationSeconds"],
+            row.session_duration_seconds.unwrap()
+        );
         assert_eq!(body["duration"], row.session_duration_minutes.unwrap());
     }
     app.stop().await;
@@ -72,7 +81,10 @@ async fn heartbeats_racing_a_sweep_never_revive_a_timed_out_session(db: TestDb) 
     let (beats, swept) = tokio::join!(beats, sweep);
     assert_eq!(swept.unwrap(), 1);
     for (status, body) in beats {
-        assert!(status == 200 || (status == 409 && body["status"] == "timeout"), "{status} {body}");
+        assert!(
+            status == 200 || (status == 409 && body["status"] == "timeout"),
+            "{status} {body}"
+        );
     }
     let row = app.link(&link.id).await;
     assert_eq!(row["status"], "TIMEOUT");

@@ -24,13 +24,26 @@ async fn a_session_is_issued_tracked_and_ended(db: TestDb) {
     let page = app.track(&link.token).await;
     assert_eq!(page.status(), 200);
     let headers = page.headers().clone();
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
-    assert!(headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert_eq!(headers["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     assert!(html.contains("zoommtg://us02web.zoom.us/join?action=join&amp;confno=85012345678"));
-    assert!(html.contains("sendBeacon"), "ends with a beacon on pagehide");
+    assert!(
+        html.contains("sendBeacon"),
+        "ends with a beacon on pagehide"
+    );
     assert!(!html.contains("beforeunload"), "never ends on beforeunload");
     assert!(!html.contains("src=\"http"), "no third-party resources");
 
@@ -38,7 +51,10 @@ async fn a_session_is_issued_tracked_and_ended(db: TestDb) {
     assert_eq!(started["status"], "ACTIVE");
     assert_eq!(started["clickedAt"], started["lastActivityAt"]);
 
-    assert_eq!(app.heartbeat(&link.token).await, (200, json!({ "success": true })));
+    assert_eq!(
+        app.heartbeat(&link.token).await,
+        (200, json!({ "success": true }))
+    );
 
     // sendBeacon sends text/plain; the client's duration and endTime are ignored.
     let response = app
@@ -140,7 +156,9 @@ async fn an_idle_session_times_out_at_its_last_activity(db: TestDb) {
 
 fn backdate_last_activity(app: &TestApp, id: &str, seconds: i64) -> String {
     let expr = match app.db.get_database_backend() {
-        sea_orm::DbBackend::Postgres => format!("clicked_at + INTERVAL '{} seconds'", 3 * 3600 - seconds),
+        sea_orm::DbBackend::Postgres => {
+            format!("clicked_at + INTERVAL '{} seconds'", 3 * 3600 - seconds)
+        }
         sea_orm::DbBackend::MySql => format!("clicked_at + INTERVAL {} SECOND", 3 * 3600 - seconds),
         _ => format!("datetime(clicked_at, '+{} seconds')", 3 * 3600 - seconds),
     };
@@ -157,11 +175,15 @@ async fn the_sweep_step_takes_now(db: TestDb) {
     let now = time::now();
     assert_eq!(sessions::sweep(&app.db, timeout, now).await.unwrap(), 0);
     assert_eq!(
-        sessions::sweep(&app.db, timeout, now + Duration::minutes(119)).await.unwrap(),
+        sessions::sweep(&app.db, timeout, now + Duration::minutes(119))
+            .await
+            .unwrap(),
         0
     );
     assert_eq!(
-        sessions::sweep(&app.db, timeout, now + Duration::minutes(121)).await.unwrap(),
+        sessions::sweep(&app.db, timeout, now + Duration::minutes(121))
+            .await
+            .unwrap(),
         1
     );
     let ended = app.link(&link.id).await;
@@ -169,7 +191,9 @@ async fn the_sweep_step_takes_now(db: TestDb) {
     assert_eq!(ended["durationSeconds"], 0);
     // A link never clicked is not a session: the sweep leaves it alone.
     assert_eq!(
-        sessions::sweep(&app.db, timeout, now + Duration::days(30)).await.unwrap(),
+        sessions::sweep(&app.db, timeout, now + Duration::days(30))
+            .await
+            .unwrap(),
         0
     );
     assert_eq!(app.link(&pending.id).await["status"], "PENDING");
@@ -184,7 +208,10 @@ async fn the_background_sweeper_ends_idle_sessions(db: TestDb) {
     app.backdate(&link.id, 3 * 3600).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while app.link(&link.id).await["status"] != "TIMEOUT" {
-        assert!(std::time::Instant::now() < deadline, "the sweeper never ran");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweeper never ran"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     app.stop().await;
@@ -197,7 +224,10 @@ async fn a_never_clicked_link_is_not_a_session(db: TestDb) {
     let (status, body) = app.heartbeat(&link.token).await;
     assert_eq!((status, body["status"].as_str()), (409, Some("pending")));
     let (status, body) = app.end_session(&link.token).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("SESSION_NOT_ACTIVE")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("SESSION_NOT_ACTIVE"))
+    );
     let link = app.link(&link.id).await;
     assert_eq!(link["status"], "PENDING");
     assert_eq!(link["clickedAt"], Value::Null);
@@ -272,9 +302,15 @@ async fn graphql_heartbeat_and_end_follow_the_rest_rules(db: TestDb) {
     let end = "mutation($t: String!) { endSession(token: $t) { status durationMinutes durationSeconds endedAt } }";
     let vars = json!({ "t": link.token });
     let pending = app.graphql_as(None, beat, vars.clone()).await;
-    assert_eq!(pending["errors"][0]["extensions"]["code"], "SESSION_NOT_ACTIVE");
+    assert_eq!(
+        pending["errors"][0]["extensions"]["code"],
+        "SESSION_NOT_ACTIVE"
+    );
     app.track(&link.token).await;
-    assert_eq!(app.graphql_as(None, beat, vars.clone()).await["data"]["heartbeat"], true);
+    assert_eq!(
+        app.graphql_as(None, beat, vars.clone()).await["data"]["heartbeat"],
+        true
+    );
     let first = app.graphql_as(None, end, vars.clone()).await;
     assert_eq!(first["data"]["endSession"]["status"], "ENDED");
     let second = app.graphql_as(None, end, vars.clone()).await;

@@ -48,7 +48,11 @@ async fn spec_queries(db: TestDb) {
                 .expect(sql)
         }
     };
-    assert_eq!(rows(FIND_ACTIVE).await.len(), 2, "active and idle, not the pending link");
+    assert_eq!(
+        rows(FIND_ACTIVE).await.len(),
+        2,
+        "active and idle, not the pending link"
+    );
     let inactive = rows(FIND_INACTIVE).await;
     assert_eq!(inactive.len(), 1);
     assert_eq!(

@@ -9,10 +9,10 @@ use std::{
 };
 
 use anyhow::Context;
+use clap::Parser;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
-use clap::Parser;
 use zoomtrack_server::{Application, Config};
 
 /// The `ADMIN_TOKEN` every test server is started with.
@@ -94,7 +94,11 @@ impl TestDb {
         }))
     }
 
-    async fn drop_database(server_url: String, backend: Backend, name: String) -> anyhow::Result<()> {
+    async fn drop_database(
+        server_url: String,
+        backend: Backend,
+        name: String,
+    ) -> anyhow::Result<()> {
         let admin = Database::connect(&server_url).await?;
         let sql = match backend {
             Backend::Postgres => format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
@@ -133,6 +137,11 @@ where
 {
     match TestDb::create(backend).await {
         Ok(Some(db)) => test(db).await,
+        Ok(None) if std::env::var_os("TEST_REQUIRE_ALL_DATABASES").is_some() => {
+            panic!(
+                "{backend:?} is required (TEST_REQUIRE_ALL_DATABASES) but its TEST_*_URL is not set"
+            )
+        }
         Ok(None) => eprintln!("skipped on {backend:?}: its TEST_*_URL is not set"),
         Err(err) => panic!("cannot create a {backend:?} test database: {err:#}"),
     }
@@ -191,7 +200,13 @@ impl TestApp {
 
     /// Starts the server on `db` with exactly these flags (and port 0).
     pub async fn spawn_with(db: &TestDb, args: &[&str]) -> Self {
-        let mut all = vec!["zoomtrack", "--bind-addr", "127.0.0.1:0", "--database-url", &db.url];
+        let mut all = vec![
+            "zoomtrack",
+            "--bind-addr",
+            "127.0.0.1:0",
+            "--database-url",
+            &db.url,
+        ];
         all.extend_from_slice(args);
         let config = Config::try_parse_from(all).expect("test flags parse");
         let app = Application::build(config).await.expect("the server starts");
@@ -235,13 +250,21 @@ impl TestApp {
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
-        req.send().await.expect("graphql request").json().await.expect("graphql json")
+        req.send()
+            .await
+            .expect("graphql request")
+            .json()
+            .await
+            .expect("graphql json")
     }
 
     /// A GraphQL operation as admin that must succeed; returns `data`.
     pub async fn admin(&self, query: &str, variables: Value) -> Value {
         let response = self.graphql_as(Some(ADMIN_TOKEN), query, variables).await;
-        assert!(response.get("errors").is_none(), "GraphQL errors: {response}");
+        assert!(
+            response.get("errors").is_none(),
+            "GraphQL errors: {response}"
+        );
         response["data"].clone()
     }
 
@@ -252,7 +275,10 @@ impl TestApp {
                 json!({ "name": name }),
             )
             .await;
-        data["createTeacher"]["id"].as_str().expect("teacher id").to_owned()
+        data["createTeacher"]["id"]
+            .as_str()
+            .expect("teacher id")
+            .to_owned()
     }
 
     pub async fn create_student(&self, name: &str) -> String {
@@ -262,7 +288,10 @@ impl TestApp {
                 json!({ "name": name }),
             )
             .await;
-        data["createStudent"]["id"].as_str().expect("student id").to_owned()
+        data["createStudent"]["id"]
+            .as_str()
+            .expect("student id")
+            .to_owned()
     }
 
     /// Issues a link as admin for a new teacher and student.
@@ -275,7 +304,12 @@ impl TestApp {
     }
 
     /// Issues a link with `token` as the credential; `Err` holds the GraphQL error.
-    pub async fn issue_link_for(&self, token: Option<&str>, teacher: &str, student: &str) -> Result<Link, Value> {
+    pub async fn issue_link_for(
+        &self,
+        token: Option<&str>,
+        teacher: &str,
+        student: &str,
+    ) -> Result<Link, Value> {
         let response = self
             .graphql_as(
                 token,
@@ -287,7 +321,10 @@ impl TestApp {
             return Err(errors[0].clone());
         }
         let link = &response["data"]["issueZoomLink"];
-        let tracking_url = link["trackingUrl"].as_str().expect("trackingUrl").to_owned();
+        let tracking_url = link["trackingUrl"]
+            .as_str()
+            .expect("trackingUrl")
+            .to_owned();
         let token = url::Url::parse(&tracking_url)
             .expect("tracking URL")
             .query_pairs()
@@ -325,11 +362,13 @@ impl TestApp {
     }
 
     pub async fn heartbeat(&self, token: &str) -> (u16, Value) {
-        self.post_json("/api/zoom/heartbeat", json!({ "token": token })).await
+        self.post_json("/api/zoom/heartbeat", json!({ "token": token }))
+            .await
     }
 
     pub async fn end_session(&self, token: &str) -> (u16, Value) {
-        self.post_json("/api/zoom/end-session", json!({ "token": token })).await
+        self.post_json("/api/zoom/end-session", json!({ "token": token }))
+            .await
     }
 
     /// The link's session as GraphQL shows it to an admin.

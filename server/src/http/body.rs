@@ -2,9 +2,11 @@
 //! (what `navigator.sendBeacon` sends for a string body).
 
 use axum::{
+    body::Bytes,
     extract::{FromRequest, Request},
     http::header::CONTENT_TYPE,
 };
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -14,19 +16,37 @@ pub const TRACKING_BODY_LIMIT: usize = 4 * 1024;
 
 pub struct JsonBody<T>(pub T);
 
+/// Up to this much of an oversized body is read and dropped before the 413 goes out, so the
+/// client sees the answer instead of a connection reset mid-upload.
+const DRAIN_LIMIT: usize = 2 * 1024 * 1024;
+
 /// Reads the whole body, refusing more than `limit` bytes.
-pub async fn read_limited(req: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+pub async fn read_limited(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
+    if declared.is_some_and(|len| len > DRAIN_LIMIT) {
         return Err(ApiError::PayloadTooLarge(limit));
     }
-    axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge(limit))
+    let mut stream = req.into_body().into_data_stream();
+    let mut body = Vec::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
+        total += chunk.len();
+        if total <= limit {
+            body.extend_from_slice(&chunk);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > limit {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    Ok(body.into())
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
