@@ -4,9 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The server's own settings must not leak into the servers the tests start.
+unset DATABASE_URL BIND_ADDR PUBLIC_BASE_URL ADMIN_TOKEN SESSION_TIMEOUT SWEEP_INTERVAL \
+  HEARTBEAT_INTERVAL ZOOM_LAUNCH_DELAY
+
 source scripts/services.sh
 export TEST_REQUIRE_ALL_DATABASES=1
 echo "databases under test: SQLite, PostgreSQL (TEST_POSTGRES_URL), MariaDB (TEST_MYSQL_URL)"
 
 cargo test --workspace --locked "$@"
-echo "every database test ran on: SQLite, PostgreSQL, MariaDB"
+echo "every database test ran on SQLite, PostgreSQL and MariaDB (TEST_REQUIRE_ALL_DATABASES: none may be skipped)"

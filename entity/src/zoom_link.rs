@@ -30,6 +30,8 @@ pub struct Model {
     pub session_duration_seconds: Option<i64>,
     pub session_status: Option<SessionStatus>,
     pub last_activity_at: Option<DateTime>,
+    /// The tracking page load that holds the session: an end from an older load is ignored.
+    pub visit_id: Option<String>,
     #[sea_orm(belongs_to, from = "teacher_id", to = "id")]
     pub teacher: BelongsTo<super::teacher::Entity>,
     #[sea_orm(belongs_to, from = "student_id", to = "id")]

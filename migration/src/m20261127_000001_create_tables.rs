@@ -36,6 +36,7 @@ enum WposZoomLinks {
     SessionDurationSeconds,
     SessionStatus,
     LastActivityAt,
+    VisitId,
 }
 
 #[derive(DeriveIden)]
@@ -123,6 +124,7 @@ impl MigrationTrait for Migration {
                         ),
                     )
                     .col(date_time_null(WposZoomLinks::LastActivityAt))
+                    .col(string_len_null(WposZoomLinks::VisitId, 32))
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_zoom_links_teacher")

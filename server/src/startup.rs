@@ -66,6 +66,14 @@ impl Application {
         let local = listener.local_addr()?;
         let public_base_url = match config.public_base_url {
             Some(url) => url,
+            None if local.ip().is_unspecified() => {
+                tracing::warn!(
+                    "BIND_ADDR listens on every interface: set PUBLIC_BASE_URL to the address \
+                     students reach; tracking links use http://localhost:{} until then",
+                    local.port()
+                );
+                Url::parse(&format!("http://localhost:{}", local.port()))?
+            }
             None => Url::parse(&format!("http://{local}"))?,
         };
         let generated_admin_token = match &config.admin_token {

@@ -94,3 +94,28 @@ async fn heartbeats_racing_a_sweep_never_revive_a_timed_out_session(db: TestDb) 
     assert_eq!(app.link(&link.id).await, row);
     app.stop().await;
 }
+
+db_test!(a_click_behind_a_later_heartbeat_resumes);
+async fn a_click_behind_a_later_heartbeat_resumes(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    let link = app.issue_link().await;
+    app.track(&link.token).await;
+    let token = zoomtrack_server::domain::TrackingToken::parse(&link.token).unwrap();
+    let rules = sessions::SessionRules {
+        timeout: Duration::hours(2),
+        resume_window: Duration::minutes(1),
+    };
+    // Another replica, its clock 10 s ahead, stamped a heartbeat; this one takes a click.
+    let now = time::now();
+    sessions::heartbeat(&app.db, &token, rules, now + Duration::seconds(10))
+        .await
+        .unwrap();
+    let (click, row) = sessions::click(&app.db, &token, rules, now).await.unwrap();
+    assert_eq!(click, sessions::Click::Resumed);
+    assert_eq!(
+        row.last_activity_at.map(time::from_db),
+        Some(now + Duration::seconds(10)),
+        "last activity never moves back"
+    );
+    app.stop().await;
+}

@@ -42,6 +42,12 @@ impl TrackingToken {
     }
 }
 
+/// One load of the tracking page. A reload makes a new one, so the old page's late end-session
+/// cannot end the session the new page holds.
+pub fn new_visit_id() -> Result<String, getrandom::Error> {
+    random_base64::<12>()
+}
+
 /// A bearer token for the API. Only its SHA-256 is stored.
 pub struct ApiToken(String);
 

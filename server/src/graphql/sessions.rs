@@ -5,7 +5,10 @@ use async_graphql::{Context, Object};
 use super::{Gql, caller, db, error, settings, types::SessionEndResult};
 use crate::{
     domain::{TrackingToken, time},
-    services::{auth, sessions},
+    services::{
+        auth,
+        sessions::{self, EndOutcome},
+    },
 };
 
 fn token(value: &str) -> async_graphql::Result<TrackingToken> {
@@ -33,10 +36,16 @@ impl SessionMutation {
         token: String,
     ) -> async_graphql::Result<SessionEndResult> {
         let token = self::token(&token)?;
-        sessions::end(db(ctx)?, &token, settings(ctx)?.rules, time::now())
+        match sessions::end(db(ctx)?, &token, None, settings(ctx)?.rules, time::now())
             .await
-            .gql()
-            .map(Into::into)
+            .gql()?
+        {
+            EndOutcome::Ended(end) => Ok(end.into()),
+            EndOutcome::Superseded => Err(error(
+                "INTERNAL",
+                "an end without a visit is never superseded",
+            )),
+        }
     }
 
     /// Admin. Runs the auto-timeout now; returns how many sessions it ended.

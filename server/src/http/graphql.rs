@@ -40,7 +40,15 @@ pub async fn execute(State(state): State<AppState>, req: Request) -> Response {
         Some(caller) => request.data(caller),
         None => request,
     };
-    Json(state.schema.execute(request).await).into_response()
+    let mut response = state.schema.execute(request).await;
+    // Parse, validation and limit errors come without a code: they are the caller's to fix.
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
+    }
+    Json(response).into_response()
 }
 
 /// A single request: a JSON object whose `query` is a string.

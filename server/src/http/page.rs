@@ -11,7 +11,7 @@ use base64::{Engine, engine::general_purpose::STANDARD_NO_PAD};
 use entity::zoom_link;
 use serde_json::json;
 
-use crate::{domain::ZoomUrl, services::sessions::Click, startup::Settings};
+use crate::{domain::ZoomUrl, startup::Settings};
 
 const STYLE: &str = "\
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;min-height:100vh;\
@@ -29,7 +29,7 @@ const SCRIPT: &str = r#"(function () {
   var cfg = JSON.parse(document.getElementById("tracking-config").textContent);
   var statusLine = document.getElementById("status");
   if (!cfg.tracking) { return; }
-  var body = JSON.stringify({ token: cfg.token });
+  var body = JSON.stringify({ token: cfg.token, visit: cfg.visit });
   var closed = false;
   var resuming = false;
   function post(path) {
@@ -64,6 +64,7 @@ const SCRIPT: &str = r#"(function () {
     }).catch(function () { /* offline: the next beat tries again */ });
   }
   var timer = setInterval(beat, cfg.heartbeatMs);
+  beat();
   document.addEventListener("visibilitychange", beat);
   window.addEventListener("online", beat);
   window.addEventListener("pagehide", function () {
@@ -96,11 +97,10 @@ fn escape(text: &str) -> String {
     out
 }
 
-fn nonce() -> String {
+fn nonce() -> Option<String> {
     let mut bytes = [0u8; 16];
-    // Without randomness the page still works: its script just does not run.
-    let _ = getrandom::fill(&mut bytes);
-    STANDARD_NO_PAD.encode(bytes)
+    getrandom::fill(&mut bytes).ok()?;
+    Some(STANDARD_NO_PAD.encode(bytes))
 }
 
 fn secure(mut response: Response, nonce: &str) -> Response {
@@ -141,22 +141,33 @@ fn document(nonce: &str, title: &str, main: &str, config: &serde_json::Value) ->
     )
 }
 
-pub fn tracking(settings: &Settings, click: Click, link: &zoom_link::Model) -> Response {
+/// What the page does for this request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// The session is tracked: heartbeats, end on close, the app launch.
+    Tracking,
+    /// The session is over: the meeting links only.
+    Over,
+    /// A link preview or HEAD request: nothing recorded, nothing launched.
+    Preview,
+}
+
+pub fn tracking(settings: &Settings, view: View, link: &zoom_link::Model) -> Response {
     let zoom = ZoomUrl::parse(&link.zoom_url).ok();
     let app_url = zoom.as_ref().and_then(ZoomUrl::app_url);
     let web_url = escape(&link.zoom_url);
-    let tracking = !matches!(click, Click::AlreadyOver(_));
-    let (title, lead) = if tracking {
-        (
+    let (title, lead) = match view {
+        View::Tracking => (
             "Opening your Zoom lesson…",
             "Keep this tab open during the lesson: it records how long the lesson lasts.",
-        )
-    } else {
-        (
+        ),
+        View::Over => (
             "This lesson's session is over",
             "The lesson time for this link has already been recorded. You can still join the meeting.",
-        )
+        ),
+        View::Preview => ("Your Zoom lesson", "Open this link to join your lesson."),
     };
+    let tracking = view == View::Tracking;
     let app_button = app_url.as_deref().map_or_else(String::new, |url| {
         format!(
             "<p><a id=\"open-app\" class=\"button\" href=\"{}\">Open the Zoom app</a></p>",
@@ -171,14 +182,24 @@ pub fn tracking(settings: &Settings, click: Click, link: &zoom_link::Model) -> R
         title = escape(title),
         lead = escape(lead),
     );
-    let config = json!({
-        "tracking": tracking,
-        "token": link.tracking_token,
-        "heartbeatMs": settings.heartbeat_interval.as_millis() as u64,
-        "launchDelayMs": settings.zoom_launch_delay.as_millis() as u64,
-        "appUrl": if tracking { app_url } else { None },
-    });
-    let nonce = nonce();
+    let config = if tracking {
+        json!({
+            "tracking": true,
+            "token": link.tracking_token,
+            "visit": link.visit_id,
+            "heartbeatMs": settings.heartbeat_interval.as_millis() as u64,
+            "launchDelayMs": settings.zoom_launch_delay.as_millis() as u64,
+            "appUrl": app_url,
+        })
+    } else {
+        json!({ "tracking": false })
+    };
+    let Some(nonce) = nonce() else {
+        return super::error::ApiError::from(crate::services::ServiceError::Internal(
+            "no randomness for the page nonce".into(),
+        ))
+        .into_response();
+    };
     secure(
         Html(document(&nonce, title, &main, &config)).into_response(),
         &nonce,
@@ -186,7 +207,8 @@ pub fn tracking(settings: &Settings, click: Click, link: &zoom_link::Model) -> R
 }
 
 pub fn error(status: StatusCode, message: &str) -> Response {
-    let nonce = nonce();
+    // The error page needs no script: a fixed nonce only lets its style apply.
+    let nonce = nonce().unwrap_or_else(|| "error-page".into());
     let main = format!(
         "<h1>This lesson link does not work</h1><p id=\"status\">{}</p>\
          <p class=\"muted\">Ask your teacher to send the link again.</p>",

@@ -3,7 +3,7 @@
 use axum::{
     Json,
     extract::{RawQuery, State},
-    http::{HeaderMap, header},
+    http::{HeaderMap, Method, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 use super::{body::JsonBody, error::ApiError, page, status_name};
 use crate::{
     domain::{TrackingToken, time},
-    services::sessions,
+    services::{
+        links,
+        sessions::{self, Click, EndOutcome},
+    },
     startup::AppState,
 };
 
@@ -37,22 +40,56 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|accept| accept.contains("text/html"))
 }
 
-/// `GET /api/zoom/track?token=…`: records the click and returns the tracking page.
+/// Link-preview fetchers (chat apps unfurling a URL): they get the page but start nothing.
+const PREVIEW_AGENTS: [&str; 9] = [
+    "telegrambot",
+    "twitterbot",
+    "facebookexternalhit",
+    "slackbot",
+    "whatsapp",
+    "discordbot",
+    "linkedinbot",
+    "skypeuripreview",
+    "googlebot",
+];
+
+fn is_preview(method: &Method, headers: &HeaderMap) -> bool {
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    method == Method::HEAD || PREVIEW_AGENTS.iter().any(|bot| agent.contains(bot))
+}
+
+/// `GET /api/zoom/track?token=…`: records the click and returns the tracking page. A HEAD
+/// request or a link preview records nothing.
 pub async fn track(
     State(state): State<AppState>,
+    method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let outcome = async {
         let token = token_from_query(query.as_deref())?;
+        if is_preview(&method, &headers) {
+            return Ok((
+                page::View::Preview,
+                links::by_token(&state.db, &token).await?,
+            ));
+        }
         let (click, link) =
             sessions::click(&state.db, &token, state.settings.rules, time::now()).await?;
         tracing::info!(token = %token.redacted(), ?click, "tracking link opened");
-        Ok::<_, ApiError>((click, link))
+        let view = match click {
+            Click::AlreadyOver(_) => page::View::Over,
+            _ => page::View::Tracking,
+        };
+        Ok::<_, ApiError>((view, link))
     }
     .await;
     match outcome {
-        Ok((click, link)) => page::tracking(&state.settings, click, &link),
+        Ok((view, link)) => page::tracking(&state.settings, view, &link),
         Err(err) if wants_html(&headers) => {
             err.log();
             page::error(err.status(), &err.message())
@@ -81,6 +118,9 @@ pub async fn heartbeat(
 #[derive(Deserialize)]
 pub struct EndSessionBody {
     token: String,
+    /// The page load sending the end (our tracking page sends it; the spec's clients do not).
+    #[serde(default)]
+    visit: Option<String>,
     #[serde(default, rename = "duration")]
     _duration: Option<Value>,
     #[serde(default, rename = "endTime")]
@@ -93,7 +133,19 @@ pub async fn end_session(
     JsonBody(body): JsonBody<EndSessionBody>,
 ) -> Result<Json<Value>, ApiError> {
     let token = parse_token(&body.token)?;
-    let end = sessions::end(&state.db, &token, state.settings.rules, time::now()).await?;
+    let outcome = sessions::end(
+        &state.db,
+        &token,
+        body.visit.as_deref(),
+        state.settings.rules,
+        time::now(),
+    )
+    .await?;
+    let EndOutcome::Ended(end) = outcome else {
+        return Ok(Json(
+            json!({ "success": true, "status": "active", "superseded": true }),
+        ));
+    };
     Ok(Json(json!({
         "success": true,
         "duration": end.duration_minutes,

@@ -4,12 +4,12 @@
 //! 'active'`, so of an end-session, a sweep and (later) a webhook racing on one session exactly
 //! one takes effect; the others read back what it recorded.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use entity::zoom_link::{self, SessionStatus};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, sea_query::Expr};
 
 use super::{Result, ServiceError, links};
-use crate::domain::{TrackingToken, time};
+use crate::domain::{TrackingToken, time, token};
 
 /// The timing rules a session is judged by.
 #[derive(Clone, Copy, Debug)]
@@ -68,18 +68,21 @@ fn recorded_end(link: &zoom_link::Model) -> Option<SessionEnd> {
     })
 }
 
-/// Records a click on a tracking link; see [`Click`] for what a second click does.
+/// Records a click on a tracking link; see [`Click`] for what a second click does. Returns the
+/// link and, while the session is tracked, the new page load's visit id.
 pub async fn click(
     db: &impl ConnectionTrait,
     token: &TrackingToken,
     rules: SessionRules,
     now: DateTime<Utc>,
 ) -> Result<(Click, zoom_link::Model)> {
-    // Two rounds at most: a concurrent click or end can change the state between read and write.
+    // A concurrent click or end can change the state between read and write: then read again.
     for _ in 0..3 {
         let link = links::by_token(db, token).await?;
-        let id = link.id;
-        let update = zoom_link::Entity::update_many().filter(zoom_link::Column::Id.eq(id));
+        let visit = Expr::value(token::new_visit_id()?);
+        let update = zoom_link::Entity::update_many()
+            .filter(zoom_link::Column::Id.eq(link.id))
+            .col_expr(zoom_link::Column::VisitId, visit);
         let (outcome, update) = match link.session_status {
             None => (
                 Click::Started,
@@ -97,7 +100,18 @@ pub async fn click(
                     end_active(db, &link, rules, now).await?;
                     continue;
                 }
-                (Click::Resumed, touch(update, now))
+                // A heartbeat stamped later than `now` may have landed: keep its time.
+                let at = link
+                    .last_activity_at
+                    .map(time::from_db)
+                    .map_or(now, |last| last.max(now));
+                (
+                    Click::Resumed,
+                    update
+                        .col_expr(zoom_link::Column::LastActivityAt, col_time(at))
+                        .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
+                        .filter(zoom_link::Column::LastActivityAt.eq(link.last_activity_at)),
+                )
             }
             Some(SessionStatus::Ended)
                 if link
@@ -113,7 +127,7 @@ pub async fn click(
                         )
                         .col_expr(
                             zoom_link::Column::SessionEndedAt,
-                            Expr::value(None::<chrono::NaiveDateTime>),
+                            Expr::value(None::<NaiveDateTime>),
                         )
                         .col_expr(
                             zoom_link::Column::SessionDurationMinutes,
@@ -183,22 +197,42 @@ pub async fn heartbeat(
     }
 }
 
+/// What an end-session did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndOutcome {
+    /// The session is over (now, or it already was): its recorded end.
+    Ended(SessionEnd),
+    /// The end came from a page load that a newer one (a reload, another tab) has replaced:
+    /// the session goes on.
+    Superseded,
+}
+
 /// The tracking page closed. Ends an active session now, or at its last activity when it had
-/// already gone stale; a session already over returns what was recorded.
+/// already gone stale; a session already over returns what was recorded. `visit` is the page
+/// load sending it, when known.
 pub async fn end(
     db: &impl ConnectionTrait,
     token: &TrackingToken,
+    visit: Option<&str>,
     rules: SessionRules,
     now: DateTime<Utc>,
-) -> Result<SessionEnd> {
+) -> Result<EndOutcome> {
     let link = links::by_token(db, token).await?;
     if link.session_status.is_none() {
         return Err(ServiceError::SessionNotActive(None));
     }
     if let Some(end) = recorded_end(&link) {
-        return Ok(end);
+        return Ok(EndOutcome::Ended(end));
     }
-    end_active(db, &link, rules, now).await
+    if let (Some(sender), Some(current)) = (visit, link.visit_id.as_deref())
+        && sender != current
+        && !is_stale(&link, rules, now)
+    {
+        return Ok(EndOutcome::Superseded);
+    }
+    end_active(db, &link, rules, now)
+        .await
+        .map(EndOutcome::Ended)
 }
 
 /// Ends an active session; when another transition wins the race, returns what it recorded.
@@ -274,9 +308,14 @@ pub async fn sweep(
             "(CAST(strftime('%s', last_activity_at) AS INTEGER) - CAST(strftime('%s', clicked_at) AS INTEGER))"
         }
     };
+    // Never negative, even if replicas' clocks disagree.
+    let seconds = match db.get_database_backend() {
+        DbBackend::Sqlite => format!("MAX({seconds}, 0)"),
+        _ => format!("GREATEST({seconds}, 0)"),
+    };
     let minutes = match db.get_database_backend() {
-        DbBackend::MySql => format!("(({seconds}) + 30) DIV 60"),
-        _ => format!("(({seconds}) + 30) / 60"),
+        DbBackend::MySql => format!("({seconds} + 30) DIV 60"),
+        _ => format!("({seconds} + 30) / 60"),
     };
     let result = zoom_link::Entity::update_many()
         .col_expr(
