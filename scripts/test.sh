@@ -12,5 +12,8 @@ source scripts/services.sh
 export TEST_REQUIRE_ALL_DATABASES=1
 echo "databases under test: SQLite, PostgreSQL (TEST_POSTGRES_URL), MariaDB (TEST_MYSQL_URL)"
 
-cargo test --workspace --locked "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked "$@" 2>&1 | tee "$log"
 echo "every database test ran on SQLite, PostgreSQL and MariaDB (TEST_REQUIRE_ALL_DATABASES: none may be skipped)"
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"
