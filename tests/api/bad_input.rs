@@ -29,48 +29,31 @@ async fn bad_tracking_requests_are_refused_and_change_nothing(db: TestDb) {
             assert_eq!(status, 400, "{path} {malformed}");
             assert_eq!(body["success"], false);
         }
-        for (content_type, raw) in [
-            ("application/json", "{\"token\": "),
-            ("application/json", "not json"),
-            ("text/plain", ""),
-        ] {
-            let response = app
-                .client
-                .post(app.url(path))
-                .header("content-type", content_type)
-                .body(raw)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 400, "{path} {raw:?}");
-            let body: Value = response.json().await.unwrap();
-            assert_eq!(body["error"]["code"], "BAD_REQUEST");
-        }
         let huge = format!(
             "{{\"token\":\"{}\",\"pad\":\"{}\"}}",
             link.token,
             "x".repeat(1 << 20)
         );
-        let response = app
-            .client
-            .post(app.url(path))
-            .header("content-type", "application/json")
-            .body(huge)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 413, "{path}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE");
-        let response = app
-            .client
-            .post(app.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("token={}", link.token))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 415, "{path}");
+        let form = format!("token={}", link.token);
+        for (content_type, raw, status, code) in [
+            ("application/json", "{\"token\": ", 400, "BAD_REQUEST"),
+            ("application/json", "not json", 400, "BAD_REQUEST"),
+            ("text/plain", "", 400, "BAD_REQUEST"),
+            ("application/json", huge.as_str(), 413, "PAYLOAD_TOO_LARGE"),
+            (
+                "application/x-www-form-urlencoded",
+                form.as_str(),
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+            ),
+        ] {
+            let (got, body) = app.post_raw(path, content_type, raw.to_owned()).await;
+            assert_eq!(
+                (got, body["error"]["code"].as_str()),
+                (status, Some(code)),
+                "{path} {content_type}"
+            );
+        }
     }
 
     // The tracking page: JSON for API clients, a readable page for browsers.
@@ -96,36 +79,22 @@ async fn bad_tracking_requests_are_refused_and_change_nothing(db: TestDb) {
             .contains("This lesson link does not work")
     );
     for query in ["", "?token=", "?token=%3Cscript%3E", "?other=1"] {
-        let response = app
-            .client
-            .get(app.url(&format!("/api/zoom/track{query}")))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 400, "{query}");
-        assert_eq!(response.json::<Value>().await.unwrap()["success"], false);
+        let (status, body) = app.get_json(&format!("/api/zoom/track{query}")).await;
+        assert_eq!(
+            (status, &body["success"]),
+            (400, &Value::Bool(false)),
+            "{query}"
+        );
     }
-    let response = app
-        .client
-        .get(app.url("/api/zoom/heartbeat"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 405);
+    let (status, body) = app.get_json("/api/zoom/heartbeat").await;
     assert_eq!(
-        response.json::<Value>().await.unwrap()["error"]["code"],
-        "METHOD_NOT_ALLOWED"
+        (status, body["error"]["code"].as_str()),
+        (405, Some("METHOD_NOT_ALLOWED"))
     );
-    let response = app
-        .client
-        .get(app.url("/api/nothing-here"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
+    let (status, body) = app.get_json("/api/nothing-here").await;
     assert_eq!(
-        response.json::<Value>().await.unwrap()["error"]["code"],
-        "NOT_FOUND"
+        (status, body["error"]["code"].as_str()),
+        (404, Some("NOT_FOUND"))
     );
 
     assert_eq!(app.link(&link.id).await, before, "stored data changed");

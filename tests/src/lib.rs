@@ -350,13 +350,26 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
+        Self::answer(self.client.post(self.url(path)).json(&body)).await
+    }
+
+    /// A body sent as is, with its content type; returns the status and the JSON answer.
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: String) -> (u16, Value) {
+        Self::answer(
+            self.client
+                .post(self.url(path))
+                .header("content-type", content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        Self::answer(self.client.get(self.url(path))).await
+    }
+
+    async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON answer"))
     }
