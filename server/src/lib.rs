@@ -4,7 +4,8 @@
 pub mod config;
 pub mod db;
 pub mod domain;
-mod graphql;
+pub mod events;
+pub mod graphql;
 mod http;
 pub mod jobs;
 pub mod services;

@@ -11,6 +11,7 @@ use crate::{
     config::Config,
     db,
     domain::{ApiToken, time},
+    events::EventBus,
     graphql::{self, AppSchema},
     http, jobs,
     services::{auth, sessions::SessionRules},
@@ -42,6 +43,7 @@ impl Settings {
 pub struct AppState {
     pub db: DatabaseConnection,
     pub settings: Arc<Settings>,
+    pub events: Arc<EventBus>,
     pub schema: AppSchema,
 }
 
@@ -95,13 +97,15 @@ impl Application {
             zoom_launch_delay: config.zoom_launch_delay,
             admin_token_hash: config.admin_token.as_deref().map(ApiToken::hash),
         });
-        let schema = graphql::schema(db.clone(), settings.clone());
+        let events = Arc::new(EventBus::new(heartbeat));
+        let schema = graphql::schema(db.clone(), settings.clone(), events.clone());
         Ok(Self {
             listener,
             local_addr: local,
             state: AppState {
                 db,
                 settings,
+                events,
                 schema,
             },
             generated_admin_token,
@@ -124,6 +128,10 @@ impl Application {
         &self.state.settings
     }
 
+    pub fn events(&self) -> Arc<EventBus> {
+        self.state.events.clone()
+    }
+
     /// Serves until `shutdown` completes, then finishes in-flight requests and stops the jobs.
     pub async fn run_until(
         self,
@@ -132,6 +140,7 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let sweeper = tokio::spawn(jobs::sweeper::run(
             self.state.db.clone(),
+            self.state.events.clone(),
             self.state.settings.rules.timeout,
             self.state.settings.sweep_interval,
             stop_rx,

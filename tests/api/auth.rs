@@ -128,12 +128,12 @@ async fn a_teacher_issues_and_reads_only_their_own_links(db: TestDb) {
         .issue_link_for(Some(ADMIN_TOKEN), &boris, &student)
         .await
         .expect("admin issues for anyone");
-    let read = "query($id: ID!) { zoomLink(id: $id) { id teacher { name } student { name } } }";
+    let read = "query($id: ID!) { session(id: $id) { id teacher { name } student { name } } }";
     let mine = app
         .graphql_as(Some(&anna_key), read, json!({ "id": own.id }))
         .await;
-    assert_eq!(mine["data"]["zoomLink"]["teacher"]["name"], "Anna");
-    assert_eq!(mine["data"]["zoomLink"]["student"]["name"], "Carl");
+    assert_eq!(mine["data"]["session"]["teacher"]["name"], "Anna");
+    assert_eq!(mine["data"]["session"]["student"]["name"], "Carl");
     let theirs = app
         .graphql_as(Some(&anna_key), read, json!({ "id": boris_link.id }))
         .await;

@@ -27,7 +27,9 @@ async fn concurrent_ends_and_sweeps_take_effect_once(db: TestDb) {
         (0..ENDS_PER_SESSION)
             .map(move |_| async move { (link.id.clone(), client.end_session(&link.token).await) })
     }));
-    let sweeps = join_all((0..SWEEPS).map(|_| sessions::sweep(&app.db, Duration::hours(2), later)));
+    let sweeps = join_all(
+        (0..SWEEPS).map(|_| sessions::sweep(&app.db, &app.events, Duration::hours(2), later)),
+    );
     let (ends, sweeps) = tokio::join!(ends, sweeps);
     let swept: u64 = sweeps.into_iter().map(|r| r.expect("sweep")).sum();
 
@@ -77,7 +79,7 @@ async fn heartbeats_racing_a_sweep_never_revive_a_timed_out_session(db: TestDb) 
     app.track(&link.token).await;
     let later = time::now() + Duration::hours(3);
     let beats = join_all((0..10).map(|_| app.heartbeat(&link.token)));
-    let sweep = sessions::sweep(&app.db, Duration::hours(2), later);
+    let sweep = sessions::sweep(&app.db, &app.events, Duration::hours(2), later);
     let (beats, swept) = tokio::join!(beats, sweep);
     assert_eq!(swept.unwrap(), 1);
     for (status, body) in beats {
@@ -107,10 +109,18 @@ async fn a_click_behind_a_later_heartbeat_resumes(db: TestDb) {
     };
     // Another replica, its clock 10 s ahead, stamped a heartbeat; this one takes a click.
     let now = time::now();
-    sessions::heartbeat(&app.db, &token, rules, now + Duration::seconds(10))
+    sessions::heartbeat(
+        &app.db,
+        &app.events,
+        &token,
+        rules,
+        now + Duration::seconds(10),
+    )
+    .await
+    .unwrap();
+    let (click, row) = sessions::click(&app.db, &app.events, &token, rules, now)
         .await
         .unwrap();
-    let (click, row) = sessions::click(&app.db, &token, rules, now).await.unwrap();
     assert_eq!(click, sessions::Click::Resumed);
     assert_eq!(
         row.last_activity_at.map(time::from_db),

@@ -174,15 +174,20 @@ async fn the_sweep_step_takes_now(db: TestDb) {
     app.track(&link.token).await;
     let timeout = Duration::hours(2);
     let now = time::now();
-    assert_eq!(sessions::sweep(&app.db, timeout, now).await.unwrap(), 0);
     assert_eq!(
-        sessions::sweep(&app.db, timeout, now + Duration::minutes(119))
+        sessions::sweep(&app.db, &app.events, timeout, now)
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        sessions::sweep(&app.db, timeout, now + Duration::minutes(121))
+        sessions::sweep(&app.db, &app.events, timeout, now + Duration::minutes(119))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        sessions::sweep(&app.db, &app.events, timeout, now + Duration::minutes(121))
             .await
             .unwrap(),
         1
@@ -192,7 +197,7 @@ async fn the_sweep_step_takes_now(db: TestDb) {
     assert_eq!(ended["durationSeconds"], 0);
     // A link never clicked is not a session: the sweep leaves it alone.
     assert_eq!(
-        sessions::sweep(&app.db, timeout, now + Duration::days(30))
+        sessions::sweep(&app.db, &app.events, timeout, now + Duration::days(30))
             .await
             .unwrap(),
         0

@@ -4,6 +4,7 @@
 use std::{
     future::Future,
     path::PathBuf,
+    sync::Arc,
     sync::atomic::{AtomicU32, Ordering},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -13,7 +14,7 @@ use clap::Parser;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
-use zoomtrack_server::{Application, Config};
+use zoomtrack_server::{Application, Config, events::EventBus};
 
 /// The `ADMIN_TOKEN` every test server is started with.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
@@ -178,6 +179,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
+    pub events: Arc<EventBus>,
     pub generated_admin_token: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -212,6 +214,7 @@ impl TestApp {
         let app = Application::build(config).await.expect("the server starts");
         let base = format!("http://{}", app.local_addr());
         let db = app.db().clone();
+        let events = app.events();
         let generated_admin_token = app.generated_admin_token.clone();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async {
@@ -221,6 +224,7 @@ impl TestApp {
             base,
             client: reqwest::Client::new(),
             db,
+            events,
             generated_admin_token,
             shutdown: Some(tx),
             server: Some(server),
@@ -388,11 +392,11 @@ impl TestApp {
     pub async fn link(&self, id: &str) -> Value {
         let data = self
             .admin(
-                "query($id: ID!) { zoomLink(id: $id) { status clickedAt endedAt lastActivityAt durationMinutes durationSeconds } }",
+                "query($id: ID!) { session(id: $id) { status clickedAt endedAt lastActivityAt durationMinutes durationSeconds } }",
                 json!({ "id": id }),
             )
             .await;
-        data["zoomLink"].clone()
+        data["session"].clone()
     }
 
     /// Moves a session's clock back by `seconds`, as if it had started and last been seen

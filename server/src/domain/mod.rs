@@ -1,5 +1,6 @@
 //! Domain types: values parsed once at the edge and trusted after.
 
+pub mod range;
 pub mod time;
 pub mod token;
 pub mod zoom_url;

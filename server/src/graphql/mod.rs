@@ -2,18 +2,21 @@
 
 mod links;
 mod people;
+pub mod reports;
 mod sessions;
 mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptySubscription, ErrorExtensions, ID, MergedObject, Schema};
+use async_graphql::{
+    Context, ErrorExtensions, ID, MergedObject, MergedSubscription, Schema, SchemaBuilder,
+};
 use sea_orm::DatabaseConnection;
 
-use crate::{domain::Caller, services::ServiceError, startup::Settings};
+use crate::{domain::Caller, events::EventBus, services::ServiceError, startup::Settings};
 
 #[derive(MergedObject, Default)]
-pub struct Query(people::PeopleQuery, links::LinkQuery);
+pub struct Query(people::PeopleQuery, reports::ReportQuery);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
@@ -22,19 +25,32 @@ pub struct Mutation(
     sessions::SessionMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(reports::ReportSubscription);
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// Deeper or costlier documents are refused before they run.
 pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 1000;
 
-pub fn schema(db: DatabaseConnection, settings: Arc<Settings>) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-        .data(db)
-        .data(settings)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .finish()
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+}
+
+pub fn schema(db: DatabaseConnection, settings: Arc<Settings>, events: Arc<EventBus>) -> AppSchema {
+    builder().data(db).data(settings).data(events).finish()
+}
+
+/// The API's SDL: what `schema.graphql` at the repository root must hold.
+pub fn sdl() -> String {
+    builder().finish().sdl()
 }
 
 /// A GraphQL error with `extensions.code`.
@@ -64,6 +80,10 @@ impl<T> Gql<T> for Result<T, ServiceError> {
 
 fn db<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a DatabaseConnection> {
     ctx.data::<DatabaseConnection>()
+}
+
+fn events<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a EventBus> {
+    ctx.data::<Arc<EventBus>>().map(Arc::as_ref)
 }
 
 fn settings<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Settings> {

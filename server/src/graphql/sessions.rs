@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Object};
 
-use super::{Gql, caller, db, error, settings, types::SessionEndResult};
+use super::{Gql, caller, db, error, events, settings, types::SessionEndResult};
 use crate::{
     domain::{TrackingToken, time},
     services::{
@@ -23,9 +23,15 @@ impl SessionMutation {
     /// The student is still there (as `POST /api/zoom/heartbeat`). The token is the credential.
     async fn heartbeat(&self, ctx: &Context<'_>, token: String) -> async_graphql::Result<bool> {
         let token = self::token(&token)?;
-        sessions::heartbeat(db(ctx)?, &token, settings(ctx)?.rules, time::now())
-            .await
-            .gql()?;
+        sessions::heartbeat(
+            db(ctx)?,
+            events(ctx)?,
+            &token,
+            settings(ctx)?.rules,
+            time::now(),
+        )
+        .await
+        .gql()?;
         Ok(true)
     }
 
@@ -36,9 +42,16 @@ impl SessionMutation {
         token: String,
     ) -> async_graphql::Result<SessionEndResult> {
         let token = self::token(&token)?;
-        match sessions::end(db(ctx)?, &token, None, settings(ctx)?.rules, time::now())
-            .await
-            .gql()?
+        match sessions::end(
+            db(ctx)?,
+            events(ctx)?,
+            &token,
+            None,
+            settings(ctx)?.rules,
+            time::now(),
+        )
+        .await
+        .gql()?
         {
             EndOutcome::Ended(end) => Ok(end.into()),
             EndOutcome::Superseded => Err(error(
@@ -51,8 +64,13 @@ impl SessionMutation {
     /// Admin. Runs the auto-timeout now; returns how many sessions it ended.
     async fn run_auto_timeout(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
         auth::require_admin(caller(ctx)?).gql()?;
-        sessions::sweep(db(ctx)?, settings(ctx)?.rules.timeout, time::now())
-            .await
-            .gql()
+        sessions::sweep(
+            db(ctx)?,
+            events(ctx)?,
+            settings(ctx)?.rules.timeout,
+            time::now(),
+        )
+        .await
+        .gql()
     }
 }

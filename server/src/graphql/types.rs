@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use entity::{
     api_key::{self, ApiRole as DbRole},
     student, teacher,
-    zoom_link::{self, SessionStatus as DbStatus},
+    zoom_link::SessionStatus as DbStatus,
 };
 
-use super::{Gql, db, settings};
+use super::settings;
 use crate::{
     domain::time,
-    services::{self, sessions::SessionEnd},
+    services::{reports::SessionView, sessions::SessionEnd},
 };
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -46,6 +46,18 @@ pub enum SessionStatus {
     Active,
     Ended,
     Timeout,
+}
+
+impl SessionStatus {
+    /// The stored status a filter on this one selects; `PENDING` is not a session.
+    pub fn stored(self) -> Option<DbStatus> {
+        match self {
+            Self::Pending => None,
+            Self::Active => Some(DbStatus::Active),
+            Self::Ended => Some(DbStatus::Ended),
+            Self::Timeout => Some(DbStatus::Timeout),
+        }
+    }
 }
 
 impl From<Option<DbStatus>> for SessionStatus {
@@ -102,8 +114,8 @@ impl From<student::Model> for Student {
 #[graphql(complex)]
 pub struct ZoomLink {
     pub id: ID,
-    pub teacher_id: ID,
-    pub student_id: ID,
+    pub teacher: Teacher,
+    pub student: Student,
     pub zoom_url: String,
     pub issued_at: DateTime<Utc>,
     pub status: SessionStatus,
@@ -115,10 +127,6 @@ pub struct ZoomLink {
     pub duration_seconds: Option<i64>,
     #[graphql(skip)]
     token: String,
-    #[graphql(skip)]
-    teacher: i64,
-    #[graphql(skip)]
-    student: i64,
 }
 
 #[ComplexObject]
@@ -127,28 +135,15 @@ impl ZoomLink {
     async fn tracking_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         Ok(settings(ctx)?.tracking_url(&self.token))
     }
-
-    async fn teacher(&self, ctx: &Context<'_>) -> async_graphql::Result<Teacher> {
-        services::people::teacher(db(ctx)?, self.teacher)
-            .await
-            .gql()
-            .map(Into::into)
-    }
-
-    async fn student(&self, ctx: &Context<'_>) -> async_graphql::Result<Student> {
-        services::people::student(db(ctx)?, self.student)
-            .await
-            .gql()
-            .map(Into::into)
-    }
 }
 
-impl From<zoom_link::Model> for ZoomLink {
-    fn from(m: zoom_link::Model) -> Self {
+impl From<SessionView> for ZoomLink {
+    fn from(view: SessionView) -> Self {
+        let m = view.link;
         Self {
             id: m.id.into(),
-            teacher_id: m.teacher_id.into(),
-            student_id: m.student_id.into(),
+            teacher: view.teacher.into(),
+            student: view.student.into(),
             zoom_url: m.zoom_url,
             issued_at: time::from_db(m.created_at),
             status: m.session_status.into(),
@@ -158,8 +153,6 @@ impl From<zoom_link::Model> for ZoomLink {
             duration_minutes: m.session_duration_minutes,
             duration_seconds: m.session_duration_seconds,
             token: m.tracking_token,
-            teacher: m.teacher_id,
-            student: m.student_id,
         }
     }
 }

@@ -1,16 +1,289 @@
-//! The spec's admin REST endpoints.
+//! The spec's admin REST endpoints, and the CSV export.
 
-use axum::{Json, extract::State};
+use std::collections::HashMap;
+
+use axum::{
+    Json,
+    body::Body,
+    extract::{RawQuery, State},
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{NaiveDate, NaiveDateTime};
+use chrono_tz::Tz;
 use serde_json::{Value, json};
 
-use super::{auth::Admin, error::ApiError};
-use crate::{domain::time, services::sessions, startup::AppState};
+use super::{auth::Admin, error::ApiError, status_name};
+use crate::{
+    domain::{Caller, range::parse_time_zone, time},
+    services::{
+        ServiceError,
+        reports::{self, FilterParts, SessionFilter, SessionView, Sort},
+        sessions,
+    },
+    startup::AppState,
+};
 
 /// `POST /api/admin/auto-timeout`: runs one sweep now.
 pub async fn auto_timeout(
     _: Admin,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let ended = sessions::sweep(&state.db, state.settings.rules.timeout, time::now()).await?;
+    let ended = sessions::sweep(
+        &state.db,
+        &state.events,
+        state.settings.rules.timeout,
+        time::now(),
+    )
+    .await?;
     Ok(Json(json!({ "success": true, "ended": ended })))
+}
+
+fn query_map(query: Option<&str>) -> HashMap<String, String> {
+    query
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn date(params: &HashMap<String, String>, key: &str) -> Result<Option<NaiveDate>, ServiceError> {
+    params
+        .get(key)
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<NaiveDate>()
+                .map_err(|_| ServiceError::BadInput(format!("{key} must be a date: YYYY-MM-DD")))
+        })
+        .transpose()
+}
+
+/// `status=active,ended`: the spec's status names.
+fn statuses(
+    params: &HashMap<String, String>,
+) -> Result<Vec<Option<entity::zoom_link::SessionStatus>>, ServiceError> {
+    use entity::zoom_link::SessionStatus as S;
+    params
+        .get("status")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.to_ascii_lowercase().as_str() {
+            "active" => Ok(Some(S::Active)),
+            "ended" => Ok(Some(S::Ended)),
+            "timeout" => Ok(Some(S::Timeout)),
+            _ => Err(ServiceError::BadInput(format!(
+                "status {s:?} is not one of active, ended, timeout"
+            ))),
+        })
+        .collect()
+}
+
+fn filter_from(
+    params: &HashMap<String, String>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<SessionFilter, ServiceError> {
+    let get = |key: &str| {
+        params
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    reports::parse_filter(
+        FilterParts {
+            teacher_id: get("teacherId"),
+            student_id: get("studentId"),
+            statuses: statuses(params)?,
+            from,
+            to,
+            time_zone: get("timeZone"),
+            search: get("search"),
+        },
+        Caller::Admin,
+    )
+}
+
+fn local(at: Option<NaiveDateTime>, tz: Tz) -> Option<String> {
+    at.map(|at| time::from_db(at).with_timezone(&tz).to_rfc3339())
+}
+
+fn session_json(view: &SessionView, tz: Tz) -> Value {
+    let link = &view.link;
+    json!({
+        "id": link.id,
+        "teacherId": link.teacher_id,
+        "teacherName": view.teacher.name,
+        "studentId": link.student_id,
+        "studentName": view.student.name,
+        "zoomUrl": link.zoom_url,
+        "status": status_name(link.session_status),
+        "issuedAt": local(Some(link.created_at), tz),
+        "clickedAt": local(link.clicked_at, tz),
+        "endedAt": local(link.session_ended_at, tz),
+        "lastActivityAt": local(link.last_activity_at, tz),
+        "durationMinutes": link.session_duration_minutes,
+        "durationSeconds": link.session_duration_seconds,
+    })
+}
+
+/// The most sessions one `teacher-sessions` answer lists.
+const TEACHER_SESSIONS_LIMIT: u64 = 1000;
+
+/// `GET /api/admin/teacher-sessions?teacherId=&date=&status=&timeZone=`: the sessions (newest
+/// first, at most 1000) and their statistics.
+pub async fn teacher_sessions(
+    _: Admin,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = query_map(query.as_deref());
+    let day = date(&params, "date")?;
+    let filter = filter_from(&params, day, day)?;
+    let tz = filter.range.map_or(Tz::UTC, |r| r.tz);
+    let page = reports::list(
+        &state.db,
+        &filter,
+        Sort::NEWEST_FIRST,
+        TEACHER_SESSIONS_LIMIT,
+        None,
+    )
+    .await?;
+    let stats = reports::stats(&state.db, &filter).await?;
+    let sessions: Vec<Value> = page
+        .rows
+        .iter()
+        .map(|(_, view)| session_json(view, tz))
+        .collect();
+    Ok(Json(json!({
+        "sessions": sessions,
+        "hasMore": page.has_next,
+        "statistics": {
+            "totalSessions": stats.total,
+            "activeSessions": stats.active,
+            "endedSessions": stats.ended,
+            "timeoutSessions": stats.timeout,
+            "totalDurationMinutes": (stats.total_duration_seconds + 30) / 60,
+            "avgDurationMinutes": stats.average_duration_seconds().map(|s| s / 60.0),
+            "neverClickedLinks": stats.never_clicked,
+        },
+    })))
+}
+
+/// Rows the export reads per query: memory stays flat whatever the export's size.
+const CSV_CHUNK: u64 = 1000;
+
+const CSV_HEADER: &str = "session_id,teacher_id,teacher_name,student_id,student_name,status,\
+started_at,ended_at,last_activity_at,duration_minutes,duration_seconds,issued_at,zoom_url\r\n";
+
+/// One RFC 4180 field: quoted when it holds a comma, a quote or a line break.
+fn field(value: &str) -> String {
+    if value.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
+}
+
+fn csv_row(view: &SessionView, tz: Tz) -> String {
+    let link = &view.link;
+    let time = |at: Option<NaiveDateTime>| local(at, tz).unwrap_or_default();
+    let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+    let fields = [
+        link.id.to_string(),
+        link.teacher_id.to_string(),
+        field(&view.teacher.name),
+        link.student_id.to_string(),
+        field(&view.student.name),
+        status_name(link.session_status).to_owned(),
+        time(link.clicked_at),
+        time(link.session_ended_at),
+        time(link.last_activity_at),
+        number(link.session_duration_minutes.map(i64::from)),
+        number(link.session_duration_seconds),
+        time(Some(link.created_at)),
+        field(&link.zoom_url),
+    ];
+    let mut row = fields.join(",");
+    row.push_str("\r\n");
+    row
+}
+
+/// `GET /api/admin/sessions.csv?teacherId=&studentId=&status=&from=&to=&search=&timeZone=`:
+/// every matching session, newest first, streamed page by page.
+pub async fn sessions_csv(
+    _: Admin,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = query_map(query.as_deref());
+    let filter = filter_from(&params, date(&params, "from")?, date(&params, "to")?)?;
+    let tz = match filter.range {
+        Some(range) => range.tz,
+        None => parse_time_zone(params.get("timeZone").map(String::as_str))
+            .map_err(ServiceError::BadInput)?,
+    };
+    let start = futures::stream::once(async { Ok::<_, std::io::Error>(CSV_HEADER.to_owned()) });
+    let pages = futures::stream::unfold(Some(None::<String>), move |after| {
+        let (db, filter) = (state.db.clone(), filter.clone());
+        async move {
+            let after = after?;
+            match reports::list(
+                &db,
+                &filter,
+                Sort::NEWEST_FIRST,
+                CSV_CHUNK,
+                after.as_deref(),
+            )
+            .await
+            {
+                Ok(page) => {
+                    let next = page
+                        .has_next
+                        .then(|| page.rows.last().map(|(c, _)| c.clone()))
+                        .flatten();
+                    let chunk: String = page
+                        .rows
+                        .iter()
+                        .map(|(_, view)| csv_row(view, tz))
+                        .collect();
+                    Some((Ok(chunk), next.map(Some)))
+                }
+                Err(err) => {
+                    // The status line is gone: cut the body short so the client sees a failure.
+                    tracing::error!(error = %err, cause = ?err, "CSV export failed");
+                    Some((Err(std::io::Error::other("export failed")), None))
+                }
+            }
+        }
+    });
+    let filename = format!("sessions-{}.csv", time::now().format("%Y%m%d-%H%M%S"));
+    let mut response = Body::from_stream(futures::StreamExt::chain(start, pages)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field;
+
+    #[test]
+    fn fields_are_quoted_as_rfc_4180_says() {
+        assert_eq!(field("Anna"), "Anna");
+        assert_eq!(field("Lee, Bob"), "\"Lee, Bob\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("two\nlines"), "\"two\nlines\"");
+    }
 }

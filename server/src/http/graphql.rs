@@ -1,5 +1,8 @@
 //! `POST /graphql` and GraphiQL at `GET /graphql`.
 
+use async_graphql::{Data, http::ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::{
     Json,
     extract::{Request, State},
@@ -9,6 +12,7 @@ use axum::{
 use serde_json::json;
 
 use super::{auth, body::read_limited, error::ApiError};
+use crate::services::auth as credentials;
 use crate::startup::AppState;
 
 /// A GraphQL document with its variables; generous, but bounded.
@@ -59,6 +63,52 @@ fn parse_request(bytes: &[u8]) -> Result<async_graphql::Request, String> {
         return Err("the body must be a JSON object with a \"query\" string".into());
     }
     serde_json::from_value(value).map_err(|e| format!("the body is not a GraphQL request: {e}"))
+}
+
+/// `GET /graphql/ws`: subscriptions over graphql-transport-ws. The credential comes in the
+/// `connection_init` payload: `{"authorization": "Bearer <token>"}`.
+pub async fn subscriptions(
+    State(state): State<AppState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let schema = state.schema.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| connection_caller(state, payload))
+                .serve()
+        })
+}
+
+async fn connection_caller(
+    state: AppState,
+    payload: serde_json::Value,
+) -> async_graphql::Result<Data> {
+    let header = ["authorization", "Authorization"]
+        .iter()
+        .find_map(|key| payload.get(key))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let token = header
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| {
+            crate::graphql::error(
+                "UNAUTHENTICATED",
+                "connection_init needs {\"authorization\": \"Bearer <token>\"}",
+            )
+        })?;
+    let caller =
+        credentials::authenticate(&state.db, state.settings.admin_token_hash.as_deref(), token)
+            .await
+            .map_err(|err| crate::graphql::error(err.code(), err.public_message()))?;
+    let mut data = Data::default();
+    data.insert(caller);
+    Ok(data)
 }
 
 pub async fn graphiql() -> Html<String> {

@@ -78,8 +78,14 @@ pub async fn track(
                 links::by_token(&state.db, &token).await?,
             ));
         }
-        let (click, link) =
-            sessions::click(&state.db, &token, state.settings.rules, time::now()).await?;
+        let (click, link) = sessions::click(
+            &state.db,
+            &state.events,
+            &token,
+            state.settings.rules,
+            time::now(),
+        )
+        .await?;
         tracing::info!(token = %token.redacted(), ?click, "tracking link opened");
         let view = match click {
             Click::AlreadyOver(_) => page::View::Over,
@@ -109,7 +115,14 @@ pub async fn heartbeat(
     JsonBody(body): JsonBody<HeartbeatBody>,
 ) -> Result<Json<Value>, ApiError> {
     let token = parse_token(&body.token)?;
-    sessions::heartbeat(&state.db, &token, state.settings.rules, time::now()).await?;
+    sessions::heartbeat(
+        &state.db,
+        &state.events,
+        &token,
+        state.settings.rules,
+        time::now(),
+    )
+    .await?;
     Ok(Json(json!({ "success": true })))
 }
 
@@ -135,6 +148,7 @@ pub async fn end_session(
     let token = parse_token(&body.token)?;
     let outcome = sessions::end(
         &state.db,
+        &state.events,
         &token,
         body.visit.as_deref(),
         state.settings.rules,

@@ -3,15 +3,16 @@
 //! The step is [`services::sessions::sweep`]; this is only the loop. Each statement is a
 //! conditional update, so it is safe while requests arrive and when every replica runs it.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
-use crate::{domain::time, services};
+use crate::{domain::time, events::EventBus, services};
 
 pub async fn run(
     db: DatabaseConnection,
+    events: Arc<EventBus>,
     timeout: chrono::Duration,
     every: Duration,
     mut stop: watch::Receiver<bool>,
@@ -23,7 +24,7 @@ pub async fn run(
             _ = ticks.tick() => {}
             _ = stop.changed() => return,
         }
-        match services::sessions::sweep(&db, timeout, time::now()).await {
+        match services::sessions::sweep(&db, &events, timeout, time::now()).await {
             Ok(0) => {}
             Ok(ended) => tracing::info!(ended, "auto-timeout ended idle sessions"),
             Err(err) => tracing::error!(error = %err, cause = ?err, "auto-timeout sweep failed"),

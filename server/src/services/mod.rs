@@ -5,6 +5,7 @@ pub mod auth;
 mod error;
 pub mod links;
 pub mod people;
+pub mod reports;
 pub mod sessions;
 
 pub use error::ServiceError;

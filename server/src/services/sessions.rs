@@ -6,10 +6,14 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use entity::zoom_link::{self, SessionStatus};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    TransactionSession, TransactionTrait, sea_query::Expr,
+};
 
 use super::{Result, ServiceError, links};
 use crate::domain::{TrackingToken, time, token};
+use crate::events::{EventBus, EventKind};
 
 /// The timing rules a session is judged by.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +76,7 @@ fn recorded_end(link: &zoom_link::Model) -> Option<SessionEnd> {
 /// link and, while the session is tracked, the new page load's visit id.
 pub async fn click(
     db: &impl ConnectionTrait,
+    events: &EventBus,
     token: &TrackingToken,
     rules: SessionRules,
     now: DateTime<Utc>,
@@ -97,7 +102,7 @@ pub async fn click(
             ),
             Some(SessionStatus::Active) => {
                 if is_stale(&link, rules, now) {
-                    end_active(db, &link, rules, now).await?;
+                    end_active(db, events, &link, rules, now).await?;
                     continue;
                 }
                 // A heartbeat stamped later than `now` may have landed: keep its time.
@@ -145,7 +150,13 @@ pub async fn click(
             Some(status) => return Ok((Click::AlreadyOver(status), link)),
         };
         if update.exec(db).await?.rows_affected == 1 {
-            return Ok((outcome, links::by_token(db, token).await?));
+            let link = links::by_token(db, token).await?;
+            let kind = match outcome {
+                Click::Started => EventKind::Started,
+                _ => EventKind::Resumed,
+            };
+            events.publish(db, kind, vec![link.clone()], now).await?;
+            return Ok((outcome, link));
         }
     }
     Err(ServiceError::Internal(
@@ -172,6 +183,7 @@ fn is_stale(link: &zoom_link::Model, rules: SessionRules, now: DateTime<Utc>) ->
 /// The student is still there. Only an active, not yet stale session accepts it.
 pub async fn heartbeat(
     db: &impl ConnectionTrait,
+    events: &EventBus,
     token: &TrackingToken,
     rules: SessionRules,
     now: DateTime<Utc>,
@@ -183,12 +195,18 @@ pub async fn heartbeat(
         .exec(db)
         .await?;
     if beat.rows_affected == 1 {
+        if events.beat_due(token.as_str(), now) {
+            let link = links::by_token(db, token).await?;
+            events
+                .publish(db, EventKind::Heartbeat, vec![link], now)
+                .await?;
+        }
         return Ok(());
     }
     let link = links::by_token(db, token).await?;
     match link.session_status {
         Some(SessionStatus::Active) if is_stale(&link, rules, now) => {
-            let end = end_active(db, &link, rules, now).await?;
+            let end = end_active(db, events, &link, rules, now).await?;
             Err(ServiceError::SessionNotActive(Some(end.status)))
         }
         // Active with a last activity later than `now`: a concurrent beat got there first.
@@ -212,6 +230,7 @@ pub enum EndOutcome {
 /// load sending it, when known.
 pub async fn end(
     db: &impl ConnectionTrait,
+    events: &EventBus,
     token: &TrackingToken,
     visit: Option<&str>,
     rules: SessionRules,
@@ -230,7 +249,7 @@ pub async fn end(
     {
         return Ok(EndOutcome::Superseded);
     }
-    end_active(db, &link, rules, now)
+    end_active(db, events, &link, rules, now)
         .await
         .map(EndOutcome::Ended)
 }
@@ -238,6 +257,7 @@ pub async fn end(
 /// Ends an active session; when another transition wins the race, returns what it recorded.
 async fn end_active(
     db: &impl ConnectionTrait,
+    events: &EventBus,
     link: &zoom_link::Model,
     rules: SessionRules,
     now: DateTime<Utc>,
@@ -279,13 +299,19 @@ async fn end_active(
             // A heartbeat landing meanwhile makes the session live again: then re-decide.
             update = update.filter(zoom_link::Column::LastActivityAt.eq(link.last_activity_at));
         }
-        if update.exec(db).await?.rows_affected == 1 {
-            return Ok(end);
-        }
+        let done = update.exec(db).await?.rows_affected == 1;
         link = zoom_link::Entity::find_by_id(link.id)
             .one(db)
             .await?
             .ok_or(ServiceError::NotFound("session"))?;
+        if done {
+            let kind = match status {
+                SessionStatus::Timeout => EventKind::TimedOut,
+                _ => EventKind::Ended,
+            };
+            events.publish(db, kind, vec![link], now).await?;
+            return Ok(end);
+        }
     }
     Err(ServiceError::Internal(
         "end: the session kept changing under concurrent updates".into(),
@@ -294,8 +320,9 @@ async fn end_active(
 
 /// One auto-timeout sweep: every active session idle for longer than `timeout` ends at its
 /// last activity. One set-based statement; returns how many sessions it ended.
-pub async fn sweep(
-    db: &impl ConnectionTrait,
+pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    events: &EventBus,
     timeout: Duration,
     now: DateTime<Utc>,
 ) -> Result<u64> {
@@ -317,7 +344,8 @@ pub async fn sweep(
         DbBackend::MySql => format!("({seconds} + 30) DIV 60"),
         _ => format!("({seconds} + 30) / 60"),
     };
-    let result = zoom_link::Entity::update_many()
+    let cutoff = time::to_db(now - timeout);
+    let update = zoom_link::Entity::update_many()
         .col_expr(
             zoom_link::Column::SessionStatus,
             Expr::value(SessionStatus::Timeout),
@@ -335,8 +363,39 @@ pub async fn sweep(
             Expr::cust(minutes),
         )
         .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
-        .filter(zoom_link::Column::LastActivityAt.lt(time::to_db(now - timeout)))
-        .exec(db)
-        .await?;
-    Ok(result.rows_affected)
+        .filter(zoom_link::Column::LastActivityAt.lt(cutoff));
+    if !events.listened() {
+        return Ok(update.exec(db).await?.rows_affected);
+    }
+    // Subscribers want to know which sessions ended: read them back in the same statement,
+    // or on MySQL (no UPDATE … RETURNING) lock and re-read them in one transaction.
+    let ended = match db.get_database_backend() {
+        DbBackend::MySql => {
+            let txn = db.begin().await?;
+            let ids: Vec<i64> = zoom_link::Entity::find()
+                .select_only()
+                .column(zoom_link::Column::Id)
+                .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
+                .filter(zoom_link::Column::LastActivityAt.lt(cutoff))
+                .lock_exclusive()
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            update
+                .filter(zoom_link::Column::Id.is_in(ids.clone()))
+                .exec(&txn)
+                .await?;
+            let ended = zoom_link::Entity::find()
+                .filter(zoom_link::Column::Id.is_in(ids))
+                .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout))
+                .all(&txn)
+                .await?;
+            txn.commit().await?;
+            ended
+        }
+        _ => update.exec_with_returning(db).await?,
+    };
+    let count = ended.len() as u64;
+    events.publish(db, EventKind::TimedOut, ended, now).await?;
+    Ok(count)
 }

@@ -1,0 +1,107 @@
+//! Live session events for subscribers (the dashboard, integrators).
+//!
+//! Services publish after their statement has committed. A broadcast channel decouples
+//! publishers from subscribers: a slow subscriber lags and skips, it never slows the tracking
+//! endpoints or other subscribers. Nothing is read from the database for events while nobody
+//! listens.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use chrono::{DateTime, Duration, Utc};
+use entity::zoom_link;
+use sea_orm::ConnectionTrait;
+use tokio::sync::broadcast;
+
+use crate::services::{Result, reports};
+
+/// How many events a subscriber may fall behind before it starts skipping.
+const CAPACITY: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Started,
+    /// A second click continued the session, or reopened it after a reload.
+    Resumed,
+    Heartbeat,
+    Ended,
+    TimedOut,
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionEvent {
+    pub kind: EventKind,
+    pub at: DateTime<Utc>,
+    pub session: reports::SessionView,
+}
+
+pub struct EventBus {
+    sender: broadcast::Sender<Arc<SessionEvent>>,
+    /// When each session's last heartbeat event went out, keyed by tracking token.
+    beats: Mutex<HashMap<String, DateTime<Utc>>>,
+    beat_every: Duration,
+}
+
+impl EventBus {
+    pub fn new(beat_every: Duration) -> Self {
+        Self {
+            sender: broadcast::channel(CAPACITY).0,
+            beats: Mutex::default(),
+            beat_every,
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<SessionEvent>> {
+        self.sender.subscribe()
+    }
+
+    pub fn listened(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
+    /// Publishes a state change of `links`, if anybody listens.
+    pub async fn publish(
+        &self,
+        db: &impl ConnectionTrait,
+        kind: EventKind,
+        links: Vec<zoom_link::Model>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        if !self.listened() || links.is_empty() {
+            return Ok(());
+        }
+        for session in reports::attach(db, links).await? {
+            // Sending fails only when the last subscriber just left: nothing to do then.
+            let _ = self
+                .sender
+                .send(Arc::new(SessionEvent { kind, at, session }));
+        }
+        Ok(())
+    }
+
+    /// Whether a heartbeat of `token` at `now` should go out: at most one per session per
+    /// heartbeat interval, and none while nobody listens.
+    pub fn beat_due(&self, token: &str, now: DateTime<Utc>) -> bool {
+        if !self.listened() {
+            return false;
+        }
+        let Ok(mut beats) = self.beats.lock() else {
+            return false;
+        };
+        if beats
+            .get(token)
+            .is_some_and(|last| now - *last < self.beat_every)
+        {
+            return false;
+        }
+        // Forget sessions that stopped beating, so the map stays as large as the live ones.
+        if beats.len() > 1024 {
+            let horizon = now - self.beat_every * 4;
+            beats.retain(|_, last| *last > horizon);
+        }
+        beats.insert(token.to_owned(), now);
+        true
+    }
+}

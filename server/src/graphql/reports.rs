@@ -1,0 +1,386 @@
+//! The read side: sessions, statistics, and their live versions.
+
+use std::time::Duration;
+
+use async_graphql::{
+    Context, Enum, ID, InputObject, Object, SimpleObject, Subscription,
+    connection::{Connection, Edge},
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::{Stream, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::{
+    Gql, caller, db, error, events, parse_id,
+    types::{SessionStatus, Student, Teacher, ZoomLink},
+};
+use crate::{
+    domain::{Caller, range::DayRange, time},
+    events::{EventKind, SessionEvent as BusEvent},
+    services::reports::{self, Sort, SortKey},
+};
+
+/// Which sessions: every field narrows; all empty means every session in the caller's scope.
+#[derive(InputObject, Default)]
+pub struct SessionFilter {
+    pub teacher_id: Option<ID>,
+    pub student_id: Option<ID>,
+    /// One or more of ACTIVE, ENDED, TIMEOUT.
+    pub status: Option<Vec<SessionStatus>>,
+    /// First day (inclusive) the session started on, in `timeZone`.
+    pub from: Option<NaiveDate>,
+    /// Last day (inclusive) the session started on, in `timeZone`.
+    pub to: Option<NaiveDate>,
+    /// IANA time zone the days are read in, e.g. `Europe/Berlin`. Default `UTC`.
+    pub time_zone: Option<String>,
+    /// Matched inside teacher and student names, ignoring case.
+    pub search: Option<String>,
+}
+
+impl SessionFilter {
+    fn parse(
+        filter: Option<&SessionFilter>,
+        caller: Caller,
+    ) -> async_graphql::Result<reports::SessionFilter> {
+        let empty = SessionFilter::default();
+        let f = filter.unwrap_or(&empty);
+        reports::parse_filter(
+            reports::FilterParts {
+                teacher_id: f.teacher_id.as_ref().map(|id| id.as_str()),
+                student_id: f.student_id.as_ref().map(|id| id.as_str()),
+                statuses: f.status.iter().flatten().map(|s| s.stored()).collect(),
+                from: f.from,
+                to: f.to,
+                time_zone: f.time_zone.as_deref(),
+                search: f.search.as_deref(),
+            },
+            caller,
+        )
+        .gql()
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionSortField {
+    /// When the session started (its first click).
+    #[default]
+    StartedAt,
+    /// Recorded duration; sessions still running come last when descending.
+    Duration,
+    /// Teacher name.
+    Teacher,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+#[derive(InputObject, Default)]
+pub struct SessionOrder {
+    #[graphql(default)]
+    pub field: SessionSortField,
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+impl SessionOrder {
+    fn sort(&self) -> Sort {
+        Sort {
+            key: match self.field {
+                SessionSortField::StartedAt => SortKey::Start,
+                SessionSortField::Duration => SortKey::Duration,
+                SessionSortField::Teacher => SortKey::Teacher,
+            },
+            descending: self.direction == SortDirection::Desc,
+        }
+    }
+}
+
+/// Totals over a filter's sessions. Durations count finished (ended or timed-out) sessions.
+#[derive(SimpleObject, Clone, PartialEq)]
+pub struct SessionStats {
+    pub total_sessions: i64,
+    pub active_sessions: i64,
+    pub ended_sessions: i64,
+    pub timeout_sessions: i64,
+    pub total_duration_seconds: i64,
+    pub total_duration_minutes: i64,
+    pub avg_duration_minutes: Option<f64>,
+    /// Links in the same scope issued (in the date range) but never opened.
+    pub never_clicked_links: i64,
+}
+
+impl From<reports::SessionStats> for SessionStats {
+    fn from(s: reports::SessionStats) -> Self {
+        Self {
+            total_sessions: s.total,
+            active_sessions: s.active,
+            ended_sessions: s.ended,
+            timeout_sessions: s.timeout,
+            total_duration_seconds: s.total_duration_seconds,
+            total_duration_minutes: (s.total_duration_seconds + 30) / 60,
+            avg_duration_minutes: s.average_duration_seconds().map(|secs| secs / 60.0),
+            never_clicked_links: s.never_clicked,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct TeacherStats {
+    pub teacher: Teacher,
+    pub sessions: i64,
+    pub active_now: i64,
+    pub ended_sessions: i64,
+    pub timeout_sessions: i64,
+    pub total_duration_minutes: i64,
+    pub avg_duration_minutes: Option<f64>,
+    /// Timed-out sessions among the finished ones, 0 to 1.
+    pub timeout_rate: Option<f64>,
+}
+
+impl From<reports::TeacherStats> for TeacherStats {
+    fn from(t: reports::TeacherStats) -> Self {
+        Self {
+            timeout_rate: t.timeout_rate(),
+            sessions: t.stats.total,
+            active_now: t.stats.active,
+            ended_sessions: t.stats.ended,
+            timeout_sessions: t.stats.timeout,
+            total_duration_minutes: (t.stats.total_duration_seconds + 30) / 60,
+            avg_duration_minutes: t.stats.average_duration_seconds().map(|s| s / 60.0),
+            teacher: t.teacher.into(),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct DayStats {
+    /// A calendar day in the filter's time zone.
+    pub day: NaiveDate,
+    pub sessions: i64,
+    /// Minutes of the finished sessions that started that day.
+    pub duration_minutes: i64,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEventKind {
+    Started,
+    Resumed,
+    Heartbeat,
+    Ended,
+    TimedOut,
+}
+
+/// Something that happened to a session, with the session as it is now.
+#[derive(SimpleObject)]
+pub struct SessionEvent {
+    pub kind: SessionEventKind,
+    pub at: DateTime<Utc>,
+    pub session: ZoomLink,
+}
+
+impl From<&BusEvent> for SessionEvent {
+    fn from(event: &BusEvent) -> Self {
+        Self {
+            kind: match event.kind {
+                EventKind::Started => SessionEventKind::Started,
+                EventKind::Resumed => SessionEventKind::Resumed,
+                EventKind::Heartbeat => SessionEventKind::Heartbeat,
+                EventKind::Ended => SessionEventKind::Ended,
+                EventKind::TimedOut => SessionEventKind::TimedOut,
+            },
+            at: event.at,
+            session: event.session.clone().into(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ReportQuery;
+
+#[Object]
+impl ReportQuery {
+    /// Sessions, newest first by default; cursor-paginated (at most 100 a page).
+    async fn sessions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SessionFilter>,
+        order_by: Option<SessionOrder>,
+        first: Option<i64>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, ZoomLink>> {
+        let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
+        let sort = order_by.map_or(Sort::NEWEST_FIRST, |o| o.sort());
+        let first = reports::page_size(first).gql()?;
+        let page = reports::list(db(ctx)?, &filter, sort, first, after.as_deref())
+            .await
+            .gql()?;
+        let mut connection = Connection::new(page.has_previous, page.has_next);
+        connection.edges.extend(
+            page.rows
+                .into_iter()
+                .map(|(cursor, view)| Edge::new(cursor, ZoomLink::from(view))),
+        );
+        Ok(connection)
+    }
+
+    /// One link and its session: admins read any, a teacher only their own.
+    async fn session(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ZoomLink> {
+        reports::session(db(ctx)?, caller(ctx)?, parse_id(&id, "id")?)
+            .await
+            .gql()
+            .map(Into::into)
+    }
+
+    async fn session_stats(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SessionFilter>,
+    ) -> async_graphql::Result<SessionStats> {
+        let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
+        reports::stats(db(ctx)?, &filter)
+            .await
+            .gql()
+            .map(Into::into)
+    }
+
+    /// One row per teacher with sessions in the filter, most sessions first.
+    async fn teacher_stats(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SessionFilter>,
+    ) -> async_graphql::Result<Vec<TeacherStats>> {
+        let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
+        Ok(reports::teacher_stats(db(ctx)?, &filter)
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Sessions and minutes per day of the filter's range (default: the last 30 days) in its
+    /// time zone; every day is listed.
+    async fn daily_stats(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SessionFilter>,
+    ) -> async_graphql::Result<Vec<DayStats>> {
+        let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
+        let range = match filter.range {
+            Some(range) => range,
+            None => {
+                let today = time::now().date_naive();
+                DayRange::new(today - chrono::Days::new(29), today, chrono_tz::Tz::UTC)
+                    .map_err(|e| error("BAD_USER_INPUT", e))?
+            }
+        };
+        Ok(reports::daily(db(ctx)?, &filter, range)
+            .await
+            .gql()?
+            .into_iter()
+            .map(|d| DayStats {
+                day: d.day,
+                sessions: d.sessions,
+                duration_minutes: (d.duration_seconds + 30) / 60,
+            })
+            .collect())
+    }
+
+    /// Teachers by name (a teacher credential: itself).
+    async fn teachers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Teacher>> {
+        Ok(reports::teachers(db(ctx)?, caller(ctx)?)
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Students by name (a teacher credential: those it has issued links for).
+    async fn students(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Student>> {
+        Ok(reports::students(db(ctx)?, caller(ctx)?)
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+}
+
+/// How long `sessionStats` waits after a change for more changes before it recounts.
+const STATS_DEBOUNCE: Duration = Duration::from_millis(200);
+
+#[derive(Default)]
+pub struct ReportSubscription;
+
+#[Subscription]
+impl ReportSubscription {
+    /// Each start, end and timeout as it happens, and heartbeats (at most one per session per
+    /// heartbeat interval), for sessions the filter selects.
+    async fn session_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SessionFilter>,
+    ) -> async_graphql::Result<impl Stream<Item = SessionEvent> + use<>> {
+        let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
+        let receiver = events(ctx)?.subscribe();
+        Ok(futures::stream::unfold(receiver, move |mut receiver| {
+            let filter = filter.clone();
+            async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(event) if filter.matches(&event.session) => {
+                            return Some((SessionEvent::from(event.as_ref()), receiver));
+                        }
+                        Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+            }
+        }))
+    }
+
+    /// The statistics of `sessionStats(filter)`: now, then again whenever they change.
+    async fn session_stats(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SessionFilter>,
+    ) -> async_graphql::Result<impl Stream<Item = SessionStats> + use<>> {
+        let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
+        let db = db(ctx)?.clone();
+        let receiver = events(ctx)?.subscribe();
+        let first = SessionStats::from(reports::stats(&db, &filter).await.gql()?);
+        let state = (receiver, Some(first.clone()), db, filter);
+        let updates =
+            futures::stream::unfold(state, |(mut receiver, last, db, filter)| async move {
+                loop {
+                    let changed = match receiver.recv().await {
+                        Ok(event) => {
+                            event.kind != EventKind::Heartbeat && filter.matches(&event.session)
+                        }
+                        Err(RecvError::Lagged(_)) => true,
+                        Err(RecvError::Closed) => return None,
+                    };
+                    if !changed {
+                        continue;
+                    }
+                    tokio::time::sleep(STATS_DEBOUNCE).await;
+                    while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) =
+                        receiver.try_recv()
+                    {}
+                    let Ok(stats) = reports::stats(&db, &filter).await else {
+                        continue;
+                    };
+                    let stats = SessionStats::from(stats);
+                    if last.as_ref() != Some(&stats) {
+                        return Some((stats.clone(), (receiver, Some(stats), db, filter)));
+                    }
+                }
+            });
+        Ok(futures::stream::once(async move { first }).chain(updates))
+    }
+}
