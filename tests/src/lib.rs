@@ -424,3 +424,60 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// A session written straight into the database, for read-side tests that need many rows or
+/// exact times.
+#[derive(Clone, Debug)]
+pub struct Seed {
+    pub teacher_id: i64,
+    pub student_id: i64,
+    pub clicked_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub status: Option<entity::zoom_link::SessionStatus>,
+    pub duration_seconds: Option<i64>,
+}
+
+impl Seed {
+    pub fn model(&self, n: usize) -> entity::zoom_link::ActiveModel {
+        use entity::zoom_link::SessionStatus;
+        use sea_orm::Set;
+        let clicked = self.clicked_at.map(|at| at.naive_utc());
+        let finished = matches!(
+            self.status,
+            Some(SessionStatus::Ended | SessionStatus::Timeout)
+        );
+        let duration = self.duration_seconds.filter(|_| finished);
+        let ended = clicked
+            .zip(duration)
+            .map(|(at, secs)| at + chrono::Duration::seconds(secs));
+        entity::zoom_link::ActiveModel {
+            tracking_token: Set(format!("seed{n:0>28}")),
+            teacher_id: Set(self.teacher_id),
+            student_id: Set(self.student_id),
+            zoom_url: Set("https://zoom.us/j/1234567890".into()),
+            created_at: Set(clicked.unwrap_or_else(|| chrono::Utc::now().naive_utc())),
+            clicked_at: Set(clicked),
+            session_ended_at: Set(ended),
+            session_duration_minutes: Set(duration.map(|s| ((s + 30) / 60) as i32)),
+            session_duration_seconds: Set(duration),
+            session_status: Set(self.status),
+            last_activity_at: Set(ended.or(clicked)),
+            visit_id: Set(None),
+            ..Default::default()
+        }
+    }
+}
+
+/// Inserts seeds in batches; token numbers start at `first`.
+pub async fn insert_seeds(db: &DatabaseConnection, seeds: &[Seed], first: usize) {
+    use sea_orm::EntityTrait;
+    for (chunk_no, chunk) in seeds.chunks(500).enumerate() {
+        let models = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, seed)| seed.model(first + chunk_no * 500 + i));
+        entity::zoom_link::Entity::insert_many(models)
+            .exec_without_returning(db)
+            .await
+            .expect("seed insert");
+    }
+}
