@@ -3,6 +3,7 @@ mod bad_input;
 mod concurrency;
 mod contract;
 mod flow;
+mod live;
 mod reports;
 mod spec_sql;
 mod startup;

@@ -1,0 +1,242 @@
+//! Live updates over a real WebSocket, spoken to with a graphql-transport-ws client library.
+
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use graphql_ws_client::{Client, graphql::GraphqlOperation};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
+use zoomtrack_tests::{ADMIN_TOKEN, Link, TestApp, TestDb, db_test};
+
+/// A subscription document; its answers are kept as JSON.
+#[derive(Serialize)]
+struct Operation {
+    query: &'static str,
+    variables: Value,
+}
+
+impl GraphqlOperation for Operation {
+    type Response = Value;
+    type Error = serde_json::Error;
+
+    fn decode(&self, data: Value) -> Result<Value, Self::Error> {
+        Ok(data)
+    }
+}
+
+const EVENTS: &str = "subscription($f: SessionFilter) { sessionEvents(filter: $f) { kind at session { id status teacher { name } durationSeconds } } }";
+const STATS: &str =
+    "subscription { sessionStats { totalSessions activeSessions endedSessions timeoutSessions } }";
+
+async fn connect(app: &TestApp, token: Option<&str>) -> Result<Client, graphql_ws_client::Error> {
+    let mut request = format!("{}/graphql/ws", app.base.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (connection, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut builder = Client::build(connection);
+    if let Some(token) = token {
+        builder = builder.payload(json!({ "authorization": format!("Bearer {token}") }))?;
+    }
+    let (client, actor) = builder.await?;
+    tokio::spawn(actor.into_future());
+    Ok(client)
+}
+
+async fn next(
+    stream: &mut (impl Stream<Item = Result<Value, graphql_ws_client::Error>> + Unpin),
+) -> Value {
+    let item = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("an update within 5 s")
+        .expect("the stream is open")
+        .expect("a well-formed update");
+    assert!(item.get("errors").is_none(), "{item}");
+    item["data"].clone()
+}
+
+/// Waits until `stream` delivers events: starts probe sessions until one is seen.
+async fn synced(
+    app: &TestApp,
+    stream: &mut (impl Stream<Item = Result<Value, graphql_ws_client::Error>> + Unpin),
+) {
+    for _ in 0..20 {
+        let probe = app.issue_link().await;
+        app.track(&probe.token).await;
+        if let Ok(Some(Ok(_))) =
+            tokio::time::timeout(Duration::from_millis(500), stream.next()).await
+        {
+            // Drain what the probes started, so the test sees only its own events.
+            while let Ok(Some(_)) =
+                tokio::time::timeout(Duration::from_millis(200), stream.next()).await
+            {}
+            return;
+        }
+    }
+    panic!("the subscription never delivered");
+}
+
+fn event(data: &Value) -> (&str, &str, &str) {
+    let e = &data["sessionEvents"];
+    (
+        e["kind"].as_str().unwrap(),
+        e["session"]["id"].as_str().unwrap(),
+        e["session"]["status"].as_str().unwrap(),
+    )
+}
+
+db_test!(sessions_start_and_end_live);
+async fn sessions_start_and_end_live(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    let client = connect(&app, Some(ADMIN_TOKEN))
+        .await
+        .expect("admin connects");
+    let mut events = client
+        .subscribe(Operation {
+            query: EVENTS,
+            variables: json!({}),
+        })
+        .await
+        .unwrap();
+    synced(&app, &mut events).await;
+    let mut stats = client
+        .subscribe(Operation {
+            query: STATS,
+            variables: json!({}),
+        })
+        .await
+        .unwrap();
+    let initial = next(&mut stats).await["sessionStats"].clone();
+    let active = initial["activeSessions"].as_i64().unwrap();
+
+    let Link { id, token, .. } = app.issue_link().await;
+    app.track(&token).await;
+    assert_eq!(
+        event(&next(&mut events).await),
+        ("STARTED", id.as_str(), "ACTIVE")
+    );
+    assert_eq!(
+        next(&mut stats).await["sessionStats"]["activeSessions"],
+        active + 1
+    );
+
+    // Two heartbeats inside one heartbeat interval: one event.
+    app.heartbeat(&token).await;
+    app.heartbeat(&token).await;
+    assert_eq!(
+        event(&next(&mut events).await),
+        ("HEARTBEAT", id.as_str(), "ACTIVE")
+    );
+
+    app.end_session(&token).await;
+    assert_eq!(
+        event(&next(&mut events).await),
+        ("ENDED", id.as_str(), "ENDED")
+    );
+    let after_end = next(&mut stats).await["sessionStats"].clone();
+    assert_eq!(after_end["activeSessions"], active);
+    assert_eq!(
+        after_end["endedSessions"],
+        initial["endedSessions"].as_i64().unwrap() + 1
+    );
+
+    // A sweep's timeouts go out too.
+    let idle = app.issue_link().await;
+    app.track(&idle.token).await;
+    assert_eq!(event(&next(&mut events).await).0, "STARTED");
+    app.backdate(&idle.id, 3 * 3600).await;
+    app.admin("mutation { runAutoTimeout }", json!({})).await;
+    assert_eq!(
+        event(&next(&mut events).await),
+        ("TIMED_OUT", idle.id.as_str(), "TIMEOUT")
+    );
+    app.stop().await;
+}
+
+db_test!(subscriptions_need_a_credential_and_respect_its_scope);
+async fn subscriptions_need_a_credential_and_respect_its_scope(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    assert!(
+        connect(&app, None).await.is_err(),
+        "no credential: refused at connection_init"
+    );
+    assert!(
+        connect(&app, Some("ztk_wrong")).await.is_err(),
+        "a wrong credential: refused"
+    );
+
+    let anna = app.create_teacher("Anna").await;
+    let boris = app.create_teacher("Boris").await;
+    let student = app.create_student("Carl").await;
+    let key = app
+        .admin(
+            "mutation($t: ID) { createApiKey(input: {role: TEACHER, teacherId: $t}) { token } }",
+            json!({ "t": anna }),
+        )
+        .await["createApiKey"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = connect(&app, Some(&key)).await.expect("a teacher connects");
+    let forbidden = client
+        .subscribe(Operation {
+            query: EVENTS,
+            variables: json!({ "f": { "teacherId": boris } }),
+        })
+        .await
+        .unwrap()
+        .next()
+        .await
+        .expect("an answer")
+        .expect("decoded");
+    assert_eq!(forbidden["errors"][0]["extensions"]["code"], "FORBIDDEN");
+
+    let mut events = client
+        .subscribe(Operation {
+            query: EVENTS,
+            variables: json!({}),
+        })
+        .await
+        .unwrap();
+    // Sync on the teacher's own sessions, then start one of each teacher's.
+    let mut synced = false;
+    for _ in 0..20 {
+        let probe = app
+            .issue_link_for(Some(ADMIN_TOKEN), &anna, &student)
+            .await
+            .unwrap();
+        app.track(&probe.token).await;
+        if let Ok(Some(Ok(_))) =
+            tokio::time::timeout(Duration::from_millis(500), events.next()).await
+        {
+            while let Ok(Some(_)) =
+                tokio::time::timeout(Duration::from_millis(200), events.next()).await
+            {}
+            synced = true;
+            break;
+        }
+    }
+    assert!(synced, "the subscription never delivered");
+    let theirs = app
+        .issue_link_for(Some(ADMIN_TOKEN), &boris, &student)
+        .await
+        .unwrap();
+    let own = app
+        .issue_link_for(Some(ADMIN_TOKEN), &anna, &student)
+        .await
+        .unwrap();
+    app.track(&theirs.token).await;
+    app.track(&own.token).await;
+    let data = next(&mut events).await;
+    assert_eq!(
+        event(&data).1,
+        own.id,
+        "Boris's session is not shown to Anna"
+    );
+    assert_eq!(data["sessionEvents"]["session"]["teacher"]["name"], "Anna");
+    app.stop().await;
+}
