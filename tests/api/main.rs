@@ -4,6 +4,7 @@ mod concurrency;
 mod contract;
 mod flow;
 mod live;
+mod plans;
 mod reports;
 mod spec_sql;
 mod startup;

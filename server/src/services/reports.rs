@@ -13,7 +13,7 @@ use entity::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, JoinType,
-    Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait, Select,
+    Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait, Select, Statement,
     sea_query::{Expr, ExprTrait, Func, SimpleExpr},
 };
 use serde::{Deserialize, Serialize};
@@ -125,7 +125,18 @@ impl SessionFilter {
 
     /// Sessions (clicked links) this filter selects, joined to their teacher and student.
     fn sessions(&self) -> Select<zoom_link::Entity> {
-        let mut select = joined(zoom_link::Entity::find())
+        self.sessions_joined(false)
+    }
+
+    /// Names are joined only when the search or the order needs them.
+    fn sessions_joined(&self, teacher_name: bool) -> Select<zoom_link::Entity> {
+        let mut select = zoom_link::Entity::find();
+        if self.search.is_some() {
+            select = joined(select);
+        } else if teacher_name {
+            select = select.join(JoinType::InnerJoin, zoom_link::Relation::Teacher.def());
+        }
+        let mut select = select
             .filter(zoom_link::Column::SessionStatus.is_not_null())
             .filter(self.condition(zoom_link::Column::ClickedAt));
         if !self.statuses.is_empty() {
@@ -389,23 +400,19 @@ pub fn page_size(first: Option<i64>) -> Result<u64> {
     }
 }
 
-/// One page of sessions in `sort` order, after `after`. Keyset pagination: sessions that start
-/// meanwhile never shift later pages, so nothing repeats and nothing is skipped.
-pub async fn list(
-    db: &impl ConnectionTrait,
+fn list_select(
     filter: &SessionFilter,
     sort: Sort,
-    first: u64,
-    after: Option<&str>,
-) -> Result<Page> {
-    let after = after.map(|text| Cursor::decode(text, sort)).transpose()?;
+    after: Option<&Cursor>,
+    limit: u64,
+) -> Select<zoom_link::Entity> {
     let order = if sort.descending {
         Order::Desc
     } else {
         Order::Asc
     };
-    let mut select = filter.sessions();
-    if let Some(cursor) = &after {
+    let mut select = filter.sessions_joined(sort.key == SortKey::Teacher);
+    if let Some(cursor) = after {
         let id = Expr::col((zoom_link::Entity, zoom_link::Column::Id));
         let key = cursor.key.value();
         let past = |expr: SimpleExpr, value: sea_orm::Value| {
@@ -423,10 +430,41 @@ pub async fn list(
             ),
         );
     }
-    let links = select
+    select
         .order_by(sort.expr(), order.clone())
         .order_by(zoom_link::Column::Id, order)
-        .limit(first + 1)
+        .limit(limit)
+}
+
+/// The statements behind a filter's first page and its statistics, for query-plan checks.
+pub fn statements(filter: &SessionFilter, backend: DbBackend) -> Vec<(&'static str, Statement)> {
+    vec![
+        (
+            "sessions",
+            list_select(filter, Sort::NEWEST_FIRST, None, DEFAULT_PAGE + 1).build(backend),
+        ),
+        (
+            "sessionStats",
+            counts_columns(filter.sessions(), backend).build(backend),
+        ),
+        (
+            "teacherStats",
+            teacher_select(filter, backend).build(backend),
+        ),
+    ]
+}
+
+/// One page of sessions in `sort` order, after `after`. Keyset pagination: sessions that start
+/// meanwhile never shift later pages, so nothing repeats and nothing is skipped.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &SessionFilter,
+    sort: Sort,
+    first: u64,
+    after: Option<&str>,
+) -> Result<Page> {
+    let after = after.map(|text| Cursor::decode(text, sort)).transpose()?;
+    let links = list_select(filter, sort, after.as_ref(), first + 1)
         .all(db)
         .await?;
     let has_next = links.len() as u64 > first;
@@ -536,7 +574,12 @@ pub async fn stats(db: &impl ConnectionTrait, filter: &SessionFilter) -> Result<
             timeout: 0,
             seconds: 0,
         });
-    let never_clicked = joined(zoom_link::Entity::find())
+    let links = if filter.search.is_some() {
+        joined(zoom_link::Entity::find())
+    } else {
+        zoom_link::Entity::find()
+    };
+    let never_clicked = links
         .filter(zoom_link::Column::SessionStatus.is_null())
         .filter(filter.condition(zoom_link::Column::CreatedAt))
         .select_only()
@@ -580,18 +623,20 @@ struct TeacherRow {
     seconds: i64,
 }
 
+fn teacher_select(filter: &SessionFilter, backend: DbBackend) -> Select<zoom_link::Entity> {
+    let teacher = Expr::col((zoom_link::Entity, zoom_link::Column::TeacherId));
+    counts_columns(filter.sessions(), backend)
+        .column_as(teacher.clone(), "teacher_id")
+        .group_by(teacher)
+}
+
 /// One row per teacher with sessions in scope, most sessions first.
 pub async fn teacher_stats(
     db: &impl ConnectionTrait,
     filter: &SessionFilter,
 ) -> Result<Vec<TeacherStats>> {
     let backend = db.get_database_backend();
-    let rows = counts_columns(filter.sessions(), backend)
-        .column_as(
-            Expr::col((zoom_link::Entity, zoom_link::Column::TeacherId)),
-            "teacher_id",
-        )
-        .group_by(Expr::col((zoom_link::Entity, zoom_link::Column::TeacherId)))
+    let rows = teacher_select(filter, backend)
         .into_model::<TeacherRow>()
         .all(db)
         .await?;

@@ -1,0 +1,218 @@
+//! Read-path benchmark: statistics and session pages over many sessions, through the real
+//! HTTP + GraphQL stack. Prints one Markdown table per database and the query plans.
+//!
+//! `cargo bench -p zoomtrack-tests --bench read_path` (SQLite; also PostgreSQL when
+//! `TEST_POSTGRES_URL` is set). `BENCH_SESSIONS` sets the number of sessions (default 1,000,000).
+
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Span, Utc};
+use entity::{student, teacher, zoom_link::SessionStatus};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Set, Statement};
+use serde_json::{Value, json};
+use zoomtrack_server::{
+    domain::Caller,
+    services::reports::{self, FilterParts},
+};
+use zoomtrack_tests::{ADMIN_TOKEN, Backend, Seed, TestApp, TestDb, insert_seeds};
+
+const TEACHERS: i64 = 200;
+const STUDENTS: i64 = 5000;
+const RUNS: usize = 30;
+
+async fn seed(app: &TestApp, sessions: usize) {
+    let now = Utc::now().naive_utc();
+    for chunk in (1..=TEACHERS).collect::<Vec<_>>().chunks(500) {
+        teacher::Entity::insert_many(chunk.iter().map(|i| teacher::ActiveModel {
+            name: Set(format!("Teacher {i:03}")),
+            telegram_chat_id: Set(i.to_string()),
+            created_at: Set(now),
+            ..Default::default()
+        }))
+        .exec_without_returning(&app.db)
+        .await
+        .expect("teachers");
+    }
+    for chunk in (1..=STUDENTS).collect::<Vec<_>>().chunks(500) {
+        student::Entity::insert_many(chunk.iter().map(|i| student::ActiveModel {
+            name: Set(format!("Student {i:05}")),
+            telegram_chat_id: Set(i.to_string()),
+            created_at: Set(now),
+            ..Default::default()
+        }))
+        .exec_without_returning(&app.db)
+        .await
+        .expect("students");
+    }
+    // A year of lessons; a deterministic mix of states and lengths.
+    let start = Utc::now() - Span::days(365);
+    let step = Span::days(365).num_seconds() / sessions as i64;
+    let mut batch = Vec::with_capacity(10_000);
+    for i in 0..sessions {
+        let n = i as i64;
+        batch.push(Seed {
+            teacher_id: 1 + (n * 7919) % TEACHERS,
+            student_id: 1 + (n * 104_729) % STUDENTS,
+            clicked_at: Some(start + Span::seconds(n * step)),
+            status: Some(match n % 50 {
+                0 => SessionStatus::Active,
+                1..=5 => SessionStatus::Timeout,
+                _ => SessionStatus::Ended,
+            }),
+            duration_seconds: Some((n * 37) % 7200),
+        });
+        if batch.len() == batch.capacity() {
+            insert_seeds(&app.db, &batch, i).await;
+            batch.clear();
+        }
+    }
+    insert_seeds(&app.db, &batch, sessions).await;
+    // Fresh planner statistics, as a long-running database has them.
+    app.db.execute_unprepared("ANALYZE").await.expect("analyze");
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+async fn time_graphql(app: &TestApp, query: &str, variables: Value) -> (f64, f64) {
+    let mut samples = Vec::with_capacity(RUNS);
+    for run in 0..RUNS + 3 {
+        let started = Instant::now();
+        let response = app
+            .graphql_as(Some(ADMIN_TOKEN), query, variables.clone())
+            .await;
+        let took = started.elapsed();
+        assert!(response.get("errors").is_none(), "{response}");
+        if run >= 3 {
+            samples.push(took);
+        }
+    }
+    samples.sort();
+    (percentile(&samples, 0.5), percentile(&samples, 0.95))
+}
+
+async fn bench(backend: Backend, sessions: usize) {
+    let Some(db) = TestDb::create(backend).await.expect("a bench database") else {
+        println!("\n{backend:?}: skipped (TEST_POSTGRES_URL not set)");
+        return;
+    };
+    let app = TestApp::spawn(&db, &[]).await;
+    let seeding = Instant::now();
+    seed(&app, sessions).await;
+    let seeded = seeding.elapsed();
+
+    let today = Utc::now().date_naive();
+    let week = (today - chrono::Days::new(6)).to_string();
+    let month = (today - chrono::Days::new(29)).to_string();
+    let today = today.to_string();
+    let stats = "query($f: SessionFilter) { sessionStats(filter: $f) { totalSessions activeSessions totalDurationMinutes avgDurationMinutes neverClickedLinks } }";
+    let teachers = "query($f: SessionFilter) { teacherStats(filter: $f) { teacher { name } sessions timeoutRate } }";
+    let daily =
+        "query($f: SessionFilter) { dailyStats(filter: $f) { day sessions durationMinutes } }";
+    let page = "query($f: SessionFilter) { sessions(filter: $f, first: 50) { edges { node { id teacher { name } student { name } durationMinutes } } } }";
+    let cases: Vec<(&str, &str, Value)> = vec![
+        (
+            "floor: `me` (GraphQL round trip, no table)",
+            "{ me { role } }",
+            json!({}),
+        ),
+        ("sessionStats, all time", stats, json!({})),
+        (
+            "sessionStats, last 7 days",
+            stats,
+            json!({ "f": { "from": week, "to": today } }),
+        ),
+        (
+            "sessionStats, last 30 days, one teacher",
+            stats,
+            json!({ "f": { "from": month, "to": today, "teacherId": "7" } }),
+        ),
+        (
+            "teacherStats, last 30 days",
+            teachers,
+            json!({ "f": { "from": month, "to": today } }),
+        ),
+        ("teacherStats, all time", teachers, json!({})),
+        (
+            "dailyStats, last 30 days",
+            daily,
+            json!({ "f": { "from": month, "to": today } }),
+        ),
+        (
+            "sessions page (50), last 7 days",
+            page,
+            json!({ "f": { "from": week, "to": today } }),
+        ),
+        (
+            "sessions page (50), 30 days, ended, search",
+            page,
+            json!({ "f": { "from": month, "to": today, "status": ["ENDED"], "search": "teacher 01" } }),
+        ),
+    ];
+    println!(
+        "\n### {backend:?}: {sessions} sessions (seeded in {:.0} s)\n",
+        seeded.as_secs_f64()
+    );
+    println!("| query | p50 ms | p95 ms | p50 / floor |");
+    println!("|---|---:|---:|---:|");
+    let mut floor = None;
+    for (name, query, variables) in cases {
+        let (p50, p95) = time_graphql(&app, query, variables).await;
+        let base = *floor.get_or_insert(p50);
+        println!("| {name} | {p50:.1} | {p95:.1} | {:.1}× |", p50 / base);
+    }
+
+    println!("\nQuery plans ({backend:?}), statistics of the last 7 days for one teacher:\n");
+    let filter = reports::parse_filter(
+        FilterParts {
+            teacher_id: Some("7"),
+            student_id: None,
+            statuses: vec![],
+            from: Some(Utc::now().date_naive() - chrono::Days::new(6)),
+            to: Some(Utc::now().date_naive()),
+            time_zone: None,
+            search: None,
+        },
+        Caller::Admin,
+    )
+    .expect("filter");
+    let db_backend = app.db.get_database_backend();
+    for (query, statement) in reports::statements(&filter, db_backend) {
+        let explain = Statement {
+            sql: format!(
+                "EXPLAIN {}{}",
+                if db_backend == DbBackend::Sqlite {
+                    "QUERY PLAN "
+                } else {
+                    ""
+                },
+                statement.sql
+            ),
+            ..statement
+        };
+        println!("`{query}`:\n```");
+        for row in app.db.query_all_raw(explain).await.expect("explain") {
+            let line = row
+                .try_get::<String>("", "detail")
+                .or_else(|_| row.try_get::<String>("", "QUERY PLAN"))
+                .unwrap_or_default();
+            println!("{line}");
+        }
+        println!("```");
+    }
+    app.stop().await;
+}
+
+#[tokio::main]
+async fn main() {
+    // `cargo bench` passes `--bench`; any other argument is a filter this harness ignores.
+    let sessions = std::env::var("BENCH_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    println!("## Read path: GraphQL over HTTP, {RUNS} runs each after 3 warm-ups");
+    bench(Backend::Sqlite, sessions).await;
+    bench(Backend::Postgres, sessions).await;
+}
