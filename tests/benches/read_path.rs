@@ -164,22 +164,40 @@ async fn bench(backend: Backend, sessions: usize) {
         println!("| {name} | {p50:.1} | {p95:.1} | {:.1}× |", p50 / base);
     }
 
-    println!("\nQuery plans ({backend:?}), statistics of the last 7 days for one teacher:\n");
-    let filter = reports::parse_filter(
-        FilterParts {
-            teacher_id: Some("7"),
-            student_id: None,
-            statuses: vec![],
-            from: Some(Utc::now().date_naive() - chrono::Days::new(6)),
-            to: Some(Utc::now().date_naive()),
-            time_zone: None,
-            search: None,
-        },
-        Caller::Admin,
-    )
-    .expect("filter");
+    let today = Utc::now().date_naive();
+    let plans = [
+        ("the last 7 days of one teacher", Some("7"), vec![], None, 6),
+        (
+            "30 days, ended, search",
+            None,
+            vec![Some(SessionStatus::Ended)],
+            Some("teacher 01"),
+            29,
+        ),
+    ];
+    for (title, teacher_id, statuses, search, days) in plans {
+        println!("\nQuery plans ({backend:?}), {title}:\n");
+        let filter = reports::parse_filter(
+            FilterParts {
+                teacher_id,
+                student_id: None,
+                statuses,
+                from: Some(today - chrono::Days::new(days)),
+                to: Some(today),
+                time_zone: None,
+                search,
+            },
+            Caller::Admin,
+        )
+        .expect("filter");
+        print_plans(&app, &filter).await;
+    }
+    app.stop().await;
+}
+
+async fn print_plans(app: &TestApp, filter: &reports::SessionFilter) {
     let db_backend = app.db.get_database_backend();
-    for (query, statement) in reports::statements(&filter, db_backend) {
+    for (query, statement) in reports::statements(filter, db_backend) {
         let explain = Statement {
             sql: format!(
                 "EXPLAIN {}{}",
@@ -202,7 +220,6 @@ async fn bench(backend: Backend, sessions: usize) {
         }
         println!("```");
     }
-    app.stop().await;
 }
 
 #[tokio::main]

@@ -32,7 +32,7 @@ pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// Deeper or costlier documents are refused before they run.
 pub const MAX_DEPTH: usize = 12;
-pub const MAX_COMPLEXITY: usize = 1000;
+pub const MAX_COMPLEXITY: usize = 5000;
 
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(

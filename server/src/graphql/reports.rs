@@ -203,7 +203,11 @@ pub struct ReportQuery;
 
 #[Object]
 impl ReportQuery {
-    /// Sessions, newest first by default; cursor-paginated (at most 100 a page).
+    /// Sessions, newest first by default; cursor-paginated (at most 100 a page). A page costs
+    /// its size times its fields against the complexity limit.
+    #[graphql(
+        complexity = "first.unwrap_or(reports::DEFAULT_PAGE as i64).clamp(1, reports::MAX_PAGE as i64) as usize * child_complexity"
+    )]
     async fn sessions(
         &self,
         ctx: &Context<'_>,
