@@ -164,6 +164,8 @@ async fn bench(backend: Backend, sessions: usize) {
         println!("| {name} | {p50:.1} | {p95:.1} | {:.1}× |", p50 / base);
     }
 
+    csv_export(&app).await;
+
     let today = Utc::now().date_naive();
     let plans = [
         ("the last 7 days of one teacher", Some("7"), vec![], None, 6),
@@ -193,6 +195,49 @@ async fn bench(backend: Backend, sessions: usize) {
         print_plans(&app, &filter).await;
     }
     app.stop().await;
+}
+
+/// Resident memory of this process (server and client), in MiB.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// Streams the whole export and watches memory while it runs.
+async fn csv_export(app: &TestApp) {
+    let before = rss_mib();
+    let started = Instant::now();
+    let mut response = app
+        .client
+        .get(app.url("/api/admin/sessions.csv"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("export");
+    let (mut bytes, mut rows, mut peak) = (0usize, 0usize, before);
+    let mut chunks = 0usize;
+    while let Some(chunk) = response.chunk().await.expect("a chunk") {
+        bytes += chunk.len();
+        rows += chunk.iter().filter(|b| **b == b'\n').count();
+        chunks += 1;
+        if chunks.is_multiple_of(64) {
+            peak = peak.max(rss_mib());
+        }
+    }
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "\nCSV export of every session: {} rows, {:.0} MiB in {took:.1} s ({:.0} rows/s); \
+         resident memory {before:.0} MiB before, at most {:.0} MiB more while streaming.",
+        rows - 1,
+        bytes as f64 / 1_048_576.0,
+        (rows - 1) as f64 / took,
+        peak - before,
+    );
 }
 
 async fn print_plans(app: &TestApp, filter: &reports::SessionFilter) {

@@ -14,7 +14,7 @@ use entity::{
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, JoinType,
     Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait, Select, Statement,
-    sea_query::{Expr, ExprTrait, Func, SimpleExpr},
+    sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr},
 };
 use serde::{Deserialize, Serialize};
 
@@ -106,34 +106,39 @@ impl SessionFilter {
                 .add(time_column.lt(time::to_db(end)));
         }
         if let Some(q) = &self.search {
-            let pattern = format!("%{}%", escape_like(q));
-            let lower = |col: SimpleExpr| Expr::expr(Func::lower(col));
+            // The few people whose names match, as id sets: no join, and each database plans
+            // them as a small semi-join instead of multiplying teachers by students.
+            let pattern = LikeExpr::new(format!("%{}%", escape_like(q))).escape('\\');
+            let teachers = teacher::Entity::find()
+                .select_only()
+                .column(teacher::Column::Id)
+                .filter(
+                    Expr::expr(Func::lower(Expr::col(teacher::Column::Name))).like(pattern.clone()),
+                )
+                .into_query();
+            let students = student::Entity::find()
+                .select_only()
+                .column(student::Column::Id)
+                .filter(Expr::expr(Func::lower(Expr::col(student::Column::Name))).like(pattern))
+                .into_query();
             cond = cond.add(
                 Condition::any()
-                    .add(
-                        lower(Expr::col((teacher::Entity, teacher::Column::Name)))
-                            .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\')),
-                    )
-                    .add(
-                        lower(Expr::col((student::Entity, student::Column::Name)))
-                            .like(sea_orm::sea_query::LikeExpr::new(pattern).escape('\\')),
-                    ),
+                    .add(zoom_link::Column::TeacherId.in_subquery(teachers))
+                    .add(zoom_link::Column::StudentId.in_subquery(students)),
             );
         }
         cond
     }
 
-    /// Sessions (clicked links) this filter selects, joined to their teacher and student.
+    /// Sessions (clicked links) this filter selects.
     fn sessions(&self) -> Select<zoom_link::Entity> {
         self.sessions_joined(false)
     }
 
-    /// Names are joined only when the search or the order needs them.
+    /// The same, joined to the teacher when the order is by teacher name.
     fn sessions_joined(&self, teacher_name: bool) -> Select<zoom_link::Entity> {
         let mut select = zoom_link::Entity::find();
-        if self.search.is_some() {
-            select = joined(select);
-        } else if teacher_name {
+        if teacher_name {
             select = select.join(JoinType::InnerJoin, zoom_link::Relation::Teacher.def());
         }
         let mut select = select
@@ -204,12 +209,6 @@ pub fn parse_filter(parts: FilterParts<'_>, caller: Caller) -> Result<SessionFil
     };
     filter.set_search(parts.search)?;
     filter.scoped(caller)
-}
-
-fn joined(select: Select<zoom_link::Entity>) -> Select<zoom_link::Entity> {
-    select
-        .join(JoinType::InnerJoin, zoom_link::Relation::Teacher.def())
-        .join(JoinType::InnerJoin, zoom_link::Relation::Student.def())
 }
 
 fn escape_like(text: &str) -> String {
@@ -422,11 +421,20 @@ fn list_select(
                 expr.gt(value)
             }
         };
+        let reached = if sort.descending {
+            sort.expr().lte(key.clone())
+        } else {
+            sort.expr().gte(key.clone())
+        };
+        // `(key, id)` past the cursor. The plain bound on `key` comes first so that every
+        // database turns it into an index range: the next page starts where the last ended.
         select = select.filter(
-            Condition::any().add(past(sort.expr(), key.clone())).add(
-                Condition::all()
-                    .add(sort.expr().eq(key))
-                    .add(past(id, cursor.id.into())),
+            Condition::all().add(reached).add(
+                Condition::any().add(past(sort.expr(), key.clone())).add(
+                    Condition::all()
+                        .add(sort.expr().eq(key))
+                        .add(past(id, cursor.id.into())),
+                ),
             ),
         );
     }
@@ -574,12 +582,7 @@ pub async fn stats(db: &impl ConnectionTrait, filter: &SessionFilter) -> Result<
             timeout: 0,
             seconds: 0,
         });
-    let links = if filter.search.is_some() {
-        joined(zoom_link::Entity::find())
-    } else {
-        zoom_link::Entity::find()
-    };
-    let never_clicked = links
+    let never_clicked = zoom_link::Entity::find()
         .filter(zoom_link::Column::SessionStatus.is_null())
         .filter(filter.condition(zoom_link::Column::CreatedAt))
         .select_only()
