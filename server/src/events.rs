@@ -15,7 +15,7 @@ use entity::zoom_link;
 use sea_orm::ConnectionTrait;
 use tokio::sync::broadcast;
 
-use crate::services::{Result, reports};
+use crate::services::reports;
 
 /// How many events a subscriber may fall behind before it starts skipping.
 const CAPACITY: usize = 4096;
@@ -61,24 +61,29 @@ impl EventBus {
         self.sender.receiver_count() > 0
     }
 
-    /// Publishes a state change of `links`, if anybody listens.
+    /// Publishes a state change of `links`, if anybody listens. The change is already
+    /// committed: a failure here is logged and never turns it into an error.
     pub async fn publish(
         &self,
         db: &impl ConnectionTrait,
         kind: EventKind,
         links: Vec<zoom_link::Model>,
         at: DateTime<Utc>,
-    ) -> Result<()> {
+    ) {
         if !self.listened() || links.is_empty() {
-            return Ok(());
+            return;
         }
-        for session in reports::attach(db, links).await? {
-            // Sending fails only when the last subscriber just left: nothing to do then.
-            let _ = self
-                .sender
-                .send(Arc::new(SessionEvent { kind, at, session }));
+        match reports::attach(db, links).await {
+            Ok(sessions) => {
+                for session in sessions {
+                    // Sending fails only when the last subscriber just left: nothing to do.
+                    let _ = self
+                        .sender
+                        .send(Arc::new(SessionEvent { kind, at, session }));
+                }
+            }
+            Err(err) => tracing::error!(error = %err, cause = ?err, "a live event was lost"),
         }
-        Ok(())
     }
 
     /// Whether a heartbeat of `token` at `now` should go out: at most one per session per

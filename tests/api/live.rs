@@ -112,6 +112,18 @@ async fn sessions_start_and_end_live(db: TestDb) {
         .unwrap();
     let initial = next(&mut stats).await["sessionStats"].clone();
     let active = initial["activeSessions"].as_i64().unwrap();
+    // Filtered by status: a session leaving the filter must be counted out too.
+    let mut only_active = client
+        .subscribe(Operation {
+            query: "subscription { sessionStats(filter: {status: [ACTIVE]}) { totalSessions } }",
+            variables: json!({}),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        next(&mut only_active).await["sessionStats"]["totalSessions"],
+        active
+    );
 
     let Link { id, token, .. } = app.issue_link().await;
     app.track(&token).await;

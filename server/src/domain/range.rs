@@ -1,6 +1,6 @@
 //! Calendar days in an admin's time zone, turned into UTC instants the database can compare.
 
-use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// The longest range a report covers, in days.
@@ -37,6 +37,12 @@ pub struct DayRange {
 
 impl DayRange {
     pub fn new(from: NaiveDate, to: NaiveDate, tz: Tz) -> Result<Self, String> {
+        if [from, to]
+            .iter()
+            .any(|day| !(1900..=9999).contains(&day.year()))
+        {
+            return Err("dates must be within the years 1900 to 9999".into());
+        }
         if to < from {
             return Err("`to` is before `from`".into());
         }
@@ -113,5 +119,6 @@ mod tests {
         assert!(parse_time_zone(Some("Mars/Olympus")).is_err());
         assert!(DayRange::new(day("2026-01-02"), day("2026-01-01"), Tz::UTC).is_err());
         assert!(DayRange::new(day("2025-01-01"), day("2026-06-01"), Tz::UTC).is_err());
+        assert!(DayRange::new(day("1066-10-14"), day("1066-10-14"), Tz::UTC).is_err());
     }
 }

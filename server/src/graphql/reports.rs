@@ -251,7 +251,8 @@ impl ReportQuery {
             .map(Into::into)
     }
 
-    /// One row per teacher with sessions in the filter, most sessions first.
+    /// One row per teacher with sessions in the filter, most sessions first. Costs 100.
+    #[graphql(complexity = 100)]
     async fn teacher_stats(
         &self,
         ctx: &Context<'_>,
@@ -267,7 +268,8 @@ impl ReportQuery {
     }
 
     /// Sessions and minutes per day of the filter's range (default: the last 30 days) in its
-    /// time zone; every day is listed.
+    /// time zone; every day is listed. Costs 100.
+    #[graphql(complexity = 100)]
     async fn daily_stats(
         &self,
         ctx: &Context<'_>,
@@ -277,8 +279,8 @@ impl ReportQuery {
         let range = match filter.range {
             Some(range) => range,
             None => {
-                let today = time::now().date_naive();
-                DayRange::new(today - chrono::Days::new(29), today, chrono_tz::Tz::UTC)
+                let today = time::now().with_timezone(&filter.time_zone).date_naive();
+                DayRange::new(today - chrono::Days::new(29), today, filter.time_zone)
                     .map_err(|e| error("BAD_USER_INPUT", e))?
             }
         };

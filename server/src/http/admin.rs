@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::{auth::Admin, error::ApiError, status_name};
 use crate::{
-    domain::{Caller, range::parse_time_zone, time},
+    domain::{Caller, time},
     services::{
         ServiceError,
         reports::{self, FilterParts, SessionFilter, SessionView, Sort},
@@ -144,7 +144,7 @@ pub async fn teacher_sessions(
     let params = query_map(query.as_deref());
     let day = date(&params, "date")?;
     let filter = filter_from(&params, day, day)?;
-    let tz = filter.range.map_or(Tz::UTC, |r| r.tz);
+    let tz = filter.time_zone;
     let page = reports::list(
         &state.db,
         &filter,
@@ -222,11 +222,7 @@ pub async fn sessions_csv(
 ) -> Result<Response, ApiError> {
     let params = query_map(query.as_deref());
     let filter = filter_from(&params, date(&params, "from")?, date(&params, "to")?)?;
-    let tz = match filter.range {
-        Some(range) => range.tz,
-        None => parse_time_zone(params.get("timeZone").map(String::as_str))
-            .map_err(ServiceError::BadInput)?,
-    };
+    let tz = filter.time_zone;
     let start = futures::stream::once(async { Ok::<_, std::io::Error>(CSV_HEADER.to_owned()) });
     let pages = futures::stream::unfold(Some(None::<String>), move |after| {
         let (db, filter) = (state.db.clone(), filter.clone());

@@ -19,6 +19,8 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::{Result, ServiceError};
+use chrono_tz::Tz;
+
 use crate::domain::{
     Caller,
     range::{DayRange, MAX_DAYS, parse_time_zone},
@@ -41,6 +43,8 @@ pub struct SessionFilter {
     pub range: Option<DayRange>,
     /// Lower-cased; matched inside teacher and student names.
     pub search: Option<String>,
+    /// The zone the caller reads days and times in.
+    pub time_zone: Tz,
 }
 
 impl SessionFilter {
@@ -70,10 +74,19 @@ impl SessionFilter {
 
     /// Whether a session (as it is now) is one this filter selects: for live events.
     pub fn matches(&self, view: &SessionView) -> bool {
+        view.link
+            .session_status
+            .is_some_and(|status| self.statuses.is_empty() || self.statuses.contains(&status))
+            && self.matches_any_status(view)
+    }
+
+    /// The same, whatever the status: a change of status can move a session into or out of
+    /// the filter, and statistics must be recounted either way.
+    pub fn matches_any_status(&self, view: &SessionView) -> bool {
         let link = &view.link;
-        let Some(status) = link.session_status else {
+        if link.session_status.is_none() {
             return false;
-        };
+        }
         let in_range = self.range.is_none_or(|range| {
             let (start, end) = range.bounds();
             link.clicked_at
@@ -82,7 +95,6 @@ impl SessionFilter {
         });
         self.teacher_id.is_none_or(|id| id == link.teacher_id)
             && self.student_id.is_none_or(|id| id == link.student_id)
-            && (self.statuses.is_empty() || self.statuses.contains(&status))
             && in_range
             && self.search.as_deref().is_none_or(|q| {
                 view.teacher.name.to_lowercase().contains(q)
@@ -182,7 +194,11 @@ pub fn parse_filter(parts: FilterParts<'_>, caller: Caller) -> Result<SessionFil
     let range = match (parts.from, parts.to) {
         (None, None) => None,
         (Some(from), None) => Some(DayRange::new(from, Ord::max(today, from), tz)),
-        (None, Some(to)) => Some(DayRange::new(to - year, to, tz)),
+        (None, Some(to)) => Some(DayRange::new(
+            to.checked_sub_days(year).unwrap_or(to),
+            to,
+            tz,
+        )),
         (Some(from), Some(to)) => Some(DayRange::new(from, to, tz)),
     }
     .transpose()
@@ -206,6 +222,7 @@ pub fn parse_filter(parts: FilterParts<'_>, caller: Caller) -> Result<SessionFil
         statuses,
         range,
         search: None,
+        time_zone: tz,
     };
     filter.set_search(parts.search)?;
     filter.scoped(caller)
@@ -342,7 +359,6 @@ struct Cursor {
 }
 
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
-#[serde(untagged)]
 enum CursorKey {
     Int(i64),
     Time(NaiveDateTime),
@@ -722,7 +738,7 @@ pub async fn daily(
             int(backend, "SUM(wpos_zoom_links.session_duration_seconds)"),
             "seconds",
         )
-        .group_by(Expr::cust(bucket.clone()))
+        .group_by(Expr::cust("bucket"))
         .into_model::<BucketRow>()
         .all(db)
         .await?;

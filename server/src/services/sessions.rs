@@ -155,7 +155,7 @@ pub async fn click(
                 Click::Started => EventKind::Started,
                 _ => EventKind::Resumed,
             };
-            events.publish(db, kind, vec![link.clone()], now).await?;
+            events.publish(db, kind, vec![link.clone()], now).await;
             return Ok((outcome, link));
         }
     }
@@ -196,10 +196,14 @@ pub async fn heartbeat(
         .await?;
     if beat.rows_affected == 1 {
         if events.beat_due(token.as_str(), now) {
-            let link = links::by_token(db, token).await?;
-            events
-                .publish(db, EventKind::Heartbeat, vec![link], now)
-                .await?;
+            match links::by_token(db, token).await {
+                Ok(link) => {
+                    events
+                        .publish(db, EventKind::Heartbeat, vec![link], now)
+                        .await
+                }
+                Err(err) => tracing::error!(error = %err, "a live heartbeat was lost"),
+            }
         }
         return Ok(());
     }
@@ -309,7 +313,7 @@ async fn end_active(
                 SessionStatus::Timeout => EventKind::TimedOut,
                 _ => EventKind::Ended,
             };
-            events.publish(db, kind, vec![link], now).await?;
+            events.publish(db, kind, vec![link], now).await;
             return Ok(end);
         }
     }
@@ -396,6 +400,6 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
         _ => update.exec_with_returning(db).await?,
     };
     let count = ended.len() as u64;
-    events.publish(db, EventKind::TimedOut, ended, now).await?;
+    events.publish(db, EventKind::TimedOut, ended, now).await;
     Ok(count)
 }
