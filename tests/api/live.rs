@@ -135,6 +135,10 @@ async fn sessions_start_and_end_live(db: TestDb) {
         next(&mut stats).await["sessionStats"]["activeSessions"],
         active + 1
     );
+    assert_eq!(
+        next(&mut only_active).await["sessionStats"]["totalSessions"],
+        active + 1
+    );
 
     // Two heartbeats inside one heartbeat interval: one event.
     app.heartbeat(&token).await;
@@ -154,6 +158,11 @@ async fn sessions_start_and_end_live(db: TestDb) {
     assert_eq!(
         after_end["endedSessions"],
         initial["endedSessions"].as_i64().unwrap() + 1
+    );
+    assert_eq!(
+        next(&mut only_active).await["sessionStats"]["totalSessions"],
+        active,
+        "the ended session left the ACTIVE filter"
     );
 
     // A sweep's timeouts go out too.

@@ -109,12 +109,16 @@ async fn check_plans(db: TestDb) {
                 .iter()
                 .map(|row| row.try_get::<String>("", "detail").unwrap())
                 .collect();
-            let bare_scan = plan
-                .iter()
-                .any(|step| step.contains("wpos_zoom_links") && !step.contains("USING"));
+            // A date range must be a SEARCH (an index range); the first page with no filter may
+            // walk the start index from the newest end, as it stops after one page.
+            let ok = |step: &String| {
+                !step.contains("wpos_zoom_links")
+                    || step.starts_with("SEARCH")
+                    || (name.starts_with("nothing") && step.contains("USING INDEX"))
+            };
             assert!(
-                !bare_scan,
-                "{query} with {name} scans the table:\n{}",
+                plan.iter().all(ok),
+                "{query} with {name}:\n{}",
                 plan.join("\n")
             );
         }

@@ -39,12 +39,13 @@ struct RandomFilter {
     student: Option<usize>,
     statuses: Vec<SessionStatus>,
     days: Option<(i64, i64)>,
+    time_zone: &'static str,
     search: Option<&'static str>,
 }
 
-/// A random link: teacher and student index, minute of a 10-day window it was clicked in,
-/// status (`None`: never clicked) and duration in seconds.
-type Row = (usize, usize, Option<i64>, Option<SessionStatus>, i64);
+/// A random link: teacher and student index, minute of a 10-day window it was clicked in (or
+/// issued in, when never clicked), status (`None`: never clicked) and duration in seconds.
+type Row = (usize, usize, i64, Option<SessionStatus>, i64);
 
 fn seed_strategy(teachers: usize, students: usize) -> impl Strategy<Value = Vec<Row>> {
     let status = prop_oneof![
@@ -54,13 +55,7 @@ fn seed_strategy(teachers: usize, students: usize) -> impl Strategy<Value = Vec<
         Just(Some(SessionStatus::Timeout)),
     ];
     proptest::collection::vec(
-        (
-            0..teachers,
-            0..students,
-            (0i64..14_400).prop_map(Some),
-            status,
-            0i64..7200,
-        ),
+        (0..teachers, 0..students, 0i64..14_400, status, 0i64..7200),
         0..40,
     )
 }
@@ -79,19 +74,31 @@ fn filter_strategy(teachers: usize, students: usize) -> impl Strategy<Value = Ra
         proptest::option::of(0..students),
         statuses,
         proptest::option::of((0i64..10, 0i64..4)),
-        proptest::option::of(proptest::sample::select(vec!["ann", "BOB", "li", "zz"])),
+        proptest::sample::select(vec![
+            "UTC",
+            "Asia/Kolkata",
+            "America/New_York",
+            "Asia/Kathmandu",
+        ]),
+        // LIKE's own characters must match only themselves.
+        proptest::option::of(proptest::sample::select(vec![
+            "ann", "BOB", "li", "zz", "o_", "%", "\\", "_e",
+        ])),
     )
-        .prop_map(|(teacher, student, statuses, days, search)| RandomFilter {
-            teacher,
-            student,
-            statuses,
-            days: days.map(|(from, len)| (from, from + len)),
-            search,
-        })
+        .prop_map(
+            |(teacher, student, statuses, days, time_zone, search)| RandomFilter {
+                teacher,
+                student,
+                statuses,
+                days: days.map(|(from, len)| (from, from + len)),
+                time_zone,
+                search,
+            },
+        )
 }
 
-const TEACHERS: [&str; 3] = ["Anna Lind", "Boris Ek", "Carla Li"];
-const STUDENTS: [&str; 3] = ["Bob Stone", "Dana Ray", "Eli Annex"];
+const TEACHERS: [&str; 3] = ["Anna Lind", "Boris_Ek", "Carla 100%"];
+const STUDENTS: [&str; 3] = ["Bob Stone", "Dana \\Ray", "Eli Annex"];
 
 db_test!(statistics_equal_a_brute_force_count);
 async fn statistics_equal_a_brute_force_count(db: TestDb) {
@@ -145,7 +152,7 @@ async fn check_round(
         .map(|&(t, s, minute, status, secs)| Seed {
             teacher_id: teachers[t],
             student_id: students[s],
-            clicked_at: minute.map(|m| origin + Duration::minutes(m)),
+            at: origin + Duration::minutes(minute),
             status,
             duration_seconds: Some(secs),
         })
@@ -168,10 +175,20 @@ async fn check_round(
                     .collect::<Vec<_>>()
             );
         }
+        let tz: chrono_tz::Tz = filter.time_zone.parse().unwrap();
+        // Local days counted from the origin's local date, and where they start in UTC.
+        let first_day = origin.with_timezone(&tz).date_naive();
+        let day = |d: i64| first_day + chrono::Days::new(d as u64);
+        let day_start = |d: i64| {
+            tz.from_local_datetime(&day(d).and_hms_opt(0, 0, 0).unwrap())
+                .earliest()
+                .unwrap()
+                .with_timezone(&Utc)
+        };
         if let Some((from, to)) = filter.days {
-            let day = |d: i64| (origin + Duration::days(d)).date_naive().to_string();
-            vars["from"] = json!(day(from));
-            vars["to"] = json!(day(to));
+            vars["from"] = json!(day(from).to_string());
+            vars["to"] = json!(day(to).to_string());
+            vars["timeZone"] = json!(filter.time_zone);
         }
         if let Some(q) = filter.search {
             vars["search"] = json!(q);
@@ -179,28 +196,24 @@ async fn check_round(
         let got = app.admin(STATS, json!({ "f": vars })).await["sessionStats"].clone();
 
         // The same count by hand.
-        let in_scope =
-            |&(t, s, _, _, _): &(usize, usize, Option<i64>, Option<SessionStatus>, i64),
-             at: Option<DateTime<Utc>>| {
-                filter.teacher.is_none_or(|ft| ft == t)
-                    && filter.student.is_none_or(|fs| fs == s)
-                    && filter.days.is_none_or(|(from, to)| {
-                        at.is_some_and(|at| {
-                            at >= origin + Duration::days(from)
-                                && at < origin + Duration::days(to + 1)
-                        })
-                    })
-                    && filter.search.is_none_or(|q| {
-                        let q = q.to_lowercase();
-                        TEACHERS[t].to_lowercase().contains(&q)
-                            || STUDENTS[s].to_lowercase().contains(&q)
-                    })
-            };
+        let in_scope = |&(t, s, minute, _, _): &Row| {
+            let at = origin + Duration::minutes(minute);
+            filter.teacher.is_none_or(|ft| ft == t)
+                && filter.student.is_none_or(|fs| fs == s)
+                && filter
+                    .days
+                    .is_none_or(|(from, to)| at >= day_start(from) && at < day_start(to + 1))
+                && filter.search.is_none_or(|q| {
+                    let q = q.to_lowercase();
+                    TEACHERS[t].to_lowercase().contains(&q)
+                        || STUDENTS[s].to_lowercase().contains(&q)
+                })
+        };
         let sessions: Vec<_> = rows
             .iter()
             .filter(|r| r.3.is_some())
             .filter(|r| filter.statuses.is_empty() || filter.statuses.contains(&r.3.unwrap()))
-            .filter(|r| in_scope(r, r.2.map(|m| origin + Duration::minutes(m))))
+            .filter(|r| in_scope(r))
             .collect();
         let count = |status| sessions.iter().filter(|r| r.3 == Some(status)).count() as i64;
         let seconds: i64 = sessions
@@ -211,7 +224,7 @@ async fn check_round(
         let never = rows
             .iter()
             .filter(|r| r.3.is_none())
-            .filter(|r| in_scope(r, r.2.map(|m| origin + Duration::minutes(m))))
+            .filter(|r| in_scope(r))
             .count() as i64;
         let expected = json!({
             "totalSessions": sessions.len() as i64,
@@ -237,7 +250,7 @@ async fn pages_have_no_duplicates_or_gaps_while_sessions_arrive(db: TestDb) {
             teacher_id: teachers[i % 3],
             student_id: students[i % 2],
             // Some share a start second, to exercise the id tie-break.
-            clicked_at: Some(now - Duration::minutes((i / 2) as i64)),
+            at: now - Duration::minutes((i / 2) as i64),
             status: Some(if i % 4 == 0 {
                 SessionStatus::Active
             } else {
@@ -281,7 +294,7 @@ async fn pages_have_no_duplicates_or_gaps_while_sessions_arrive(db: TestDb) {
                 &[Seed {
                     teacher_id: teachers[0],
                     student_id: students[0],
-                    clicked_at: Some(Utc::now()),
+                    at: Utc::now(),
                     status: Some(SessionStatus::Active),
                     duration_seconds: None,
                 }],
@@ -340,7 +353,7 @@ async fn a_session_at_23_30_local_belongs_to_that_local_day(db: TestDb) {
         .map(|at| Seed {
             teacher_id: teachers[0],
             student_id: students[0],
-            clicked_at: Some(*at),
+            at: *at,
             status: Some(SessionStatus::Ended),
             duration_seconds: Some(3000),
         })
@@ -389,6 +402,20 @@ async fn a_session_at_23_30_local_belongs_to_that_local_day(db: TestDb) {
         )
         .await;
     assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    for filter in [
+        json!({ "to": "0001-01-01" }),
+        json!({ "from": "2026-02-01", "to": "2026-01-01" }),
+        json!({ "status": ["PENDING"] }),
+        json!({ "search": "x".repeat(101) }),
+    ] {
+        let bad = app
+            .graphql_as(Some(ADMIN_TOKEN), STATS, json!({ "f": filter }))
+            .await;
+        assert_eq!(
+            bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{filter}"
+        );
+    }
 }
 
 async fn teacher_token(app: &TestApp, teacher: &str) -> String {
@@ -507,7 +534,7 @@ async fn teacher_sessions_and_csv_hold_the_matching_rows(db: TestDb) {
         .map(|i| Seed {
             teacher_id: teachers[usize::from(i % 3 == 0)],
             student_id: students[0],
-            clicked_at: Some(day + Duration::seconds(i as i64 * 7)),
+            at: day + Duration::seconds(i as i64 * 7),
             status: Some(if i % 5 == 0 {
                 SessionStatus::Timeout
             } else {

@@ -53,7 +53,7 @@ async fn seed(app: &TestApp, sessions: usize) {
         batch.push(Seed {
             teacher_id: 1 + (n * 7919) % TEACHERS,
             student_id: 1 + (n * 104_729) % STUDENTS,
-            clicked_at: Some(start + Span::seconds(n * step)),
+            at: start + Span::seconds(n * step),
             status: Some(match n % 50 {
                 0 => SessionStatus::Active,
                 1..=5 => SessionStatus::Timeout,

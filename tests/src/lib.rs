@@ -431,7 +431,9 @@ impl Drop for TestApp {
 pub struct Seed {
     pub teacher_id: i64,
     pub student_id: i64,
-    pub clicked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the session started; for a link never clicked (`status: None`), when it was
+    /// issued. A clicked link was issued ten minutes before its click.
+    pub at: chrono::DateTime<chrono::Utc>,
     pub status: Option<entity::zoom_link::SessionStatus>,
     pub duration_seconds: Option<i64>,
 }
@@ -440,7 +442,9 @@ impl Seed {
     pub fn model(&self, n: usize) -> entity::zoom_link::ActiveModel {
         use entity::zoom_link::SessionStatus;
         use sea_orm::Set;
-        let clicked = self.clicked_at.map(|at| at.naive_utc());
+        let at = self.at.naive_utc();
+        let clicked = self.status.map(|_| at);
+        let issued = clicked.map_or(at, |at| at - chrono::Duration::minutes(10));
         let finished = matches!(
             self.status,
             Some(SessionStatus::Ended | SessionStatus::Timeout)
@@ -454,7 +458,7 @@ impl Seed {
             teacher_id: Set(self.teacher_id),
             student_id: Set(self.student_id),
             zoom_url: Set("https://zoom.us/j/1234567890".into()),
-            created_at: Set(clicked.unwrap_or_else(|| chrono::Utc::now().naive_utc())),
+            created_at: Set(issued),
             clicked_at: Set(clicked),
             session_ended_at: Set(ended),
             session_duration_minutes: Set(duration.map(|s| ((s + 30) / 60) as i32)),

@@ -239,6 +239,8 @@ impl ReportQuery {
             .map(Into::into)
     }
 
+    /// Costs 100 against the complexity limit: it may add up every session.
+    #[graphql(complexity = 100)]
     async fn session_stats(
         &self,
         ctx: &Context<'_>,
@@ -366,7 +368,8 @@ impl ReportSubscription {
                 loop {
                     let changed = match receiver.recv().await {
                         Ok(event) => {
-                            event.kind != EventKind::Heartbeat && filter.matches(&event.session)
+                            event.kind != EventKind::Heartbeat
+                                && filter.matches_any_status(&event.session)
                         }
                         Err(RecvError::Lagged(_)) => true,
                         Err(RecvError::Closed) => return None,
