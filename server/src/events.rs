@@ -13,12 +13,14 @@ use std::{
 use chrono::{DateTime, Duration, Utc};
 use entity::zoom_link;
 use sea_orm::ConnectionTrait;
-use tokio::sync::broadcast;
+use tokio::sync::{Semaphore, broadcast};
 
 use crate::services::reports;
 
 /// How many events a subscriber may fall behind before it starts skipping.
 const CAPACITY: usize = 4096;
+/// Live statistics recounting at the same time, at most.
+const RECOUNTS: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
@@ -39,6 +41,9 @@ pub struct SessionEvent {
 
 pub struct EventBus {
     sender: broadcast::Sender<Arc<SessionEvent>>,
+    /// Live statistics recount on changes; this bounds how many recount at once, so
+    /// subscribers never take the connection pool from the tracking endpoints.
+    pub recounts: Semaphore,
     /// When each session's last heartbeat event went out, keyed by tracking token.
     beats: Mutex<HashMap<String, DateTime<Utc>>>,
     beat_every: Duration,
@@ -48,6 +53,7 @@ impl EventBus {
     pub fn new(beat_every: Duration) -> Self {
         Self {
             sender: broadcast::channel(CAPACITY).0,
+            recounts: Semaphore::new(RECOUNTS),
             beats: Mutex::default(),
             beat_every,
         }

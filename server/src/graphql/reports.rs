@@ -1,6 +1,6 @@
 //! The read side: sessions, statistics, and their live versions.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_graphql::{
     Context, Enum, ID, InputObject, Object, SimpleObject, Subscription,
@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     domain::{Caller, range::DayRange, time},
-    events::{EventKind, SessionEvent as BusEvent},
+    events::{EventBus, EventKind, SessionEvent as BusEvent},
     services::reports::{self, Sort, SortKey},
 };
 
@@ -360,11 +360,12 @@ impl ReportSubscription {
     ) -> async_graphql::Result<impl Stream<Item = SessionStats> + use<>> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
         let db = db(ctx)?.clone();
-        let receiver = events(ctx)?.subscribe();
+        let bus = ctx.data::<Arc<EventBus>>()?.clone();
+        let receiver = bus.subscribe();
         let first = SessionStats::from(reports::stats(&db, &filter).await.gql()?);
-        let state = (receiver, Some(first.clone()), db, filter);
+        let state = (receiver, Some(first.clone()), db, filter, bus);
         let updates =
-            futures::stream::unfold(state, |(mut receiver, last, db, filter)| async move {
+            futures::stream::unfold(state, |(mut receiver, last, db, filter, bus)| async move {
                 loop {
                     let changed = match receiver.recv().await {
                         Ok(event) => {
@@ -381,12 +382,16 @@ impl ReportSubscription {
                     while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) =
                         receiver.try_recv()
                     {}
-                    let Ok(stats) = reports::stats(&db, &filter).await else {
+                    let recount = async {
+                        let _permit = bus.recounts.acquire().await.ok()?;
+                        reports::stats(&db, &filter).await.ok()
+                    };
+                    let Some(stats) = recount.await else {
                         continue;
                     };
                     let stats = SessionStats::from(stats);
                     if last.as_ref() != Some(&stats) {
-                        return Some((stats.clone(), (receiver, Some(stats), db, filter)));
+                        return Some((stats.clone(), (receiver, Some(stats), db, filter, bus)));
                     }
                 }
             });

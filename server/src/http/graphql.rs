@@ -74,6 +74,7 @@ pub async fn subscriptions(
 ) -> Response {
     let schema = state.schema.clone();
     upgrade
+        .max_message_size(GRAPHQL_BODY_LIMIT)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             GraphQLWebSocket::new(socket, schema, protocol)
