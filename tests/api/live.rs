@@ -59,13 +59,18 @@ async fn next(
     item["data"].clone()
 }
 
-/// Waits until `stream` delivers events: starts probe sessions until one is seen.
+/// Waits until `stream` delivers events: starts sessions of `teacher` until one is seen.
 async fn synced(
     app: &TestApp,
     stream: &mut (impl Stream<Item = Result<Value, graphql_ws_client::Error>> + Unpin),
+    teacher: &str,
+    student: &str,
 ) {
     for _ in 0..20 {
-        let probe = app.issue_link().await;
+        let probe = app
+            .issue_link_for(Some(ADMIN_TOKEN), teacher, student)
+            .await
+            .expect("a probe link");
         app.track(&probe.token).await;
         if let Ok(Some(Ok(_))) =
             tokio::time::timeout(Duration::from_millis(500), stream.next()).await
@@ -102,7 +107,9 @@ async fn sessions_start_and_end_live(db: TestDb) {
         })
         .await
         .unwrap();
-    synced(&app, &mut events).await;
+    let probe_teacher = app.create_teacher("Probe").await;
+    let probe_student = app.create_student("Probe").await;
+    synced(&app, &mut events, &probe_teacher, &probe_student).await;
     let mut stats = client
         .subscribe(Operation {
             query: STATS,
@@ -224,24 +231,7 @@ async fn subscriptions_need_a_credential_and_respect_its_scope(db: TestDb) {
         .await
         .unwrap();
     // Sync on the teacher's own sessions, then start one of each teacher's.
-    let mut synced = false;
-    for _ in 0..20 {
-        let probe = app
-            .issue_link_for(Some(ADMIN_TOKEN), &anna, &student)
-            .await
-            .unwrap();
-        app.track(&probe.token).await;
-        if let Ok(Some(Ok(_))) =
-            tokio::time::timeout(Duration::from_millis(500), events.next()).await
-        {
-            while let Ok(Some(_)) =
-                tokio::time::timeout(Duration::from_millis(200), events.next()).await
-            {}
-            synced = true;
-            break;
-        }
-    }
-    assert!(synced, "the subscription never delivered");
+    synced(&app, &mut events, &anna, &student).await;
     let theirs = app
         .issue_link_for(Some(ADMIN_TOKEN), &boris, &student)
         .await
