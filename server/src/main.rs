@@ -9,12 +9,7 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let config = Config::parse();
-    if let Err(message) = config.validate() {
-        eprintln!("error: {message}");
-        std::process::exit(2);
-    }
-    let app = Application::build(config).await?;
+    let app = Application::build(Config::parse()).await?;
     if let Some(token) = &app.generated_admin_token {
         println!(
             "\nFirst start: an admin credential was created. It is shown only this once:\n\n    \

@@ -116,10 +116,6 @@ impl Application {
         self.local_addr
     }
 
-    pub fn port(&self) -> u16 {
-        self.local_addr().port()
-    }
-
     pub fn db(&self) -> &DatabaseConnection {
         &self.state.db
     }
