@@ -9,18 +9,6 @@ fn code(response: &Value) -> &str {
         .unwrap_or("<none>")
 }
 
-async fn teacher_key(app: &TestApp, teacher: &str) -> String {
-    let data = app
-        .admin(
-            "mutation($t: ID) { createApiKey(input: {role: TEACHER, teacherId: $t}) { token role teacherId } }",
-            json!({ "t": teacher }),
-        )
-        .await;
-    assert_eq!(data["createApiKey"]["role"], "TEACHER");
-    assert_eq!(data["createApiKey"]["teacherId"], teacher);
-    data["createApiKey"]["token"].as_str().unwrap().to_owned()
-}
-
 const CREATE_TEACHER: &str =
     "mutation { createTeacher(input: {name: \"Eve\", telegramChatId: \"1\"}) { id } }";
 
@@ -28,7 +16,7 @@ db_test!(admin_operations_need_an_admin);
 async fn admin_operations_need_an_admin(db: TestDb) {
     let app = TestApp::spawn(&db, &[]).await;
     let teacher = app.create_teacher("Anna").await;
-    let key = teacher_key(&app, &teacher).await;
+    let key = app.teacher_key(&teacher).await;
 
     // No credential.
     assert_eq!(
@@ -105,7 +93,7 @@ async fn a_teacher_issues_and_reads_only_their_own_links(db: TestDb) {
     let anna = app.create_teacher("Anna").await;
     let boris = app.create_teacher("Boris").await;
     let student = app.create_student("Carl").await;
-    let anna_key = teacher_key(&app, &anna).await;
+    let anna_key = app.teacher_key(&anna).await;
 
     let own = app
         .issue_link_for(Some(&anna_key), &anna, &student)

@@ -85,6 +85,17 @@ async fn synced(
     panic!("the subscription never delivered");
 }
 
+async fn subscribe(
+    client: &Client,
+    query: &'static str,
+    variables: Value,
+) -> impl Stream<Item = Result<Value, graphql_ws_client::Error>> + Unpin + use<> {
+    client
+        .subscribe(Operation { query, variables })
+        .await
+        .expect("subscribed")
+}
+
 fn event(data: &Value) -> (&str, &str, &str) {
     let e = &data["sessionEvents"];
     (
@@ -100,33 +111,20 @@ async fn sessions_start_and_end_live(db: TestDb) {
     let client = connect(&app, Some(ADMIN_TOKEN))
         .await
         .expect("admin connects");
-    let mut events = client
-        .subscribe(Operation {
-            query: EVENTS,
-            variables: json!({}),
-        })
-        .await
-        .unwrap();
+    let mut events = subscribe(&client, EVENTS, json!({})).await;
     let probe_teacher = app.create_teacher("Probe").await;
     let probe_student = app.create_student("Probe").await;
     synced(&app, &mut events, &probe_teacher, &probe_student).await;
-    let mut stats = client
-        .subscribe(Operation {
-            query: STATS,
-            variables: json!({}),
-        })
-        .await
-        .unwrap();
+    let mut stats = subscribe(&client, STATS, json!({})).await;
     let initial = next(&mut stats).await["sessionStats"].clone();
     let active = initial["activeSessions"].as_i64().unwrap();
     // Filtered by status: a session leaving the filter must be counted out too.
-    let mut only_active = client
-        .subscribe(Operation {
-            query: "subscription { sessionStats(filter: {status: [ACTIVE]}) { totalSessions } }",
-            variables: json!({}),
-        })
-        .await
-        .unwrap();
+    let mut only_active = subscribe(
+        &client,
+        "subscription { sessionStats(filter: {status: [ACTIVE]}) { totalSessions } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(
         next(&mut only_active).await["sessionStats"]["totalSessions"],
         active
@@ -200,36 +198,17 @@ async fn subscriptions_need_a_credential_and_respect_its_scope(db: TestDb) {
     let anna = app.create_teacher("Anna").await;
     let boris = app.create_teacher("Boris").await;
     let student = app.create_student("Carl").await;
-    let key = app
-        .admin(
-            "mutation($t: ID) { createApiKey(input: {role: TEACHER, teacherId: $t}) { token } }",
-            json!({ "t": anna }),
-        )
-        .await["createApiKey"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = app.teacher_key(&anna).await;
     let client = connect(&app, Some(&key)).await.expect("a teacher connects");
-    let forbidden = client
-        .subscribe(Operation {
-            query: EVENTS,
-            variables: json!({ "f": { "teacherId": boris } }),
-        })
+    let forbidden = subscribe(&client, EVENTS, json!({ "f": { "teacherId": boris } }))
         .await
-        .unwrap()
         .next()
         .await
         .expect("an answer")
         .expect("decoded");
     assert_eq!(forbidden["errors"][0]["extensions"]["code"], "FORBIDDEN");
 
-    let mut events = client
-        .subscribe(Operation {
-            query: EVENTS,
-            variables: json!({}),
-        })
-        .await
-        .unwrap();
+    let mut events = subscribe(&client, EVENTS, json!({})).await;
     // Sync on the teacher's own sessions, then start one of each teacher's.
     synced(&app, &mut events, &anna, &student).await;
     let theirs = app

@@ -418,16 +418,6 @@ async fn a_session_at_23_30_local_belongs_to_that_local_day(db: TestDb) {
     }
 }
 
-async fn teacher_token(app: &TestApp, teacher: &str) -> String {
-    let data = app
-        .admin(
-            "mutation($t: ID) { createApiKey(input: {role: TEACHER, teacherId: $t}) { token } }",
-            json!({ "t": teacher }),
-        )
-        .await;
-    data["createApiKey"]["token"].as_str().unwrap().to_owned()
-}
-
 db_test!(a_teacher_reads_only_their_own_sessions);
 async fn a_teacher_reads_only_their_own_sessions(db: TestDb) {
     let app = TestApp::spawn(&db, &[]).await;
@@ -444,7 +434,7 @@ async fn a_teacher_reads_only_their_own_sessions(db: TestDb) {
         .unwrap();
     app.track(&own.token).await;
     app.track(&other.token).await;
-    let key = teacher_token(&app, &anna).await;
+    let key = app.teacher_key(&anna).await;
     let code = |r: &Value| {
         r["errors"][0]["extensions"]["code"]
             .as_str()

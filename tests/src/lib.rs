@@ -298,6 +298,22 @@ impl TestApp {
             .to_owned()
     }
 
+    /// A new TEACHER credential for `teacher`, created by the admin.
+    pub async fn teacher_key(&self, teacher: &str) -> String {
+        let data = self
+            .admin(
+                "mutation($t: ID) { createApiKey(input: {role: TEACHER, teacherId: $t}) { token role teacherId } }",
+                json!({ "t": teacher }),
+            )
+            .await;
+        assert_eq!(data["createApiKey"]["role"], "TEACHER");
+        assert_eq!(data["createApiKey"]["teacherId"], teacher);
+        data["createApiKey"]["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
     /// Issues a link as admin for a new teacher and student.
     pub async fn issue_link(&self) -> Link {
         let teacher = self.create_teacher("Anna Teacher").await;
