@@ -6,4 +6,5 @@
 pub mod api_key;
 pub mod student;
 pub mod teacher;
+pub mod telegram_notification;
 pub mod zoom_link;

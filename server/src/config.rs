@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::Parser;
 use url::Url;
 
+use crate::telegram::{self, BotToken};
+
 /// Where the SQLite database lives when `DATABASE_URL` is not set.
 pub const DEFAULT_SQLITE_PATH: &str = "data/zoomtrack.db";
 
@@ -47,6 +49,30 @@ pub struct Config {
     /// How long the tracking page waits before it opens the Zoom app.
     #[arg(long, env = "ZOOM_LAUNCH_DELAY", default_value = "2s", value_parser = parse_delay)]
     pub zoom_launch_delay: Duration,
+
+    /// Bot token for Telegram notifications (from @BotFather). Without it, no messages are sent.
+    #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    pub telegram_bot_token: Option<BotToken>,
+
+    /// Base URL of the Telegram Bot API (a local Bot API server, or a test double).
+    #[arg(long, env = "TELEGRAM_API_BASE", default_value = telegram::DEFAULT_API_BASE, value_parser = parse_base_url)]
+    pub telegram_api_base: Url,
+
+    /// How long one request to Telegram may take before it counts as failed.
+    #[arg(long, env = "TELEGRAM_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub telegram_timeout: Duration,
+
+    /// The wait after a failed attempt; it doubles for the next attempt of the same round.
+    #[arg(long, env = "TELEGRAM_RETRY_BACKOFF", default_value = "1s", value_parser = parse_duration)]
+    pub telegram_retry_backoff: Duration,
+
+    /// The wait between rounds of three attempts while Telegram keeps failing.
+    #[arg(long, env = "TELEGRAM_RETRY_INTERVAL", default_value = "10m", value_parser = parse_duration)]
+    pub telegram_retry_interval: Duration,
+
+    /// Attempts per message before it is marked failed (a 400 or 403 fails at once).
+    #[arg(long, env = "TELEGRAM_MAX_ATTEMPTS", default_value = "12", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub telegram_max_attempts: u32,
 }
 
 impl Config {
@@ -59,6 +85,9 @@ impl Config {
                 humantime::format_duration(self.session_timeout),
                 humantime::format_duration(self.heartbeat_interval),
             ));
+        }
+        if let Some(token) = &self.telegram_bot_token {
+            token.validate()?;
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ mod http;
 pub mod jobs;
 pub mod services;
 pub mod startup;
+pub mod telegram;
 
 pub use config::Config;
 pub use startup::Application;

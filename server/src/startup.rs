@@ -13,8 +13,13 @@ use crate::{
     domain::{ApiToken, time},
     events::EventBus,
     graphql::{self, AppSchema},
-    http, jobs,
+    http,
+    jobs::{
+        self,
+        notifier::{Notifier, RetryPolicy},
+    },
     services::{auth, sessions::SessionRules},
+    telegram::{self, BotApi},
 };
 
 /// Settings the running server needs, derived once from [`Config`].
@@ -47,10 +52,18 @@ pub struct AppState {
     pub schema: AppSchema,
 }
 
+/// The Telegram side, when a bot token is configured.
+struct Telegram {
+    bot: BotApi,
+    retry: RetryPolicy,
+}
+
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
     state: AppState,
+    telegram: Option<Telegram>,
+    notifier: Arc<Notifier>,
     /// Set when `ADMIN_TOKEN` was not given and this start created the first admin credential.
     pub generated_admin_token: Option<String>,
 }
@@ -98,7 +111,46 @@ impl Application {
             admin_token_hash: config.admin_token.as_deref().map(ApiToken::hash),
         });
         let events = Arc::new(EventBus::new(heartbeat));
-        let schema = graphql::schema(db.clone(), settings.clone(), events.clone());
+        let telegram = match &config.telegram_bot_token {
+            None => {
+                tracing::info!(
+                    "Telegram notifications are off: TELEGRAM_BOT_TOKEN is not set. Links still \
+                     work; their notificationStatus is DISABLED"
+                );
+                None
+            }
+            Some(token) => {
+                let bot = BotApi::new(&config.telegram_api_base, token, config.telegram_timeout)?;
+                if telegram::is_public(&settings.public_base_url) {
+                    tracing::info!(
+                        api = %config.telegram_api_base,
+                        "Telegram notifications are on; the button opens the tracking page"
+                    );
+                } else {
+                    tracing::info!(
+                        api = %config.telegram_api_base,
+                        "Telegram notifications are on; PUBLIC_BASE_URL is not public, which \
+                         Telegram refuses in a button, so the button opens Zoom and the \
+                         tracking URL goes in the text"
+                    );
+                }
+                Some(Telegram {
+                    bot,
+                    retry: RetryPolicy {
+                        backoff: config.telegram_retry_backoff,
+                        round_interval: config.telegram_retry_interval,
+                        max_attempts: config.telegram_max_attempts,
+                    },
+                })
+            }
+        };
+        let notifier = Arc::new(Notifier::new(telegram.is_some()));
+        let schema = graphql::schema(
+            db.clone(),
+            settings.clone(),
+            events.clone(),
+            notifier.clone(),
+        );
         Ok(Self {
             listener,
             local_addr: local,
@@ -108,6 +160,8 @@ impl Application {
                 events,
                 schema,
             },
+            telegram,
+            notifier,
             generated_admin_token,
         })
     }
@@ -139,8 +193,18 @@ impl Application {
             self.state.events.clone(),
             self.state.settings.rules.timeout,
             self.state.settings.sweep_interval,
-            stop_rx,
+            stop_rx.clone(),
         ));
+        let notifier = self.telegram.map(|telegram| {
+            tokio::spawn(jobs::notifier::run(
+                self.state.db.clone(),
+                telegram.bot,
+                self.state.settings.clone(),
+                telegram.retry,
+                self.notifier.clone(),
+                stop_rx,
+            ))
+        });
         let router = http::router(self.state);
         tracing::info!(addr = %self.local_addr, "listening");
         axum::serve(self.listener, router)
@@ -148,6 +212,9 @@ impl Application {
             .await?;
         let _ = stop_tx.send(true);
         sweeper.await?;
+        if let Some(notifier) = notifier {
+            notifier.await?;
+        }
         Ok(())
     }
 }

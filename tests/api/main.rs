@@ -8,3 +8,4 @@ mod plans;
 mod reports;
 mod spec_sql;
 mod startup;
+mod telegram;

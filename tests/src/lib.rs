@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 use zoomtrack_server::{Application, Config, events::EventBus};
 
+pub mod telegram;
+
 /// The `ADMIN_TOKEN` every test server is started with.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
@@ -413,6 +415,33 @@ impl TestApp {
             )
             .await;
         data["session"].clone()
+    }
+
+    /// The link's Telegram message as GraphQL shows it to an admin.
+    pub async fn notification(&self, id: &str) -> Value {
+        let data = self
+            .admin(
+                "query($id: ID!) { session(id: $id) { notificationStatus notificationAttempts notificationLastError notificationSentAt notificationNextAttemptAt } }",
+                json!({ "id": id }),
+            )
+            .await;
+        data["session"].clone()
+    }
+
+    /// Waits (up to 30 s) until the link's message has `status`; returns its state then.
+    pub async fn notification_reaches(&self, id: &str, status: &str) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let state = self.notification(id).await;
+            if state["notificationStatus"] == status {
+                return state;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "link {id} never reached {status}: {state}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// Moves a session's clock back by `seconds`, as if it had started and last been seen

@@ -2,10 +2,10 @@
 
 use async_graphql::{Context, ID, InputObject, Object};
 
-use super::{Gql, caller, db, error, parse_id, types::ZoomLink};
+use super::{Gql, caller, db, error, notifier, parse_id, types::ZoomLink};
 use crate::{
     domain::{ZoomUrl, time},
-    services::{links, reports},
+    services::{links, notifications, reports},
 };
 
 #[derive(InputObject)]
@@ -21,7 +21,8 @@ pub struct LinkMutation;
 
 #[Object]
 impl LinkMutation {
-    /// A teacher for themselves, an admin for any teacher.
+    /// A teacher for themselves, an admin for any teacher. The student's Telegram message is
+    /// sent in the background: `notificationStatus` follows it; issuing never waits for it.
     async fn issue_zoom_link(
         &self,
         ctx: &Context<'_>,
@@ -35,7 +36,30 @@ impl LinkMutation {
                 .map_err(|msg| error("BAD_USER_INPUT", msg))?,
         };
         let db = db(ctx)?;
-        let link = links::issue(db, caller, issue, time::now()).await.gql()?;
+        let notifier = notifier(ctx)?;
+        let link = links::issue(db, caller, issue, notifier.enabled(), time::now())
+            .await
+            .gql()?;
+        notifier.wake();
+        reports::view(db, link).await.gql().map(Into::into)
+    }
+
+    /// Sends the link's Telegram message again: the only way a second message goes out. A
+    /// teacher for their own links, an admin for any. Refused while an attempt is in flight.
+    async fn resend_notification(
+        &self,
+        ctx: &Context<'_>,
+        link_id: ID,
+    ) -> async_graphql::Result<ZoomLink> {
+        let caller = caller(ctx)?;
+        let id = parse_id(&link_id, "linkId")?;
+        let db = db(ctx)?;
+        let notifier = notifier(ctx)?;
+        notifications::resend(db, caller, id, notifier.enabled(), time::now())
+            .await
+            .gql()?;
+        notifier.wake();
+        let link = links::by_id(db, id).await.gql()?;
         reports::view(db, link).await.gql().map(Into::into)
     }
 }

@@ -13,7 +13,10 @@ use async_graphql::{
 };
 use sea_orm::DatabaseConnection;
 
-use crate::{domain::Caller, events::EventBus, services::ServiceError, startup::Settings};
+use crate::{
+    domain::Caller, events::EventBus, jobs::notifier::Notifier, services::ServiceError,
+    startup::Settings,
+};
 
 #[derive(MergedObject, Default)]
 pub struct Query(people::PeopleQuery, reports::ReportQuery);
@@ -44,8 +47,18 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     .limit_complexity(MAX_COMPLEXITY)
 }
 
-pub fn schema(db: DatabaseConnection, settings: Arc<Settings>, events: Arc<EventBus>) -> AppSchema {
-    builder().data(db).data(settings).data(events).finish()
+pub fn schema(
+    db: DatabaseConnection,
+    settings: Arc<Settings>,
+    events: Arc<EventBus>,
+    notifier: Arc<Notifier>,
+) -> AppSchema {
+    builder()
+        .data(db)
+        .data(settings)
+        .data(events)
+        .data(notifier)
+        .finish()
 }
 
 /// The API's SDL: what `schema.graphql` at the repository root must hold.
@@ -84,6 +97,10 @@ fn db<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a DatabaseConnection> {
 
 fn events<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a EventBus> {
     ctx.data::<Arc<EventBus>>().map(Arc::as_ref)
+}
+
+fn notifier<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Notifier> {
+    ctx.data::<Arc<Notifier>>().map(Arc::as_ref)
 }
 
 fn settings<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Settings> {

@@ -6,13 +6,15 @@ use chrono::{DateTime, Utc};
 use entity::{
     api_key::{self, ApiRole as DbRole},
     student, teacher,
+    telegram_notification::{self, NotificationStatus as DbNotificationStatus},
     zoom_link::SessionStatus as DbStatus,
 };
+use tokio::sync::OnceCell;
 
-use super::settings;
+use super::{Gql, db, settings};
 use crate::{
     domain::time,
-    services::{reports::SessionView, sessions::SessionEnd},
+    services::{notifications, reports::SessionView, sessions::SessionEnd},
 };
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -109,6 +111,32 @@ impl From<student::Model> for Student {
     }
 }
 
+/// Where a link's Telegram message stands.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum NotificationStatus {
+    /// Waiting for its next attempt (see `notificationNextAttemptAt`).
+    Pending,
+    /// An attempt is in flight.
+    Sending,
+    Sent,
+    /// Not delivered; `notificationLastError` says why. `resendNotification` tries again.
+    Failed,
+    /// Issued while the server had no Telegram bot token.
+    Disabled,
+}
+
+impl From<DbNotificationStatus> for NotificationStatus {
+    fn from(status: DbNotificationStatus) -> Self {
+        match status {
+            DbNotificationStatus::Pending => Self::Pending,
+            DbNotificationStatus::Sending => Self::Sending,
+            DbNotificationStatus::Sent => Self::Sent,
+            DbNotificationStatus::Failed => Self::Failed,
+            DbNotificationStatus::Disabled => Self::Disabled,
+        }
+    }
+}
+
 /// An issued Zoom link and the session it tracks.
 #[derive(SimpleObject)]
 #[graphql(complex)]
@@ -127,6 +155,11 @@ pub struct ZoomLink {
     pub duration_seconds: Option<i64>,
     #[graphql(skip)]
     token: String,
+    #[graphql(skip)]
+    link_id: i64,
+    /// The Telegram message's record, read once for all `notification*` fields.
+    #[graphql(skip)]
+    notification: OnceCell<Option<telegram_notification::Model>>,
 }
 
 #[ComplexObject]
@@ -134,6 +167,70 @@ impl ZoomLink {
     /// The URL the student opens; it starts the session.
     async fn tracking_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         Ok(settings(ctx)?.tracking_url(&self.token))
+    }
+
+    /// The Telegram message to the student. Links issued before notifications were recorded
+    /// show `DISABLED`.
+    async fn notification_status(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<NotificationStatus> {
+        Ok(self
+            .notification(ctx)
+            .await?
+            .map_or(NotificationStatus::Disabled, |n| n.status.into()))
+    }
+
+    /// Attempts made to deliver the message (each counted before it is made).
+    async fn notification_attempts(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        Ok(self.notification(ctx).await?.map_or(0, |n| n.attempts))
+    }
+
+    /// Why the last attempt did not deliver, while not sent.
+    async fn notification_last_error(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<String>> {
+        Ok(self
+            .notification(ctx)
+            .await?
+            .and_then(|n| n.last_error.clone()))
+    }
+
+    async fn notification_sent_at(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .notification(ctx)
+            .await?
+            .and_then(|n| n.sent_at.map(time::from_db)))
+    }
+
+    /// When a `PENDING` message is next attempted.
+    async fn notification_next_attempt_at(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .notification(ctx)
+            .await?
+            .filter(|n| n.status == DbNotificationStatus::Pending)
+            .and_then(|n| n.due_at.map(time::from_db)))
+    }
+}
+
+impl ZoomLink {
+    async fn notification(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<&telegram_notification::Model>> {
+        let db = db(ctx)?;
+        self.notification
+            .get_or_try_init(|| notifications::get(db, self.link_id))
+            .await
+            .gql()
+            .map(Option::as_ref)
     }
 }
 
@@ -153,6 +250,8 @@ impl From<SessionView> for ZoomLink {
             duration_minutes: m.session_duration_minutes,
             duration_seconds: m.session_duration_seconds,
             token: m.tracking_token,
+            link_id: m.id,
+            notification: OnceCell::new(),
         }
     }
 }

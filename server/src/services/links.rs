@@ -2,9 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use entity::zoom_link;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set,
+    TransactionSession, TransactionTrait,
+};
 
-use super::{Result, ServiceError, people};
+use super::{Result, ServiceError, notifications, people};
 use crate::domain::{Caller, TrackingToken, ZoomUrl, time};
 
 pub struct IssueLink {
@@ -13,11 +16,13 @@ pub struct IssueLink {
     pub zoom_url: ZoomUrl,
 }
 
-/// A teacher issues links for themselves; an admin for any teacher.
-pub async fn issue(
-    db: &impl ConnectionTrait,
+/// A teacher issues links for themselves; an admin for any teacher. The link and its
+/// notification record are stored together; the message itself goes out in the background.
+pub async fn issue<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     caller: Caller,
     input: IssueLink,
+    notify: bool,
     now: DateTime<Utc>,
 ) -> Result<zoom_link::Model> {
     if let Caller::Teacher(own) = caller
@@ -27,10 +32,13 @@ pub async fn issue(
             "a teacher credential can issue links only for its own teacher",
         ));
     }
+    // Checked before the transaction, so that it starts with a write: SQLite cannot upgrade
+    // a reading transaction while another connection writes. (The foreign keys still hold.)
     people::teacher(db, input.teacher_id).await?;
     people::student(db, input.student_id).await?;
     let token = TrackingToken::generate()?;
-    Ok(zoom_link::ActiveModel {
+    let txn = db.begin().await?;
+    let link = zoom_link::ActiveModel {
         tracking_token: Set(token.as_str().to_owned()),
         teacher_id: Set(input.teacher_id),
         student_id: Set(input.student_id),
@@ -38,8 +46,11 @@ pub async fn issue(
         created_at: Set(time::to_db(now)),
         ..Default::default()
     }
-    .insert(db)
-    .await?)
+    .insert(&txn)
+    .await?;
+    notifications::create(&txn, link.id, notify, now).await?;
+    txn.commit().await?;
+    Ok(link)
 }
 
 pub async fn by_token(

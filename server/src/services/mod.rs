@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 pub mod links;
+pub mod notifications;
 pub mod people;
 pub mod reports;
 pub mod sessions;

@@ -1,0 +1,259 @@
+//! The Telegram message of each link, as stored: created with the link, claimed attempt by
+//! attempt, answered once.
+//!
+//! Every attempt is one conditional `UPDATE … WHERE status = 'pending'` that counts it before
+//! the request goes out, so two delivery jobs (two replicas, or a job and a resend) never send
+//! one message twice. An attempt whose answer was never recorded (the server stopped mid-way)
+//! is not repeated: it may have been delivered, so it is marked failed for a person to resend.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use entity::telegram_notification::{self as notification, NotificationStatus as Status};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, UpdateMany,
+    sea_query::{Expr, ExprTrait},
+};
+
+use super::{Result, ServiceError, links};
+use crate::domain::{Caller, time};
+
+/// What is kept of an error text.
+const MAX_ERROR_LEN: usize = 480;
+
+/// The reason recorded for an attempt that was made but never answered.
+pub const UNKNOWN_OUTCOME: &str = "the server stopped while Telegram was being asked, so it is \
+    not known whether the message arrived; it is not sent again by itself: resend it if the \
+    student did not get it";
+
+/// The answer to one attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent {
+        message_id: i64,
+    },
+    /// Try again at `retry_at`.
+    Retry {
+        error: String,
+        retry_at: DateTime<Utc>,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+fn at(t: DateTime<Utc>) -> Expr {
+    Expr::value(time::to_db(t))
+}
+
+fn truncated(error: &str) -> String {
+    match error.char_indices().nth(MAX_ERROR_LEN) {
+        Some((end, _)) => format!("{}…", &error[..end]),
+        None => error.to_owned(),
+    }
+}
+
+/// The row of a new link: due now, or `disabled` when notifications are off.
+pub async fn create(
+    db: &impl ConnectionTrait,
+    link_id: i64,
+    enabled: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    notification::ActiveModel {
+        link_id: Set(link_id),
+        status: Set(if enabled {
+            Status::Pending
+        } else {
+            Status::Disabled
+        }),
+        attempts: Set(0),
+        last_error: Set(None),
+        due_at: Set(enabled.then(|| time::to_db(now))),
+        sent_at: Set(None),
+        message_id: Set(None),
+        updated_at: Set(time::to_db(now)),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: &impl ConnectionTrait, link_id: i64) -> Result<Option<notification::Model>> {
+    Ok(notification::Entity::find_by_id(link_id).one(db).await?)
+}
+
+/// Links whose next attempt is due, oldest first.
+pub async fn due(db: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<Vec<i64>> {
+    Ok(notification::Entity::find()
+        .select_only()
+        .column(notification::Column::LinkId)
+        .filter(notification::Column::Status.eq(Status::Pending))
+        .filter(notification::Column::DueAt.lte(time::to_db(now)))
+        .order_by_asc(notification::Column::DueAt)
+        .limit(limit)
+        .into_tuple()
+        .all(db)
+        .await?)
+}
+
+/// When the job next has something to do: an attempt falls due, or an in-flight attempt's
+/// lease runs out.
+pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>> {
+    let mut next = None;
+    for status in [Status::Pending, Status::Sending] {
+        let at: Option<Option<NaiveDateTime>> = notification::Entity::find()
+            .select_only()
+            .column(notification::Column::DueAt)
+            .filter(notification::Column::Status.eq(status))
+            .filter(notification::Column::DueAt.is_not_null())
+            .order_by_asc(notification::Column::DueAt)
+            .into_tuple()
+            .one(db)
+            .await?;
+        if let Some(Some(at)) = at {
+            let at = time::from_db(at);
+            next = Some(next.map_or(at, |n: DateTime<Utc>| Ord::min(n, at)));
+        }
+    }
+    Ok(next)
+}
+
+/// Takes the next attempt of a due notification: counted and marked in flight until `lease`
+/// from now. `None` when it is not due or another job took it.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    link_id: i64,
+    lease: Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<i32>> {
+    let claimed = notification::Entity::update_many()
+        .col_expr(notification::Column::Status, Expr::value(Status::Sending))
+        .col_expr(
+            notification::Column::Attempts,
+            Expr::col(notification::Column::Attempts).add(1),
+        )
+        .col_expr(notification::Column::DueAt, at(now + lease))
+        .col_expr(notification::Column::UpdatedAt, at(now))
+        .filter(notification::Column::LinkId.eq(link_id))
+        .filter(notification::Column::Status.eq(Status::Pending))
+        .filter(notification::Column::DueAt.lte(time::to_db(now)))
+        .exec(db)
+        .await?;
+    if claimed.rows_affected != 1 {
+        return Ok(None);
+    }
+    Ok(get(db, link_id).await?.map(|n| n.attempts))
+}
+
+/// Records Telegram's answer to attempt number `attempt`. `false` when that attempt is no
+/// longer the one in flight (its lease ran out and it was marked failed meanwhile).
+pub async fn record(
+    db: &impl ConnectionTrait,
+    link_id: i64,
+    attempt: i32,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let update = notification::Entity::update_many()
+        .col_expr(notification::Column::UpdatedAt, at(now))
+        .filter(notification::Column::LinkId.eq(link_id))
+        .filter(notification::Column::Attempts.eq(attempt));
+    let update = match outcome {
+        // The answer outranks a lease that ran out: a message that arrived is `sent`.
+        Outcome::Sent { message_id } => update
+            .filter(notification::Column::Status.is_in([Status::Sending, Status::Failed]))
+            .col_expr(notification::Column::Status, Expr::value(Status::Sent))
+            .col_expr(notification::Column::SentAt, at(now))
+            .col_expr(notification::Column::MessageId, Expr::value(*message_id))
+            .col_expr(
+                notification::Column::DueAt,
+                Expr::value(None::<NaiveDateTime>),
+            )
+            .col_expr(notification::Column::LastError, Expr::value(None::<String>)),
+        Outcome::Retry { error, retry_at } => update
+            .filter(notification::Column::Status.eq(Status::Sending))
+            .col_expr(notification::Column::Status, Expr::value(Status::Pending))
+            .col_expr(notification::Column::DueAt, at(*retry_at))
+            .col_expr(
+                notification::Column::LastError,
+                Expr::value(truncated(error)),
+            ),
+        Outcome::Failed { error } => failed(
+            update.filter(notification::Column::Status.eq(Status::Sending)),
+            error,
+        ),
+    };
+    Ok(update.exec(db).await?.rows_affected == 1)
+}
+
+/// Sets an update to mark its rows failed for `error`.
+fn failed(
+    update: UpdateMany<notification::Entity>,
+    error: &str,
+) -> UpdateMany<notification::Entity> {
+    update
+        .col_expr(notification::Column::Status, Expr::value(Status::Failed))
+        .col_expr(
+            notification::Column::DueAt,
+            Expr::value(None::<NaiveDateTime>),
+        )
+        .col_expr(
+            notification::Column::LastError,
+            Expr::value(truncated(error)),
+        )
+}
+
+/// Marks attempts whose lease ran out without an answer as failed, never to be repeated by
+/// themselves. Returns how many.
+pub async fn give_up_lost(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64> {
+    Ok(failed(notification::Entity::update_many(), UNKNOWN_OUTCOME)
+        .col_expr(notification::Column::UpdatedAt, at(now))
+        .filter(notification::Column::Status.eq(Status::Sending))
+        .filter(notification::Column::DueAt.lte(time::to_db(now)))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Queues a link's message again: the one way a second message goes out. A teacher for their
+/// own links (another teacher's link is not found), an admin for any.
+pub async fn resend(
+    db: &impl ConnectionTrait,
+    caller: Caller,
+    link_id: i64,
+    enabled: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let link = links::by_id(db, link_id).await?;
+    if let Caller::Teacher(own) = caller
+        && own != link.teacher_id
+    {
+        return Err(ServiceError::NotFound("zoom link"));
+    }
+    if !enabled {
+        return Err(ServiceError::BadInput(
+            "Telegram notifications are off: the server has no TELEGRAM_BOT_TOKEN".into(),
+        ));
+    }
+    if get(db, link_id).await?.is_none() {
+        // Issued before notifications were kept: start its record now.
+        return create(db, link_id, true, now).await;
+    }
+    let queued = notification::Entity::update_many()
+        .col_expr(notification::Column::Status, Expr::value(Status::Pending))
+        .col_expr(notification::Column::Attempts, Expr::value(0))
+        .col_expr(notification::Column::DueAt, at(now))
+        .col_expr(notification::Column::LastError, Expr::value(None::<String>))
+        .col_expr(notification::Column::UpdatedAt, at(now))
+        .filter(notification::Column::LinkId.eq(link_id))
+        .filter(notification::Column::Status.ne(Status::Sending))
+        .exec(db)
+        .await?;
+    if queued.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(ServiceError::BadInput(
+            "this link's message is being sent right now; try again when it has finished".into(),
+        ))
+    }
+}
