@@ -11,10 +11,20 @@ unset DATABASE_URL BIND_ADDR PUBLIC_BASE_URL ADMIN_TOKEN SESSION_TIMEOUT SWEEP_I
 
 source scripts/services.sh
 export TEST_REQUIRE_ALL_DATABASES=1
+
+# The dashboard tests drive a headless Chromium over WebDriver against the built dashboard.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "installing chromium and chromium-driver" >&2
+  apt_install chromium chromium-driver
+fi
+source scripts/dashboard.sh
+build_dashboard
+export TEST_REQUIRE_BROWSER=1
 echo "databases under test: SQLite, PostgreSQL (TEST_POSTGRES_URL), MariaDB (TEST_MYSQL_URL)"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked "$@" 2>&1 | tee "$log"
 echo "every database test ran on SQLite, PostgreSQL and MariaDB (TEST_REQUIRE_ALL_DATABASES: none may be skipped)"
+echo "the dashboard tests ran in headless Chromium (TEST_REQUIRE_BROWSER); screenshot: target/screenshots/overview.png"
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"

@@ -50,6 +50,10 @@ pub struct Config {
     #[arg(long, env = "ZOOM_LAUNCH_DELAY", default_value = "2s", value_parser = parse_delay)]
     pub zoom_launch_delay: Duration,
 
+    /// Folder of the built admin dashboard (`trunk build --release` writes it), served at /admin.
+    #[arg(long, env = "ADMIN_UI_DIR", default_value = "admin-ui/dist")]
+    pub admin_ui_dir: PathBuf,
+
     /// Bot token for Telegram notifications (from @BotFather). Without it, no messages are sent.
     #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
     pub telegram_bot_token: Option<BotToken>,

@@ -31,6 +31,8 @@ pub struct Settings {
     pub heartbeat_interval: std::time::Duration,
     pub zoom_launch_delay: std::time::Duration,
     pub admin_token_hash: Option<String>,
+    /// The built dashboard, when there is one.
+    pub admin_ui_dir: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -50,6 +52,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub events: Arc<EventBus>,
     pub schema: AppSchema,
+    /// Turns `true` when the server begins to shut down: long-lived connections end then.
+    pub stopping: watch::Receiver<bool>,
 }
 
 /// The Telegram side, when a bot token is configured.
@@ -64,6 +68,7 @@ pub struct Application {
     state: AppState,
     telegram: Option<Telegram>,
     notifier: Arc<Notifier>,
+    stop: watch::Sender<bool>,
     /// Set when `ADMIN_TOKEN` was not given and this start created the first admin credential.
     pub generated_admin_token: Option<String>,
 }
@@ -109,6 +114,7 @@ impl Application {
             heartbeat_interval: config.heartbeat_interval,
             zoom_launch_delay: config.zoom_launch_delay,
             admin_token_hash: config.admin_token.as_deref().map(ApiToken::hash),
+            admin_ui_dir: dashboard(config.admin_ui_dir),
         });
         let events = Arc::new(EventBus::new(heartbeat));
         let telegram = match &config.telegram_bot_token {
@@ -151,6 +157,7 @@ impl Application {
             events.clone(),
             notifier.clone(),
         );
+        let (stop, stopping) = watch::channel(false);
         Ok(Self {
             listener,
             local_addr: local,
@@ -159,7 +166,9 @@ impl Application {
                 settings,
                 events,
                 schema,
+                stopping,
             },
+            stop,
             telegram,
             notifier,
             generated_admin_token,
@@ -187,7 +196,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_rx = self.stop.subscribe();
         let sweeper = tokio::spawn(jobs::sweeper::run(
             self.state.db.clone(),
             self.state.events.clone(),
@@ -207,14 +216,33 @@ impl Application {
         });
         let router = http::router(self.state);
         tracing::info!(addr = %self.local_addr, "listening");
+        // Jobs and WebSocket subscriptions stop as soon as shutdown begins; requests in flight
+        // finish.
+        let stop = self.stop;
         axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            })
             .await?;
-        let _ = stop_tx.send(true);
         sweeper.await?;
         if let Some(notifier) = notifier {
             notifier.await?;
         }
         Ok(())
+    }
+}
+
+/// The dashboard's folder if it holds a build; otherwise /admin says how to build it.
+fn dashboard(dir: std::path::PathBuf) -> Option<std::path::PathBuf> {
+    if dir.join("index.html").is_file() {
+        tracing::info!(dir = %dir.display(), "serving the admin dashboard at /admin/");
+        Some(dir)
+    } else {
+        tracing::warn!(
+            dir = %dir.display(),
+            "ADMIN_UI_DIR holds no dashboard build: /admin/ explains how to build it"
+        );
+        None
     }
 }

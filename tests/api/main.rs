@@ -2,6 +2,7 @@ mod auth;
 mod bad_input;
 mod concurrency;
 mod contract;
+mod dashboard;
 mod flow;
 mod live;
 mod plans;

@@ -646,3 +646,75 @@ async fn teacher_sessions_and_csv_hold_the_matching_rows(db: TestDb) {
     }
     app.stop().await;
 }
+
+db_test!(duration_distribution_counts_finished_sessions_by_length);
+async fn duration_distribution_counts_finished_sessions_by_length(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    let (teachers, students) = people(&app, &TEACHERS, &STUDENTS).await;
+    let at = Utc::now() - Duration::hours(2);
+    // Lengths in seconds at and around the bucket edges, and an active session (not counted).
+    let lengths = [0, 299, 300, 899, 2700, 3599, 3600, 7199, 7200, 90_000];
+    let mut seeds: Vec<Seed> = lengths
+        .iter()
+        .enumerate()
+        .map(|(i, &seconds)| Seed {
+            teacher_id: teachers[i % 2],
+            student_id: students[0],
+            at,
+            status: Some(if i % 3 == 0 {
+                SessionStatus::Timeout
+            } else {
+                SessionStatus::Ended
+            }),
+            duration_seconds: Some(seconds),
+        })
+        .collect();
+    seeds.push(Seed {
+        teacher_id: teachers[0],
+        student_id: students[0],
+        at,
+        status: Some(SessionStatus::Active),
+        duration_seconds: None,
+    });
+    insert_seeds(&app.db, &seeds, 0).await;
+    let query = "query($f: SessionFilter) { durationDistribution(filter: $f) { fromMinutes toMinutes sessions } }";
+    let all = app.admin(query, json!({})).await;
+    assert_eq!(
+        all["durationDistribution"],
+        json!([
+            { "fromMinutes": 0, "toMinutes": 5, "sessions": 2 },
+            { "fromMinutes": 5, "toMinutes": 15, "sessions": 2 },
+            { "fromMinutes": 15, "toMinutes": 30, "sessions": 0 },
+            { "fromMinutes": 30, "toMinutes": 45, "sessions": 0 },
+            { "fromMinutes": 45, "toMinutes": 60, "sessions": 2 },
+            { "fromMinutes": 60, "toMinutes": 90, "sessions": 1 },
+            { "fromMinutes": 90, "toMinutes": 120, "sessions": 1 },
+            { "fromMinutes": 120, "toMinutes": null, "sessions": 2 },
+        ])
+    );
+    // The filter applies; a teacher sees only their own.
+    let one = app
+        .admin(
+            query,
+            json!({ "f": { "teacherId": teachers[0].to_string(), "status": ["TIMEOUT"] } }),
+        )
+        .await;
+    let total: i64 = one["durationDistribution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["sessions"].as_i64().unwrap())
+        .sum();
+    // Timeouts are indexes 0, 3, 6, 9; teacher 0 has the even ones: 0 and 6.
+    assert_eq!(total, 2);
+    let key = app.teacher_key(&teachers[1].to_string()).await;
+    let theirs = app.graphql_as(Some(&key), query, json!({})).await;
+    let total: i64 = theirs["data"]["durationDistribution"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["sessions"].as_i64().unwrap())
+        .sum();
+    assert_eq!(total, 5);
+    app.stop().await;
+}

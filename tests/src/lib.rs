@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 use zoomtrack_server::{Application, Config, events::EventBus};
 
+pub mod browser;
 pub mod telegram;
 
 /// The `ADMIN_TOKEN` every test server is started with.
@@ -202,15 +203,12 @@ impl TestApp {
         Self::spawn_with(db, &args).await
     }
 
-    /// Starts the server on `db` with exactly these flags (and port 0).
+    /// Starts the server on `db` with exactly these flags (and port 0 unless they name one).
     pub async fn spawn_with(db: &TestDb, args: &[&str]) -> Self {
-        let mut all = vec![
-            "zoomtrack",
-            "--bind-addr",
-            "127.0.0.1:0",
-            "--database-url",
-            &db.url,
-        ];
+        let mut all = vec!["zoomtrack", "--database-url", &db.url];
+        if !args.contains(&"--bind-addr") {
+            all.extend(["--bind-addr", "127.0.0.1:0"]);
+        }
         all.extend_from_slice(args);
         let config = Config::try_parse_from(all).expect("test flags parse");
         let app = Application::build(config).await.expect("the server starts");

@@ -20,6 +20,15 @@ use crate::{
     services::reports::{self, Sort, SortKey},
 };
 
+/// Finished sessions whose length is at least `fromMinutes` and below `toMinutes` (open when
+/// null).
+#[derive(SimpleObject)]
+pub struct DurationBucket {
+    pub from_minutes: i64,
+    pub to_minutes: Option<i64>,
+    pub sessions: i64,
+}
+
 /// Which sessions: every field narrows; all empty means every session in the caller's scope.
 #[derive(InputObject, Default)]
 pub struct SessionFilter {
@@ -266,6 +275,27 @@ impl ReportQuery {
             .gql()?
             .into_iter()
             .map(Into::into)
+            .collect())
+    }
+
+    /// Finished sessions by length: `[0, 5)`, `[5, 15)`, … `[120, ∞)` minutes, every bucket
+    /// listed. Costs 100.
+    #[graphql(complexity = 100)]
+    async fn duration_distribution(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SessionFilter>,
+    ) -> async_graphql::Result<Vec<DurationBucket>> {
+        let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
+        Ok(reports::durations(db(ctx)?, &filter)
+            .await
+            .gql()?
+            .into_iter()
+            .map(|b| DurationBucket {
+                from_minutes: b.from_minutes,
+                to_minutes: b.to_minutes,
+                sessions: b.sessions,
+            })
             .collect())
     }
 

@@ -73,13 +73,21 @@ pub async fn subscriptions(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let schema = state.schema.clone();
+    let mut stopping = state.stopping.clone();
     upgrade
         .max_message_size(GRAPHQL_BODY_LIMIT)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
+            let serve = GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |payload| connection_caller(state, payload))
-                .serve()
+                .serve();
+            async move {
+                // A stopping server drops the connection: clients reconnect to its successor.
+                tokio::select! {
+                    _ = serve => {}
+                    _ = stopping.wait_for(|stop| *stop) => {}
+                }
+            }
         })
 }
 

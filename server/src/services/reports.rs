@@ -699,6 +699,72 @@ pub struct DayStats {
     pub duration_seconds: i64,
 }
 
+/// Upper bounds in minutes of the duration distribution's buckets; one more bucket is open.
+pub const DURATION_BOUNDS: [i64; 7] = [5, 15, 30, 45, 60, 90, 120];
+
+/// Finished sessions whose length is in `[from_minutes, to_minutes)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurationBucket {
+    pub from_minutes: i64,
+    pub to_minutes: Option<i64>,
+    pub sessions: i64,
+}
+
+#[derive(FromQueryResult)]
+struct DurationRow {
+    bucket: i64,
+    sessions: i64,
+}
+
+/// The finished sessions of `filter` by length, every bucket listed.
+pub async fn durations(
+    db: &impl ConnectionTrait,
+    filter: &SessionFilter,
+) -> Result<Vec<DurationBucket>> {
+    let backend = db.get_database_backend();
+    let seconds = "wpos_zoom_links.session_duration_seconds";
+    let cases: String = DURATION_BOUNDS
+        .iter()
+        .enumerate()
+        .map(|(i, minutes)| format!(" WHEN {seconds} < {} THEN {i}", minutes * 60))
+        .collect();
+    let bucket = format!("CASE{cases} ELSE {} END", DURATION_BOUNDS.len());
+    let rows = filter
+        .sessions()
+        .filter(zoom_link::Column::SessionDurationSeconds.is_not_null())
+        .select_only()
+        .column_as(int(backend, &bucket), "bucket")
+        .column_as(int(backend, "COUNT(*)"), "sessions")
+        .group_by(Expr::cust("bucket"))
+        .into_model::<DurationRow>()
+        .all(db)
+        .await?;
+    let mut from = 0;
+    let mut buckets: Vec<DurationBucket> = DURATION_BOUNDS
+        .iter()
+        .map(Some)
+        .chain([None])
+        .map(|to| {
+            let bucket = DurationBucket {
+                from_minutes: from,
+                to_minutes: to.copied(),
+                sessions: 0,
+            };
+            from = to.copied().unwrap_or(from);
+            bucket
+        })
+        .collect();
+    for row in rows {
+        if let Some(bucket) = usize::try_from(row.bucket)
+            .ok()
+            .and_then(|i| buckets.get_mut(i))
+        {
+            bucket.sessions = row.sessions;
+        }
+    }
+    Ok(buckets)
+}
+
 /// Every time zone's offset is a multiple of 15 minutes: buckets that size fold into local days.
 const BUCKET_SECONDS: i64 = 900;
 

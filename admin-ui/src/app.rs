@@ -1,0 +1,468 @@
+//! Sign-in, the dashboard's frame (navigation, connection state, filters, export, auto-timeout)
+//! and what every view shares.
+
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+use leptos::{prelude::*, task::spawn_local};
+use wasm_bindgen::JsCast;
+
+use crate::{
+    api::{self, ApiError, AutoTimeout, Me, People, me, people},
+    convert::{Row, Stats},
+    format,
+    live::{self, Handlers, LinkState},
+    overview::OverviewView,
+    people::PeopleView,
+    session::Credential,
+    sessions::SessionsView,
+    state::{Filter, Route, Status, View},
+    teachers::TeachersView,
+};
+
+/// A live event, numbered so that two equal events still count as two.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveEvent {
+    pub seq: u64,
+    pub kind: String,
+    pub row: Row,
+}
+
+/// What the views share.
+#[derive(Clone)]
+pub struct Ctx {
+    pub credential: Credential,
+    pub route: RwSignal<Route>,
+    pub time_zone: String,
+    pub stats: RwSignal<Option<Stats>>,
+    pub event: RwSignal<Option<LiveEvent>>,
+    /// Bumped on each (re)connect of the live link: reload what may have missed events.
+    pub epoch: RwSignal<u64>,
+    /// The browser's clock in milliseconds, ticking every second (running sessions tick).
+    pub now: RwSignal<f64>,
+    pub teachers: RwSignal<Vec<people::PeopleTeachers>>,
+    pub students: RwSignal<Vec<people::PeopleStudents>>,
+    signed_in: RwSignal<Option<Credential>>,
+    notice: RwSignal<Option<String>>,
+}
+
+impl Ctx {
+    /// An error as the view shows it; a refused credential signs out.
+    pub fn explain(&self, err: ApiError) -> String {
+        if err.is_unauthenticated() {
+            Credential::forget();
+            self.notice.set(Some(
+                "Your credential is no longer accepted. Sign in again.".into(),
+            ));
+            self.signed_in.set(None);
+        }
+        err.message
+    }
+
+    pub fn set_filter(&self, change: impl FnOnce(&mut Filter)) {
+        self.route.update(|route| change(&mut route.filter));
+    }
+
+    pub fn show(&self, view: View) {
+        self.route.update(|route| route.view = view);
+    }
+
+    /// Reloads the teachers and students lists.
+    pub fn reload_people(&self) {
+        let ctx = self.clone();
+        spawn_local(async move {
+            match api::run::<People>(&ctx.credential, people::Variables {}).await {
+                Ok(data) => {
+                    ctx.teachers.set(data.teachers);
+                    ctx.students.set(data.students);
+                }
+                Err(err) => {
+                    ctx.explain(err);
+                }
+            }
+        });
+    }
+}
+
+pub fn ctx() -> Ctx {
+    expect_context::<Ctx>()
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let signed_in = RwSignal::new(Credential::stored());
+    let notice = RwSignal::new(None::<String>);
+    move || match signed_in.get() {
+        None => view! { <SignIn signed_in notice /> }.into_any(),
+        Some(credential) => view! { <Dashboard credential signed_in notice /> }.into_any(),
+    }
+}
+
+#[component]
+fn SignIn(
+    signed_in: RwSignal<Option<Credential>>,
+    notice: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let token = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(credential) = Credential::new(&token.get_untracked()) else {
+            notice.set(Some("Enter your admin token.".into()));
+            return;
+        };
+        busy.set(true);
+        spawn_local(async move {
+            let answer = api::run::<Me>(&credential, me::Variables {}).await;
+            busy.set(false);
+            match answer {
+                Ok(data) if data.me.role == me::ApiRole::ADMIN => {
+                    credential.keep();
+                    notice.set(None);
+                    signed_in.set(Some(credential));
+                }
+                Ok(_) => notice.set(Some(
+                    "This is a teacher's credential. The dashboard needs an admin credential."
+                        .into(),
+                )),
+                Err(err) if err.is_unauthenticated() => notice.set(Some(
+                    "This credential is not valid or has been revoked.".into(),
+                )),
+                Err(err) => notice.set(Some(err.message)),
+            }
+        });
+    };
+    view! {
+        <main class="sign-in">
+            <h1>"zoomtrack"</h1>
+            <p class="muted">"How long each Zoom lesson really lasted."</p>
+            <form on:submit=submit>
+                <label for="token">"Admin token"</label>
+                <input id="token" type="password" autocomplete="current-password" required
+                    prop:value=move || token.get()
+                    on:input=move |ev| token.set(event_target_value(&ev)) />
+                <button id="sign-in" type="submit" disabled=move || busy.get()>"Sign in"</button>
+            </form>
+            <Show when=move || notice.get().is_some()>
+                <p id="sign-in-error" class="error" role="alert">{move || notice.get()}</p>
+            </Show>
+        </main>
+    }
+}
+
+#[component]
+fn Dashboard(
+    credential: Credential,
+    signed_in: RwSignal<Option<Credential>>,
+    notice: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let route = RwSignal::new(Route::current());
+    let ctx = Ctx {
+        credential: credential.clone(),
+        route,
+        time_zone: format::time_zone(),
+        stats: RwSignal::new(None),
+        event: RwSignal::new(None),
+        epoch: RwSignal::new(0),
+        now: RwSignal::new(format::now_ms()),
+        teachers: RwSignal::new(Vec::new()),
+        students: RwSignal::new(Vec::new()),
+        signed_in,
+        notice,
+    };
+    provide_context(ctx.clone());
+    ctx.reload_people();
+
+    // The URL follows the view and the filters.
+    Effect::new(move |_| route.with(Route::publish));
+
+    // The clock that makes running sessions tick.
+    let now = ctx.now;
+    let ticker = StoredValue::new_local(Some(gloo_timers::callback::Interval::new(
+        1000,
+        move || now.set(format::now_ms()),
+    )));
+    on_cleanup(move || ticker.set_value(None));
+
+    let link = RwSignal::new(LinkState::Connecting);
+    let stop: StoredValue<Option<oneshot::Sender<()>>> = StoredValue::new(None);
+    let live_ctx = ctx.clone();
+    Effect::new(move |_| {
+        let filter = route.with(|r| r.filter.clone());
+        if let Some(old) = stop.write_value().take() {
+            let _ = old.send(());
+        }
+        let (tx, rx) = oneshot::channel();
+        stop.set_value(Some(tx));
+        let ctx = live_ctx.clone();
+        let seq = std::cell::Cell::new(0u64);
+        let handlers = Rc::new(Handlers {
+            state: link,
+            on_open: Box::new({
+                let epoch = ctx.epoch;
+                move || epoch.update(|e| *e += 1)
+            }),
+            on_stats: Box::new({
+                let stats = ctx.stats;
+                move |data| stats.set(Some(data.session_stats.into()))
+            }),
+            on_event: Box::new({
+                let event = ctx.event;
+                move |data| {
+                    seq.set(seq.get() + 1);
+                    let e = data.session_events;
+                    event.set(Some(LiveEvent {
+                        seq: seq.get(),
+                        kind: format!("{:?}", e.kind),
+                        row: e.session.into(),
+                    }));
+                }
+            }),
+        });
+        spawn_local(live::run(
+            ctx.credential.clone(),
+            api::live_stats::Variables {
+                filter: Some(filter.live_stats(&ctx.time_zone)),
+            },
+            api::session_events::Variables {
+                filter: Some(filter.session_events(&ctx.time_zone)),
+            },
+            handlers,
+            rx,
+        ));
+    });
+    on_cleanup(move || {
+        if let Some(old) = stop.write_value().take() {
+            let _ = old.send(());
+        }
+    });
+
+    let sign_out = move |_| {
+        if let Some(old) = stop.write_value().take() {
+            let _ = old.send(());
+        }
+        Credential::forget();
+        notice.set(Some("Signed out.".into()));
+        signed_in.set(None);
+    };
+    let view = move || route.with(|r| r.view);
+    view! {
+        <header class="top">
+            <h1>"zoomtrack"</h1>
+            <nav>
+                {View::ALL
+                    .into_iter()
+                    .map(|v| {
+                        view! {
+                            <button id=format!("nav-{}", v.key()) class="tab"
+                                class:current=move || view() == v
+                                on:click=move |_| route.update(|r| r.view = v)>
+                                {v.title()}
+                            </button>
+                        }
+                    })
+                    .collect_view()}
+            </nav>
+            <span id="connection" class="connection"
+                class:live=move || link.get() == LinkState::Live
+                title="The live link to the server: statistics and sessions update by themselves while it is Live">
+                {move || link.get().label()}
+            </span>
+            <AutoTimeoutButton />
+            <button id="sign-out" class="quiet" on:click=sign_out>"Sign out"</button>
+        </header>
+        <Show when=move || view() != View::People>
+            <FilterBar />
+        </Show>
+        <main class="content">
+            {move || match view() {
+                View::Overview => view! { <OverviewView /> }.into_any(),
+                View::Sessions => view! { <SessionsView /> }.into_any(),
+                View::Teachers => view! { <TeachersView /> }.into_any(),
+                View::People => view! { <PeopleView /> }.into_any(),
+            }}
+        </main>
+    }
+}
+
+/// Teacher, student search, status and days; and the CSV export of exactly these sessions.
+#[component]
+fn FilterBar() -> impl IntoView {
+    let ctx = ctx();
+    let route = ctx.route;
+    let filter = move || route.with(|r| r.filter.clone());
+    // The search applies when typing pauses.
+    let typed = RwSignal::new(filter().search);
+    let pending = StoredValue::new_local(None::<gloo_timers::callback::Timeout>);
+    let search_ctx = ctx.clone();
+    let on_search = move |ev| {
+        typed.set(event_target_value(&ev));
+        let ctx = search_ctx.clone();
+        let timer = gloo_timers::callback::Timeout::new(300, move || {
+            ctx.set_filter(|f| f.search = typed.get_untracked());
+        });
+        pending.set_value(Some(timer));
+    };
+    let export_error = RwSignal::new(None::<String>);
+    let export_ctx = ctx.clone();
+    let export = move |_| {
+        let ctx = export_ctx.clone();
+        let url = filter().csv_url(&ctx.time_zone);
+        spawn_local(async move {
+            export_error.set(download(&ctx.credential, &url).await.err());
+        });
+    };
+    let statuses = Status::ALL
+        .into_iter()
+        .map(|status| {
+            let ctx = ctx.clone();
+            view! {
+                <label class="check">
+                    <input type="checkbox" id=format!("status-{}", status.key())
+                        prop:checked=move || route.with(|r| r.filter.statuses.contains(&status))
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            ctx.set_filter(|f| {
+                                f.statuses.retain(|s| *s != status);
+                                if on {
+                                    f.statuses.push(status);
+                                    f.statuses.sort_by_key(|s| s.key());
+                                }
+                            });
+                        } />
+                    {status.label()}
+                </label>
+            }
+        })
+        .collect_view();
+    let teacher_ctx = ctx.clone();
+    let from_ctx = ctx.clone();
+    let to_ctx = ctx.clone();
+    let clear_ctx = ctx.clone();
+    view! {
+        <section class="filters" aria-label="Filters">
+            <label>"Teacher "
+                <select id="filter-teacher"
+                    on:change=move |ev| {
+                        let id = event_target_value(&ev);
+                        teacher_ctx.set_filter(|f| f.teacher = (!id.is_empty()).then_some(id));
+                    }>
+                    <option value="" selected=move || filter().teacher.is_none()>"All teachers"</option>
+                    {move || ctx.teachers.get().into_iter().map(|t| {
+                        let id = t.id.clone();
+                        view! {
+                            <option value=t.id.clone()
+                                selected=move || route.with(|r| r.filter.teacher.as_deref() == Some(id.as_str()))>
+                                {t.name}
+                            </option>
+                        }
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Search "
+                <input id="filter-search" type="search" placeholder="Teacher or student name"
+                    prop:value=move || typed.get() on:input=on_search />
+            </label>
+            <span class="statuses">{statuses}</span>
+            <label>"From "
+                <input id="filter-from" type="date" prop:value=move || filter().from
+                    on:change=move |ev| from_ctx.set_filter(|f| f.from = event_target_value(&ev)) />
+            </label>
+            <label>"To "
+                <input id="filter-to" type="date" prop:value=move || filter().to
+                    on:change=move |ev| to_ctx.set_filter(|f| f.to = event_target_value(&ev)) />
+            </label>
+            <button class="quiet" id="filter-clear" on:click=move |_| {
+                typed.set(String::new());
+                clear_ctx.set_filter(|f| *f = Filter::default());
+            }>"Clear"</button>
+            <button id="export-csv" on:click=export
+                title="Every session these filters select, as CSV (days in your time zone)">
+                "Export CSV"
+            </button>
+            <Show when=move || export_error.get().is_some()>
+                <span class="error" role="alert">{move || export_error.get()}</span>
+            </Show>
+        </section>
+    }
+}
+
+/// Fetches the export with the credential and hands it to the browser as a download.
+async fn download(credential: &Credential, url: &str) -> Result<(), String> {
+    let response = gloo_net::http::Request::get(url)
+        .header("Authorization", &credential.bearer())
+        .send()
+        .await
+        .map_err(|err| format!("The export failed: {err}"))?;
+    if response.status() != 200 {
+        let text = response.text().await.unwrap_or_default();
+        return Err(format!("The export failed ({}): {text}", response.status()));
+    }
+    let bytes = response
+        .binary()
+        .await
+        .map_err(|err| format!("The export failed: {err}"))?;
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes.as_slice()));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("text/csv");
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+        .map_err(|_| "The browser refused the file.".to_owned())?;
+    let href = web_sys::Url::create_object_url_with_blob(&blob)
+        .map_err(|_| "The browser refused the file.".to_owned())?;
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or("no document")?;
+    let anchor: web_sys::HtmlAnchorElement = document
+        .create_element("a")
+        .map_err(|_| "no link")?
+        .unchecked_into();
+    anchor.set_href(&href);
+    anchor.set_download(&format!("sessions-{}.csv", format::today()));
+    anchor.click();
+    let _ = web_sys::Url::revoke_object_url(&href);
+    Ok(())
+}
+
+/// Runs the auto-timeout now, after a confirmation, and says how many sessions it ended.
+#[component]
+fn AutoTimeoutButton() -> impl IntoView {
+    let ctx = ctx();
+    let asking = RwSignal::new(false);
+    let result = RwSignal::new(None::<String>);
+    let run = move |_| {
+        asking.set(false);
+        let ctx = ctx.clone();
+        spawn_local(async move {
+            let text =
+                match api::run::<AutoTimeout>(&ctx.credential, api::auto_timeout::Variables {})
+                    .await
+                {
+                    Ok(data) => match data.run_auto_timeout {
+                        0 => "No session was idle long enough: none ended.".to_owned(),
+                        1 => "Ended 1 idle session.".to_owned(),
+                        n => format!("Ended {n} idle sessions."),
+                    },
+                    Err(err) => ctx.explain(err),
+                };
+            result.set(Some(text));
+        });
+    };
+    view! {
+        <button id="auto-timeout" class="quiet" on:click=move |_| { result.set(None); asking.set(true) }>
+            "Run auto-timeout"
+        </button>
+        <Show when=move || asking.get()>
+            <div class="dialog" role="dialog" aria-modal="true" id="confirm-timeout">
+                <p>"End every active session that has had no activity for longer than the session timeout? Each ends at its last activity."</p>
+                <button id="confirm-timeout-yes" on:click=run.clone()>"End idle sessions"</button>
+                <button class="quiet" on:click=move |_| asking.set(false)>"Cancel"</button>
+            </div>
+        </Show>
+        <Show when=move || result.get().is_some()>
+            <div class="toast" role="status">
+                <span id="timeout-result">{move || result.get()}</span>
+                <button class="quiet" on:click=move |_| result.set(None)>"×"</button>
+            </div>
+        </Show>
+    }
+}

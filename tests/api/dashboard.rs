@@ -1,0 +1,438 @@
+//! The admin dashboard in a real headless Chromium, driven over WebDriver, against the whole
+//! server on port 0 serving the built dashboard.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use tokio::sync::{Mutex, MutexGuard};
+use zoomtrack_tests::{ADMIN_TOKEN, Backend, TestApp, TestDb, browser::Browser, run_on};
+
+/// One browser at a time: they are the heaviest thing the tests start.
+static BROWSERS: Mutex<()> = Mutex::const_new(());
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn dist() -> PathBuf {
+    workspace().join("admin-ui/dist")
+}
+
+/// Why a dashboard test cannot run here; fatal when `TEST_REQUIRE_BROWSER` is set.
+fn unavailable(why: &str) {
+    assert!(
+        std::env::var_os("TEST_REQUIRE_BROWSER").is_none(),
+        "{why} (TEST_REQUIRE_BROWSER is set)"
+    );
+    eprintln!("skipped: {why}");
+}
+
+struct Dashboard {
+    app: TestApp,
+    browser: Browser,
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl Dashboard {
+    /// The server (with `extra` flags) and a browser; `None` when the dashboard is not built
+    /// or Chromium is not installed.
+    async fn open(db: &TestDb, name: &str, extra: &[&str]) -> Option<Self> {
+        let turn = BROWSERS.lock().await;
+        if !dist().join("index.html").is_file() {
+            unavailable("the dashboard is not built (trunk build --release)");
+            return None;
+        }
+        let downloads =
+            std::env::temp_dir().join(format!("zt-downloads-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&downloads);
+        let Some(browser) = Browser::start(&downloads).await else {
+            unavailable("chromium or chromedriver is not installed");
+            return None;
+        };
+        let dir = dist().display().to_string();
+        let mut args = vec!["--admin-ui-dir", dir.as_str()];
+        args.extend_from_slice(extra);
+        let app = TestApp::spawn(db, &args).await;
+        Some(Self {
+            app,
+            browser,
+            _turn: turn,
+        })
+    }
+
+    async fn sign_in(&self) {
+        self.browser.goto(&self.app.url("/admin/")).await;
+        self.browser.type_into("#token", ADMIN_TOKEN).await;
+        self.browser.click("#sign-in").await;
+        self.browser.wait_for_text("#connection", "Live").await;
+    }
+
+    /// Rows of the sessions table.
+    async fn rows(&self) -> i64 {
+        self.browser
+            .script("return document.querySelectorAll('#sessions tbody tr').length")
+            .await
+            .as_i64()
+            .unwrap_or(-1)
+    }
+
+    async fn wait_rows(&self, expected: i64) {
+        let script = format!(
+            "return document.querySelectorAll('#sessions tbody tr').length === {expected} \
+             && document.querySelector('#sessions').getAttribute('aria-busy') === 'false'"
+        );
+        assert!(
+            self.browser
+                .wait_for(&script, Duration::from_secs(10))
+                .await,
+            "the table has {} rows, not {expected}",
+            self.rows().await
+        );
+    }
+
+    async fn close(self) {
+        self.browser.quit().await;
+        self.app.stop().await;
+    }
+}
+
+fn row_is(id: &str, status: &str) -> String {
+    format!(
+        "const r = document.querySelector('tr[data-session=\"{id}\"]'); return r !== null && r.dataset.status === '{status}'"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_signs_in_and_the_overview_shows_the_numbers() {
+    run_on(Backend::Sqlite, |db| async move {
+        let Some(d) = Dashboard::open(&db, "overview", &[]).await else {
+            return;
+        };
+        let ended = d.app.issue_link().await;
+        d.app.track(&ended.token).await;
+        d.app.end_session(&ended.token).await;
+        let active = d.app.issue_link().await;
+        d.app.track(&active.token).await;
+        d.app.issue_link().await;
+
+        d.browser.goto(&d.app.url("/admin/")).await;
+        d.browser
+            .type_into("#token", "not-a-real-credential-0000")
+            .await;
+        d.browser.click("#sign-in").await;
+        d.browser
+            .wait_for_text(
+                "#sign-in-error",
+                "This credential is not valid or has been revoked.",
+            )
+            .await;
+        d.browser.clear("#token").await;
+        d.browser.type_into("#token", ADMIN_TOKEN).await;
+        let started = Instant::now();
+        d.browser.click("#sign-in").await;
+        d.browser.wait_for_text("#stat-total", "2").await;
+        let shown_after = started.elapsed();
+        d.browser.wait_for_text("#stat-active", "1").await;
+        d.browser.wait_for_text("#stat-ended", "1").await;
+        d.browser.wait_for_text("#stat-timeout", "0").await;
+        d.browser.wait_for_text("#stat-never-clicked", "1").await;
+        d.browser.wait_for_text("#connection", "Live").await;
+        d.browser.find("#chart-sessions rect.bar").await;
+        d.browser.find("#chart-durations rect.bar").await;
+        eprintln!("overview numbers shown {shown_after:?} after sign-in");
+        d.browser
+            .screenshot(&workspace().join("target/screenshots/overview.png"))
+            .await;
+
+        // A session that starts now shows up in the numbers without a reload.
+        let live = d.app.issue_link().await;
+        d.app.track(&live.token).await;
+        d.browser.wait_for_text("#stat-active", "2").await;
+        d.browser.wait_for_text("#stat-never-clicked", "1").await;
+
+        d.browser.click("#sign-out").await;
+        d.browser
+            .wait_for_text("#sign-in-error", "Signed out.")
+            .await;
+        d.close().await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_appears_live_and_its_end_changes_its_row() {
+    run_on(Backend::Sqlite, |db| async move {
+        let Some(d) = Dashboard::open(&db, "live", &[]).await else {
+            return;
+        };
+        d.sign_in().await;
+        d.browser.click("#nav-sessions").await;
+        d.wait_rows(0).await;
+        let link = d.app.issue_link().await;
+        d.app.track(&link.token).await;
+        assert!(
+            d.browser
+                .wait_for(&row_is(&link.id, "ACTIVE"), Duration::from_secs(2))
+                .await,
+            "the new session did not appear within 2 seconds"
+        );
+        let running = d
+            .browser
+            .text(&format!("tr[data-session=\"{}\"] .duration", link.id))
+            .await;
+        assert!(running.ends_with("(running)"), "{running}");
+        d.app.end_session(&link.token).await;
+        assert!(
+            d.browser
+                .wait_for(&row_is(&link.id, "ENDED"), Duration::from_secs(2))
+                .await,
+            "the end did not reach the row within 2 seconds"
+        );
+        d.close().await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_narrow_the_table_and_the_export_holds_every_matching_row() {
+    run_on(Backend::Sqlite, |db| async move {
+        let Some(d) = Dashboard::open(&db, "filters", &[]).await else {
+            return;
+        };
+        let teacher = d.app.create_teacher("Anna Teacher").await;
+        let mut links = Vec::new();
+        for name in ["Bob Stone", "Carla Reyes", "Dan Carlsen"] {
+            let student = d.app.create_student(name).await;
+            let link = d
+                .app
+                .issue_link_for(Some(ADMIN_TOKEN), &teacher, &student)
+                .await
+                .expect("link");
+            d.app.track(&link.token).await;
+            links.push(link);
+        }
+        d.app.end_session(&links[0].token).await;
+        d.app.end_session(&links[1].token).await;
+
+        d.sign_in().await;
+        d.browser.click("#nav-sessions").await;
+        d.wait_rows(3).await;
+        d.browser.type_into("#filter-search", "carl").await;
+        d.wait_rows(2).await;
+        let search = d.browser.script("return location.search").await;
+        assert!(
+            search.as_str().unwrap_or_default().contains("search=carl"),
+            "{search}"
+        );
+        // The view is in the URL: opening it again shows the same rows.
+        let url = d.browser.script("return location.href").await;
+        d.browser.goto(url.as_str().unwrap_or_default()).await;
+        d.wait_rows(2).await;
+        d.browser.click("#status-ended").await;
+        d.wait_rows(1).await;
+        d.browser.click("#filter-clear").await;
+        d.wait_rows(3).await;
+        d.browser.click("#status-ended").await;
+        d.wait_rows(2).await;
+
+        d.browser.click("#export-csv").await;
+        let csv = downloaded_csv(&d.browser.downloads).await;
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].starts_with("session_id,"), "{csv}");
+        assert_eq!(lines.len(), 3, "{csv}");
+        for link in &links[..2] {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.starts_with(&format!("{},", link.id)) && l.contains(",ended,")),
+                "{csv}"
+            );
+        }
+        d.close().await;
+    })
+    .await
+}
+
+/// The CSV file the browser saved, once it is complete.
+async fn downloaded_csv(dir: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let done = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .find(|path| path.extension().is_some_and(|ext| ext == "csv"));
+        if let Some(path) = done {
+            return std::fs::read_to_string(path).expect("the download");
+        }
+        assert!(Instant::now() < deadline, "no CSV was downloaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeout_button_ends_a_stale_session() {
+    run_on(Backend::Sqlite, |db| async move {
+        let Some(d) = Dashboard::open(&db, "timeout", &[]).await else {
+            return;
+        };
+        let stale = d.app.issue_link().await;
+        d.app.track(&stale.token).await;
+        d.app.backdate(&stale.id, 3 * 3600).await;
+        let fresh = d.app.issue_link().await;
+        d.app.track(&fresh.token).await;
+
+        d.sign_in().await;
+        d.browser.click("#nav-sessions").await;
+        d.wait_rows(2).await;
+        d.browser.click("#auto-timeout").await;
+        d.browser.click("#confirm-timeout-yes").await;
+        d.browser
+            .wait_for_text("#timeout-result", "Ended 1 idle session.")
+            .await;
+        assert!(
+            d.browser
+                .wait_for(&row_is(&stale.id, "TIMEOUT"), Duration::from_secs(5))
+                .await
+        );
+        assert!(
+            d.browser
+                .wait_for(&row_is(&fresh.id, "ACTIVE"), Duration::from_secs(1))
+                .await
+        );
+        d.close().await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_runs_the_product_from_the_browser() {
+    run_on(Backend::Sqlite, |db| async move {
+        let Some(d) = Dashboard::open(&db, "people", &[]).await else {
+            return;
+        };
+        d.sign_in().await;
+        d.browser.click("#nav-people").await;
+        d.browser.type_into("#teacher-name", "Anna Petrova").await;
+        d.browser.type_into("#teacher-chat", "123456789").await;
+        d.browser.click("#teacher-add").await;
+        d.browser.type_into("#student-name", "Bob Lee").await;
+        d.browser.type_into("#student-chat", "-1001234567890").await;
+        d.browser.click("#student-add").await;
+        d.browser.wait_for_text("#teachers li strong", "Anna Petrova").await;
+        d.browser.wait_for_text("#students li strong", "Bob Lee").await;
+        d.browser
+            .script("const s = document.querySelector('#link-teacher'); s.selectedIndex = 1; s.dispatchEvent(new Event('change')); const t = document.querySelector('#link-student'); t.selectedIndex = 1; t.dispatchEvent(new Event('change')); return true")
+            .await;
+        d.browser
+            .type_into("#link-zoom", "https://us02web.zoom.us/j/85012345678?pwd=abc")
+            .await;
+        d.browser.click("#link-issue").await;
+        let tracking = d.browser.text("#tracking-url").await;
+        assert!(tracking.starts_with(&d.app.url("/api/zoom/track?token=")), "{tracking}");
+        d.browser
+            .wait_for_text("#notification-state", "off: the server has no Telegram bot token")
+            .await;
+        // The student opens the link; the admin watches it on the sessions view.
+        let token = tracking.rsplit_once("token=").map(|(_, t)| t.to_owned()).unwrap_or_default();
+        d.app.track(&token).await;
+        d.browser.click("#nav-sessions").await;
+        d.wait_rows(1).await;
+        let teacher = d.browser.text("#sessions tbody tr td").await;
+        assert_eq!(teacher, "Anna Petrova");
+        d.close().await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_reconnects_by_itself_after_the_server_restarts() {
+    run_on(Backend::Sqlite, |db| async move {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let Some(d) = Dashboard::open(&db, "restart", &["--bind-addr", &addr]).await else {
+            return;
+        };
+        d.sign_in().await;
+        d.browser.click("#nav-sessions").await;
+        d.wait_rows(0).await;
+        let Dashboard {
+            app,
+            browser,
+            _turn,
+        } = d;
+        app.stop().await;
+        let down =
+            "return document.querySelector('#connection').textContent.startsWith('Reconnecting')";
+        assert!(
+            browser.wait_for(down, Duration::from_secs(10)).await,
+            "the lost link is not shown"
+        );
+        let dir = dist().display().to_string();
+        let app =
+            TestApp::spawn(&db, &["--bind-addr", &addr, "--admin-ui-dir", dir.as_str()]).await;
+        browser.wait_for_text("#connection", "Live").await;
+        let link = app.issue_link().await;
+        app.track(&link.token).await;
+        assert!(
+            browser
+                .wait_for(&row_is(&link.id, "ACTIVE"), Duration::from_secs(5))
+                .await,
+            "no live update after the reconnect"
+        );
+        browser.quit().await;
+        app.stop().await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teacher_row_opens_that_teachers_sessions() {
+    run_on(Backend::Sqlite, |db| async move {
+        let Some(d) = Dashboard::open(&db, "teachers", &[]).await else {
+            return;
+        };
+        let anna = d.app.issue_link().await;
+        d.app.track(&anna.token).await;
+        let other = d.app.create_teacher("Zed Teacher").await;
+        let student = d.app.create_student("Yan Student").await;
+        let zed = d
+            .app
+            .issue_link_for(Some(ADMIN_TOKEN), &other, &student)
+            .await
+            .expect("link");
+        d.app.track(&zed.token).await;
+        d.app.end_session(&zed.token).await;
+
+        d.sign_in().await;
+        d.browser.click("#nav-teachers").await;
+        d.browser
+            .find(&format!("#teacher-stats tr[data-teacher=\"{other}\"]"))
+            .await;
+        d.browser
+            .click(&format!("#teacher-stats tr[data-teacher=\"{other}\"]"))
+            .await;
+        d.wait_rows(1).await;
+        assert!(
+            d.browser
+                .wait_for(&row_is(&zed.id, "ENDED"), Duration::from_secs(2))
+                .await
+        );
+        let search = d.browser.script("return location.search").await;
+        assert!(
+            search
+                .as_str()
+                .unwrap_or_default()
+                .contains(&format!("teacher={other}")),
+            "{search}"
+        );
+        d.close().await;
+    })
+    .await
+}
