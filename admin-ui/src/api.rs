@@ -11,15 +11,17 @@ use crate::session::Credential;
 pub type DateTime = String;
 pub type NaiveDate = String;
 
+// rustfmt re-indents attributes inside macro_rules on every run: this one is laid out by hand.
+#[rustfmt::skip]
 macro_rules! operation {
     ($name:ident, $file:literal) => {
         #[derive(GraphQLQuery)]
         #[graphql(
-                            schema_path = "../schema.graphql",
-                            query_path = $file,
-                            response_derives = "Debug, Clone, PartialEq",
-                            variables_derives = "Debug, Clone, PartialEq"
-                        )]
+            schema_path = "../schema.graphql",
+            query_path = $file,
+            response_derives = "Debug, Clone, PartialEq",
+            variables_derives = "Debug, Clone, PartialEq"
+        )]
         pub struct $name;
     };
 }

@@ -187,8 +187,10 @@ fn Dashboard(
     let link = RwSignal::new(LinkState::Connecting);
     let stop: StoredValue<Option<oneshot::Sender<()>>> = StoredValue::new(None);
     let live_ctx = ctx.clone();
+    // Only a change of filter restarts the live link (not a change of view or order).
+    let filter = Memo::new(move |_| route.with(|r| r.filter.clone()));
     Effect::new(move |_| {
-        let filter = route.with(|r| r.filter.clone());
+        let filter = filter.get();
         if let Some(old) = stop.write_value().take() {
             let _ = old.send(());
         }
