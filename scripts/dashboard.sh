@@ -30,9 +30,12 @@ ensure_dashboard_tools() {
     cargo install wasm-bindgen-cli --version "$bindgen" >&2
   fi
   if ! wasm-opt --version 2>/dev/null | grep -q "version $WASM_OPT_VERSION"; then
-    if ! command -v g++ >/dev/null 2>&1; then
+        if ! command -v g++ >/dev/null 2>&1; then
       dashboard_log "installing g++ (binaryen is C++)"
-      apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >&2
+      local sudo=""
+      if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
+      $sudo apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq g++ >&2
     fi
     dashboard_log "installing binaryen $WASM_OPT_VERSION's wasm-opt (takes several minutes once)"
     cargo install wasm-opt --version "$WASM_OPT_CRATE_VERSION" --locked >&2

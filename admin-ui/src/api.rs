@@ -119,7 +119,8 @@ impl Latest {
         n
     }
 
+    /// Whether request `n` is still the newest of a view that is still shown.
     pub fn is_latest(&self, n: u64) -> bool {
-        self.0.get_value() == n
+        self.0.try_get_value() == Some(n)
     }
 }

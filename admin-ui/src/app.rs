@@ -20,13 +20,15 @@ use crate::{
     teachers::TeachersView,
 };
 
-/// A live event, numbered so that two equal events still count as two.
+/// A live session event.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LiveEvent {
-    pub seq: u64,
     pub kind: String,
     pub row: Row,
 }
+
+/// Events kept for a view that is not reading them; it reloads when it opens anyway.
+const MAX_QUEUED_EVENTS: usize = 500;
 
 /// What the views share.
 #[derive(Clone)]
@@ -35,7 +37,8 @@ pub struct Ctx {
     pub route: RwSignal<Route>,
     pub time_zone: String,
     pub stats: RwSignal<Option<Stats>>,
-    pub event: RwSignal<Option<LiveEvent>>,
+    /// Session events not yet applied, oldest first.
+    pub events: RwSignal<Vec<LiveEvent>>,
     /// Bumped on each (re)connect of the live link: reload what may have missed events.
     pub epoch: RwSignal<u64>,
     /// The browser's clock in milliseconds, ticking every second (running sessions tick).
@@ -162,7 +165,7 @@ fn Dashboard(
         route,
         time_zone: format::time_zone(),
         stats: RwSignal::new(None),
-        event: RwSignal::new(None),
+        events: RwSignal::new(Vec::new()),
         epoch: RwSignal::new(0),
         now: RwSignal::new(format::now_ms()),
         teachers: RwSignal::new(Vec::new()),
@@ -191,13 +194,15 @@ fn Dashboard(
     let filter = Memo::new(move |_| route.with(|r| r.filter.clone()));
     Effect::new(move |_| {
         let filter = filter.get();
+        // The numbers shown belonged to the previous filter.
+        live_ctx.stats.set(None);
         if let Some(old) = stop.write_value().take() {
             let _ = old.send(());
         }
         let (tx, rx) = oneshot::channel();
         stop.set_value(Some(tx));
         let ctx = live_ctx.clone();
-        let seq = std::cell::Cell::new(0u64);
+
         let handlers = Rc::new(Handlers {
             state: link,
             on_open: Box::new({
@@ -209,15 +214,18 @@ fn Dashboard(
                 move |data| stats.set(Some(data.session_stats.into()))
             }),
             on_event: Box::new({
-                let event = ctx.event;
+                let events = ctx.events;
                 move |data| {
-                    seq.set(seq.get() + 1);
                     let e = data.session_events;
-                    event.set(Some(LiveEvent {
-                        seq: seq.get(),
-                        kind: format!("{:?}", e.kind),
-                        row: e.session.into(),
-                    }));
+                    events.update(|queue| {
+                        if queue.len() >= MAX_QUEUED_EVENTS {
+                            queue.remove(0);
+                        }
+                        queue.push(LiveEvent {
+                            kind: format!("{:?}", e.kind),
+                            row: e.session.into(),
+                        });
+                    });
                 }
             }),
         });
@@ -226,8 +234,16 @@ fn Dashboard(
             api::live_stats::Variables {
                 filter: Some(filter.live_stats(&ctx.time_zone)),
             },
+            // Events for every status: a session that leaves the status filter must leave
+            // the table too.
             api::session_events::Variables {
-                filter: Some(filter.session_events(&ctx.time_zone)),
+                filter: Some(
+                    Filter {
+                        statuses: Vec::new(),
+                        ..filter
+                    }
+                    .session_events(&ctx.time_zone),
+                ),
             },
             handlers,
             rx,
@@ -236,6 +252,19 @@ fn Dashboard(
     on_cleanup(move || {
         if let Some(old) = stop.write_value().take() {
             let _ = old.send(());
+        }
+    });
+    // A refused live link may mean the credential was revoked: ask once over HTTP, which
+    // signs out when it was.
+    let check_ctx = ctx.clone();
+    Effect::new(move |_| {
+        if let LinkState::Refused(_) = link.get() {
+            let ctx = check_ctx.clone();
+            spawn_local(async move {
+                if let Err(err) = api::run::<Me>(&ctx.credential, me::Variables {}).await {
+                    ctx.explain(err);
+                }
+            });
         }
     });
 
@@ -345,6 +374,7 @@ fn FilterBar() -> impl IntoView {
         <section class="filters" aria-label="Filters">
             <label>"Teacher "
                 <select id="filter-teacher"
+                    prop:value=move || filter().teacher.unwrap_or_default()
                     on:change=move |ev| {
                         let id = event_target_value(&ev);
                         teacher_ctx.set_filter(|f| f.teacher = (!id.is_empty()).then_some(id));
@@ -375,6 +405,7 @@ fn FilterBar() -> impl IntoView {
                     on:change=move |ev| to_ctx.set_filter(|f| f.to = event_target_value(&ev)) />
             </label>
             <button class="quiet" id="filter-clear" on:click=move |_| {
+                pending.set_value(None);
                 typed.set(String::new());
                 clear_ctx.set_filter(|f| *f = Filter::default());
             }>"Clear"</button>
@@ -421,7 +452,11 @@ async fn download(credential: &Credential, url: &str) -> Result<(), String> {
     anchor.set_href(&href);
     anchor.set_download(&format!("sessions-{}.csv", format::today()));
     anchor.click();
-    let _ = web_sys::Url::revoke_object_url(&href);
+    // Revoked once the browser has surely started the download.
+    gloo_timers::callback::Timeout::new(60_000, move || {
+        let _ = web_sys::Url::revoke_object_url(&href);
+    })
+    .forget();
     Ok(())
 }
 

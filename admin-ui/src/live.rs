@@ -106,7 +106,9 @@ async fn connect(
     let Some(url) = ws_url() else {
         return Ended::Refused("no browser location".into());
     };
-    let Ok(socket) = WebSocket::open_with_protocol(&url, "graphql-transport-ws") else {
+    // No subprotocol named: the server then speaks graphql-transport-ws, and proxies that do
+    // not pass the subprotocol back (such as `trunk serve`'s) work too.
+    let Ok(socket) = WebSocket::open(&url) else {
         return Ended::Lost { was_live: false };
     };
     let (mut tx, mut rx) = socket.split();
@@ -124,11 +126,18 @@ async fn connect(
                 return Ended::Stopped;
             }
         };
+        // A message that arrived together with the stop belongs to the old link.
+        if !matches!(stop.try_recv(), Ok(None)) {
+            return Ended::Stopped;
+        }
         let text = match next {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Bytes(_))) => continue,
-            Some(Err(WebSocketError::ConnectionClose(close))) if close.code == 4403 => {
-                return Ended::Refused("the server refused the credential; sign in again".into());
+            // Closed before the acknowledgement: the server refused the connection_init.
+            Some(Err(WebSocketError::ConnectionClose(close)))
+                if !live && matches!(close.code, 1002 | 4401 | 4403) =>
+            {
+                return Ended::Refused("the server refused the credential".into());
             }
             _ => return Ended::Lost { was_live: live },
         };
@@ -139,7 +148,6 @@ async fn connect(
             Some("connection_ack") => {
                 live = true;
                 handlers.state.set(LinkState::Live);
-                (handlers.on_open)();
                 for (id, payload) in [
                     (
                         "stats",
@@ -156,6 +164,8 @@ async fn connect(
                         return Ended::Lost { was_live: live };
                     }
                 }
+                // Subscribed: reload what was loaded before, so nothing falls in between.
+                (handlers.on_open)();
                 None
             }
             Some("ping") => Some(json!({ "type": "pong" })),
@@ -183,11 +193,16 @@ async fn connect(
                 None
             }
             Some("error") => {
-                let why = message["payload"][0]["message"]
+                let error = &message["payload"][0];
+                let why = error["message"]
                     .as_str()
                     .unwrap_or("the subscription failed")
                     .to_owned();
-                return Ended::Refused(why);
+                // Refusals stay refused; anything else (a database hiccup) is retried.
+                return match error["extensions"]["code"].as_str() {
+                    Some("UNAUTHENTICATED" | "FORBIDDEN" | "BAD_USER_INPUT") => Ended::Refused(why),
+                    _ => Ended::Lost { was_live: live },
+                };
             }
             _ => None,
         };

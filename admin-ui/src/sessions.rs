@@ -82,20 +82,38 @@ pub fn SessionsView() -> impl IntoView {
             epoch_load();
         }
     });
-    // Live events: update the row in place; a new session on the first page reloads it.
+    // Live events: a row shown is updated in place, or reloaded away when it no longer matches
+    // the status filter; a session that starts or changes state off the page reloads the first
+    // page. What arrived while the view was closed is covered by its first load.
+    ctx.events.update_untracked(Vec::clear);
     let event_load = load.clone();
     Effect::new(move |_| {
-        let Some(event) = ctx.event.get() else {
-            return;
-        };
-        let known = rows.with_untracked(|rows| rows.iter().any(|r| r.id == event.row.id));
-        if known {
-            rows.update(|rows| {
-                if let Some(row) = rows.iter_mut().find(|r| r.id == event.row.id) {
-                    *row = event.row.clone();
-                }
-            });
-        } else if event.kind == "STARTED" && before.with_untracked(Vec::is_empty) {
+        ctx.events.track();
+        let batch = ctx
+            .events
+            .try_update_untracked(std::mem::take)
+            .unwrap_or_default();
+        let statuses = route.with_untracked(|r| r.filter.statuses.clone());
+        let mut reload = false;
+        for event in batch {
+            let known = rows.with_untracked(|rows| rows.iter().any(|r| r.id == event.row.id));
+            let matches = statuses.is_empty()
+                || statuses
+                    .iter()
+                    .any(|s| s.key().eq_ignore_ascii_case(&event.row.status));
+            if known && matches {
+                rows.update(|rows| {
+                    if let Some(row) = rows.iter_mut().find(|r| r.id == event.row.id) {
+                        *row = event.row.clone();
+                    }
+                });
+            } else if known
+                || (matches && event.kind != "HEARTBEAT" && before.with_untracked(Vec::is_empty))
+            {
+                reload = true;
+            }
+        }
+        if reload {
             event_load();
         }
     });

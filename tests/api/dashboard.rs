@@ -190,6 +190,19 @@ async fn a_session_appears_live_and_its_end_changes_its_row() {
                 .await,
             "the end did not reach the row within 2 seconds"
         );
+        // Under a status filter, a session that leaves the status leaves the table.
+        d.browser.click("#status-active").await;
+        d.wait_rows(0).await;
+        let next = d.app.issue_link().await;
+        d.app.track(&next.token).await;
+        assert!(
+            d.browser
+                .wait_for(&row_is(&next.id, "ACTIVE"), Duration::from_secs(2))
+                .await,
+            "a new active session did not appear under the Active filter"
+        );
+        d.app.end_session(&next.token).await;
+        d.wait_rows(0).await;
         d.close().await;
     })
     .await

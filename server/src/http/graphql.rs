@@ -5,8 +5,8 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::{
     Json,
-    extract::{Request, State},
-    http::StatusCode,
+    extract::{FromRequestParts, Request, State},
+    http::{StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
 use serde_json::json;
@@ -65,13 +65,18 @@ fn parse_request(bytes: &[u8]) -> Result<async_graphql::Request, String> {
     serde_json::from_value(value).map_err(|e| format!("the body is not a GraphQL request: {e}"))
 }
 
-/// `GET /graphql/ws`: subscriptions over graphql-transport-ws. The credential comes in the
-/// `connection_init` payload: `{"authorization": "Bearer <token>"}`.
+/// `GET /graphql/ws`: subscriptions over graphql-transport-ws (or the older graphql-ws when
+/// the client asks for it; a client that names no subprotocol, as behind some proxies, gets
+/// graphql-transport-ws). The credential comes in the `connection_init` payload:
+/// `{"authorization": "Bearer <token>"}`.
 pub async fn subscriptions(
     State(state): State<AppState>,
-    protocol: GraphQLProtocol,
+    protocol: Result<GraphQLProtocol, StatusCode>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let Some(protocol) = protocol.ok().or(transport_ws().await) else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
     let schema = state.schema.clone();
     let mut stopping = state.stopping.clone();
     upgrade
@@ -127,4 +132,16 @@ pub async fn graphiql() -> Html<String> {
             .title("zoomtrack GraphQL")
             .finish(),
     )
+}
+
+/// The graphql-transport-ws protocol, for clients that name none.
+async fn transport_ws() -> Option<GraphQLProtocol> {
+    let (mut parts, ()) = axum::http::Request::builder()
+        .header(header::SEC_WEBSOCKET_PROTOCOL, "graphql-transport-ws")
+        .body(())
+        .ok()?
+        .into_parts();
+    GraphQLProtocol::from_request_parts(&mut parts, &())
+        .await
+        .ok()
 }
