@@ -169,6 +169,8 @@ async fn connect(
                 None
             }
             Some("ping") => Some(json!({ "type": "pong" })),
+            // The server ended a subscription (it fell behind): start over, and reload.
+            Some("complete") => return Ended::Lost { was_live: live },
             Some("next") => {
                 let payload = message["payload"].clone();
                 match message["id"].as_str() {

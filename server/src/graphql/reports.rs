@@ -374,7 +374,16 @@ impl ReportSubscription {
                         Ok(event) if filter.matches(&event.session) => {
                             return Some((SessionEvent::from(event.as_ref()), receiver));
                         }
-                        Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                        Ok(_) => continue,
+                        // Events were missed: end the stream rather than go on with a gap;
+                        // the client subscribes again and reloads what it shows.
+                        Err(RecvError::Lagged(missed)) => {
+                            tracing::warn!(
+                                missed,
+                                "a sessionEvents subscriber fell behind; its stream ends"
+                            );
+                            return None;
+                        }
                         Err(RecvError::Closed) => return None,
                     }
                 }
