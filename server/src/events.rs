@@ -1,8 +1,8 @@
 //! Live session events for subscribers (the dashboard, integrators).
 //!
 //! Services publish after their statement has committed. A broadcast channel decouples
-//! publishers from subscribers: a slow subscriber lags and skips, it never slows the tracking
-//! endpoints or other subscribers. Nothing is read from the database for events while nobody
+//! publishers from subscribers: a slow subscriber never slows the tracking endpoints or other
+//! subscribers; one that falls too far behind lags (its `sessionEvents` stream then ends). Nothing is read from the database for events while nobody
 //! listens.
 
 use std::{
@@ -17,7 +17,7 @@ use tokio::sync::{Semaphore, broadcast};
 
 use crate::services::reports;
 
-/// How many events a subscriber may fall behind before it starts skipping.
+/// How many events a subscriber may fall behind before it lags.
 const CAPACITY: usize = 4096;
 /// Live statistics recounting at the same time, at most.
 const RECOUNTS: usize = 4;

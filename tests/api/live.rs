@@ -230,3 +230,41 @@ async fn subscriptions_need_a_credential_and_respect_its_scope(db: TestDb) {
     assert_eq!(data["sessionEvents"]["session"]["teacher"]["name"], "Anna");
     app.stop().await;
 }
+
+db_test!(a_subscriber_that_falls_behind_has_its_stream_completed);
+async fn a_subscriber_that_falls_behind_has_its_stream_completed(db: TestDb) {
+    use sea_orm::EntityTrait;
+    let app = TestApp::spawn(&db, &[]).await;
+    let client = connect(&app, Some(ADMIN_TOKEN)).await.expect("connects");
+    let mut events = subscribe(&client, EVENTS, json!({})).await;
+    let link = app.issue_link().await;
+    app.track(&link.token).await;
+    assert_eq!(event(&next(&mut events).await).0, "STARTED");
+    let model = entity::zoom_link::Entity::find_by_id(link.id.parse::<i64>().expect("an id"))
+        .one(&app.db)
+        .await
+        .expect("read")
+        .expect("the link");
+    // Far more events at once than the bus keeps for one subscriber.
+    app.events
+        .publish(
+            &app.db,
+            zoomtrack_server::events::EventKind::Heartbeat,
+            vec![model; 20_000],
+            chrono::Utc::now(),
+        )
+        .await;
+    // What was kept arrives, then the stream ends instead of going on with a gap.
+    let drained = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut delivered = 0;
+        while let Some(item) = events.next().await {
+            item.expect("a well-formed update");
+            delivered += 1;
+        }
+        delivered
+    })
+    .await
+    .expect("the stream of a subscriber that fell behind ends");
+    assert!(drained < 20_000, "{drained} events delivered");
+    app.stop().await;
+}
