@@ -3,7 +3,6 @@
 
 use gloo_net::http::Request;
 use graphql_client::{GraphQLQuery, Response};
-use leptos::prelude::{GetValue, SetValue, StoredValue};
 
 use crate::session::Credential;
 
@@ -100,27 +99,4 @@ pub async fn run<Q: GraphQLQuery>(
         code: None,
         message: "the server sent no data".into(),
     })
-}
-
-/// Numbers a view's requests, so that an answer that arrives after a newer request was made is
-/// dropped instead of overwriting the newer one.
-#[derive(Clone, Copy)]
-pub struct Latest(StoredValue<u64>);
-
-impl Latest {
-    pub fn new() -> Self {
-        Self(StoredValue::new(0))
-    }
-
-    /// Starts a request; its number.
-    pub fn start(&self) -> u64 {
-        let n = self.0.get_value() + 1;
-        self.0.set_value(n);
-        n
-    }
-
-    /// Whether request `n` is still the newest of a view that is still shown.
-    pub fn is_latest(&self, n: u64) -> bool {
-        self.0.try_get_value() == Some(n)
-    }
 }

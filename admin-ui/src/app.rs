@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use futures::channel::oneshot;
+use graphql_client::GraphQLQuery;
 use leptos::{prelude::*, task::spawn_local};
 use wasm_bindgen::JsCast;
 
@@ -89,6 +90,52 @@ impl Ctx {
 
 pub fn ctx() -> Ctx {
     expect_context::<Ctx>()
+}
+
+/// A view's requests: only the newest answer is applied, and none once the view has closed.
+#[derive(Clone, Copy)]
+pub struct Latest {
+    number: StoredValue<u64>,
+    /// Whether the newest request is still waiting for its answer.
+    pub loading: RwSignal<bool>,
+}
+
+impl Latest {
+    pub fn new() -> Self {
+        Self {
+            number: StoredValue::new(0),
+            loading: RwSignal::new(false),
+        }
+    }
+
+    /// Runs `Q`; the answer goes to `apply`, an error to `error` (a refused credential signs
+    /// out).
+    pub fn run<Q: GraphQLQuery + 'static>(
+        self,
+        ctx: &Ctx,
+        variables: Q::Variables,
+        error: RwSignal<Option<String>>,
+        apply: impl FnOnce(Q::ResponseData) + 'static,
+    ) {
+        let n = self.number.get_value() + 1;
+        self.number.set_value(n);
+        self.loading.set(true);
+        let ctx = ctx.clone();
+        spawn_local(async move {
+            let answer = api::run::<Q>(&ctx.credential, variables).await;
+            if self.number.try_get_value() != Some(n) {
+                return;
+            }
+            self.loading.set(false);
+            match answer {
+                Ok(data) => {
+                    error.set(None);
+                    apply(data);
+                }
+                Err(err) => error.set(Some(ctx.explain(err))),
+            }
+        });
+    }
 }
 
 #[component]

@@ -1,10 +1,10 @@
 //! The live overview: statistics cards that follow the subscription, and the charts.
 
-use leptos::{prelude::*, task::spawn_local};
+use leptos::prelude::*;
 
 use crate::{
-    api::{self, Overview, overview},
-    app::ctx,
+    api::{Overview, overview},
+    app::{Latest, ctx},
     charts::{Bar, BarChart},
     convert::Stats,
     format,
@@ -18,37 +18,28 @@ pub fn OverviewView() -> impl IntoView {
     let ctx = ctx();
     let charts = RwSignal::new(None::<overview::ResponseData>);
     let error = RwSignal::new(None::<String>);
-    let request = api::Latest::new();
+    let request = Latest::new();
     let waiting = StoredValue::new_local(None::<gloo_timers::callback::Timeout>);
     let load_ctx = ctx.clone();
     let load = move || {
         let ctx = load_ctx.clone();
-        let n = request.start();
         let filter = ctx
             .route
             .with_untracked(|r| r.filter.overview(&ctx.time_zone));
-        spawn_local(async move {
-            let answer = api::run::<Overview>(
-                &ctx.credential,
-                overview::Variables {
-                    filter: Some(filter),
-                },
-            )
-            .await;
-            if !request.is_latest(n) {
-                return;
-            }
-            match answer {
-                Ok(data) => {
-                    if ctx.stats.get_untracked().is_none() {
-                        ctx.stats.set(Some(data.session_stats.clone().into()));
-                    }
-                    error.set(None);
-                    charts.set(Some(data));
+        let stats = ctx.stats;
+        request.run::<Overview>(
+            &ctx,
+            overview::Variables {
+                filter: Some(filter),
+            },
+            error,
+            move |data| {
+                if stats.get_untracked().is_none() {
+                    stats.set(Some(data.session_stats.clone().into()));
                 }
-                Err(err) => error.set(Some(ctx.explain(err))),
-            }
-        });
+                charts.set(Some(data));
+            },
+        );
     };
     // Right away on a new filter or connection; a changing total reloads the charts, throttled.
     let now_load = load.clone();

@@ -1,11 +1,11 @@
 //! The sessions table: filtered, sorted, paged, and live (a session that starts appears, one
 //! that changes is updated in place).
 
-use leptos::{prelude::*, task::spawn_local};
+use leptos::prelude::*;
 
 use crate::{
-    api::{self, Sessions, sessions},
-    app::ctx,
+    api::{Sessions, sessions},
+    app::{Latest, ctx},
     convert::{self, Row},
     format,
     state::SortField,
@@ -19,17 +19,17 @@ pub fn SessionsView() -> impl IntoView {
     let route = ctx.route;
     let rows = RwSignal::new(Vec::<Row>::new());
     let error = RwSignal::new(None::<String>);
-    let loading = RwSignal::new(false);
+
     // The cursors of the pages before this one, and where the next one starts.
     let before = RwSignal::new(Vec::<Option<String>>::new());
     let after = RwSignal::new(None::<String>);
     let next = RwSignal::new(None::<String>);
-    let request = api::Latest::new();
+    let request = Latest::new();
+    let loading = request.loading;
 
     let load_ctx = ctx.clone();
     let load = move || {
         let ctx = load_ctx.clone();
-        let n = request.start();
         let (filter, order) = route.with_untracked(|r| {
             (
                 r.filter.sessions(&ctx.time_zone),
@@ -42,27 +42,15 @@ pub fn SessionsView() -> impl IntoView {
             first: Some(PAGE),
             after: after.get_untracked(),
         };
-        loading.set(true);
-        spawn_local(async move {
-            let answer = api::run::<Sessions>(&ctx.credential, variables).await;
-            if !request.is_latest(n) {
-                return;
-            }
-            loading.set(false);
-            match answer {
-                Ok(data) => {
-                    let page = data.sessions;
-                    next.set(
-                        page.page_info
-                            .has_next_page
-                            .then_some(page.page_info.end_cursor)
-                            .flatten(),
-                    );
-                    rows.set(page.edges.into_iter().map(|e| e.node.into()).collect());
-                    error.set(None);
-                }
-                Err(err) => error.set(Some(ctx.explain(err))),
-            }
+        request.run::<Sessions>(&ctx, variables, error, move |data| {
+            let page = data.sessions;
+            next.set(
+                page.page_info
+                    .has_next_page
+                    .then_some(page.page_info.end_cursor)
+                    .flatten(),
+            );
+            rows.set(page.edges.into_iter().map(|e| e.node.into()).collect());
         });
     };
 

@@ -1,10 +1,10 @@
 //! Teacher performance under the current filters; a row opens that teacher's sessions.
 
-use leptos::{prelude::*, task::spawn_local};
+use leptos::prelude::*;
 
 use crate::{
-    api::{self, TeacherStatsQuery, teacher_stats_query},
-    app::ctx,
+    api::{TeacherStatsQuery, teacher_stats_query},
+    app::{Latest, ctx},
     state::View,
 };
 
@@ -13,7 +13,7 @@ pub fn TeachersView() -> impl IntoView {
     let ctx = ctx();
     let rows = RwSignal::new(Vec::<teacher_stats_query::TeacherStatsQueryTeacherStats>::new());
     let error = RwSignal::new(None::<String>);
-    let request = api::Latest::new();
+    let request = Latest::new();
     let load_ctx = ctx.clone();
     Effect::new(move |_| {
         let ctx = load_ctx.clone();
@@ -22,26 +22,14 @@ pub fn TeachersView() -> impl IntoView {
             .with(|r| r.filter.teacher_stats_query(&ctx.time_zone));
         ctx.epoch.track();
         ctx.stats.track();
-        let n = request.start();
-        spawn_local(async move {
-            let answer = api::run::<TeacherStatsQuery>(
-                &ctx.credential,
-                teacher_stats_query::Variables {
-                    filter: Some(filter),
-                },
-            )
-            .await;
-            if !request.is_latest(n) {
-                return;
-            }
-            match answer {
-                Ok(data) => {
-                    rows.set(data.teacher_stats);
-                    error.set(None);
-                }
-                Err(err) => error.set(Some(ctx.explain(err))),
-            }
-        });
+        request.run::<TeacherStatsQuery>(
+            &ctx,
+            teacher_stats_query::Variables {
+                filter: Some(filter),
+            },
+            error,
+            move |data| rows.set(data.teacher_stats),
+        );
     });
     let zone_note = format!("Days are read in {}.", ctx.time_zone);
     view! {

@@ -99,23 +99,16 @@ pub async fn due(db: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> R
 /// When the job next has something to do: an attempt falls due, or an in-flight attempt's
 /// lease runs out.
 pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>> {
-    let mut next = None;
-    for status in [Status::Pending, Status::Sending] {
-        let at: Option<Option<NaiveDateTime>> = notification::Entity::find()
-            .select_only()
-            .column(notification::Column::DueAt)
-            .filter(notification::Column::Status.eq(status))
-            .filter(notification::Column::DueAt.is_not_null())
-            .order_by_asc(notification::Column::DueAt)
-            .into_tuple()
-            .one(db)
-            .await?;
-        if let Some(Some(at)) = at {
-            let at = time::from_db(at);
-            next = Some(next.map_or(at, |n: DateTime<Utc>| Ord::min(n, at)));
-        }
-    }
-    Ok(next)
+    let at: Option<Option<NaiveDateTime>> = notification::Entity::find()
+        .select_only()
+        .column(notification::Column::DueAt)
+        .filter(notification::Column::Status.is_in([Status::Pending, Status::Sending]))
+        .filter(notification::Column::DueAt.is_not_null())
+        .order_by_asc(notification::Column::DueAt)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(at.flatten().map(time::from_db))
 }
 
 /// Takes the next attempt of a due notification: counted and marked in flight until `lease`
