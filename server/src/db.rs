@@ -3,10 +3,46 @@
 use std::{path::Path, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbErr, sqlx::sqlite::SqliteJournalMode,
+};
+
+/// Connections to one database. On SQLite, which lets one writer in at a time, `write` is a
+/// single connection, so writers queue in the pool instead of sleeping in SQLite's busy handler,
+/// and `read` is a pool of read-only connections that WAL lets run beside it. On PostgreSQL and
+/// MySQL both are the same pool.
+#[derive(Clone, Debug)]
+pub struct Pools {
+    pub write: DatabaseConnection,
+    pub read: DatabaseConnection,
+}
+
+/// SQLite connections reading beside the writer.
+const SQLITE_READERS: u32 = 4;
+
+fn options(url: &str, connections: u32, read_only: bool) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |opts| {
+            let opts = opts
+                .create_if_missing(!read_only)
+                .read_only(read_only)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            if read_only {
+                opts
+            } else {
+                opts.journal_mode(SqliteJournalMode::Wal)
+            }
+        });
+    options
+}
 
 /// Connects, prepares SQLite (folder, WAL) and runs pending migrations.
-pub async fn connect(url: &str, sqlite_file: Option<&Path>) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect(url: &str, sqlite_file: Option<&Path>) -> Result<Pools, DbErr> {
     if let Some(dir) = sqlite_file
         .and_then(Path::parent)
         .filter(|d| !d.as_os_str().is_empty())
@@ -18,20 +54,14 @@ pub async fn connect(url: &str, sqlite_file: Option<&Path>) -> Result<DatabaseCo
             ))
         })?;
     }
-    let mut options = ConnectOptions::new(url);
-    options
-        .max_connections(16)
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|opts| {
-            opts.create_if_missing(true)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
-        });
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
-    }
-    Migrator::up(&db, None).await?;
-    Ok(db)
+    let sqlite = url.starts_with("sqlite:");
+    let write = Database::connect(options(url, if sqlite { 1 } else { 16 }, false)).await?;
+    Migrator::up(&write, None).await?;
+    // An in-memory SQLite database exists once per connection: its one connection does all.
+    let read = if sqlite && sqlite_file.is_some() {
+        Database::connect(options(url, SQLITE_READERS, true)).await?
+    } else {
+        write.clone()
+    };
+    Ok(Pools { write, read })
 }

@@ -18,7 +18,7 @@ use crate::{
         self,
         notifier::{Notifier, RetryPolicy},
     },
-    services::{auth, sessions::SessionRules},
+    services::{auth, beats::Heartbeats, sessions::SessionRules},
     telegram::{self, BotApi},
 };
 
@@ -29,6 +29,7 @@ pub struct Settings {
     pub rules: SessionRules,
     pub sweep_interval: std::time::Duration,
     pub heartbeat_interval: std::time::Duration,
+    pub heartbeat_flush_interval: std::time::Duration,
     pub zoom_launch_delay: std::time::Duration,
     pub admin_token_hash: Option<String>,
     /// The built dashboard, when there is one.
@@ -48,7 +49,11 @@ impl Settings {
 /// What every handler and resolver shares.
 #[derive(Clone)]
 pub struct AppState {
+    /// Writes, and reads that decide a write.
     pub db: DatabaseConnection,
+    /// Reports and lists (on SQLite, read-only connections beside the one writer).
+    pub read: DatabaseConnection,
+    pub beats: Arc<Heartbeats>,
     pub settings: Arc<Settings>,
     pub events: Arc<EventBus>,
     pub schema: AppSchema,
@@ -77,7 +82,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate().map_err(anyhow::Error::msg)?;
         let (url, sqlite_file) = config.database();
-        let db = db::connect(&url, sqlite_file.as_deref())
+        let db::Pools { write: db, read } = db::connect(&url, sqlite_file.as_deref())
             .await
             .context("DATABASE_URL: cannot open the database")?;
         let listener = TcpListener::bind(config.bind_addr)
@@ -112,6 +117,7 @@ impl Application {
             },
             sweep_interval: config.sweep_interval,
             heartbeat_interval: config.heartbeat_interval,
+            heartbeat_flush_interval: config.heartbeat_flush_interval,
             zoom_launch_delay: config.zoom_launch_delay,
             admin_token_hash: config.admin_token.as_deref().map(ApiToken::hash),
             admin_ui_dir: dashboard(config.admin_ui_dir),
@@ -151,8 +157,11 @@ impl Application {
             }
         };
         let notifier = Arc::new(Notifier::new(telegram.is_some()));
+        let beats = Arc::new(Heartbeats::default());
         let schema = graphql::schema(
             db.clone(),
+            read.clone(),
+            beats.clone(),
             settings.clone(),
             events.clone(),
             notifier.clone(),
@@ -163,6 +172,8 @@ impl Application {
             local_addr: local,
             state: AppState {
                 db,
+                read,
+                beats,
                 settings,
                 events,
                 schema,
@@ -183,6 +194,10 @@ impl Application {
         &self.state.db
     }
 
+    pub fn beats(&self) -> Arc<Heartbeats> {
+        self.state.beats.clone()
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.state.settings
     }
@@ -200,8 +215,16 @@ impl Application {
         let sweeper = tokio::spawn(jobs::sweeper::run(
             self.state.db.clone(),
             self.state.events.clone(),
+            self.state.beats.clone(),
             self.state.settings.rules.timeout,
             self.state.settings.sweep_interval,
+            stop_rx.clone(),
+        ));
+        let flusher = tokio::spawn(jobs::flusher::run(
+            self.state.db.clone(),
+            self.state.beats.clone(),
+            self.state.settings.rules.timeout,
+            self.state.settings.heartbeat_flush_interval,
             stop_rx.clone(),
         ));
         let notifier = self.telegram.map(|telegram| {
@@ -214,6 +237,7 @@ impl Application {
                 stop_rx,
             ))
         });
+        let (db, beats) = (self.state.db.clone(), self.state.beats.clone());
         let router = http::router(self.state);
         tracing::info!(addr = %self.local_addr, "listening");
         // Jobs and WebSocket subscriptions stop as soon as shutdown begins; requests in flight
@@ -226,6 +250,12 @@ impl Application {
             })
             .await?;
         sweeper.await?;
+        flusher.await?;
+        // Every request has been answered: store the beats answered since the last flush.
+        beats
+            .flush(&db)
+            .await
+            .context("writing the last heartbeats before stopping")?;
         if let Some(notifier) = notifier {
             notifier.await?;
         }

@@ -28,7 +28,8 @@ async fn concurrent_ends_and_sweeps_take_effect_once(db: TestDb) {
             .map(move |_| async move { (link.id.clone(), client.end_session(&link.token).await) })
     }));
     let sweeps = join_all(
-        (0..SWEEPS).map(|_| sessions::sweep(&app.db, &app.events, Duration::hours(2), later)),
+        (0..SWEEPS)
+            .map(|_| sessions::sweep(&app.db, &app.events, &app.beats, Duration::hours(2), later)),
     );
     let (ends, sweeps) = tokio::join!(ends, sweeps);
     let swept: u64 = sweeps.into_iter().map(|r| r.expect("sweep")).sum();
@@ -79,7 +80,7 @@ async fn heartbeats_racing_a_sweep_never_revive_a_timed_out_session(db: TestDb) 
     app.track(&link.token).await;
     let later = time::now() + Duration::hours(3);
     let beats = join_all((0..10).map(|_| app.heartbeat(&link.token)));
-    let sweep = sessions::sweep(&app.db, &app.events, Duration::hours(2), later);
+    let sweep = sessions::sweep(&app.db, &app.events, &app.beats, Duration::hours(2), later);
     let (beats, swept) = tokio::join!(beats, sweep);
     assert_eq!(swept.unwrap(), 1);
     for (status, body) in beats {
@@ -112,13 +113,14 @@ async fn a_click_behind_a_later_heartbeat_resumes(db: TestDb) {
     sessions::heartbeat(
         &app.db,
         &app.events,
+        &app.beats,
         &token,
         rules,
         now + Duration::seconds(10),
     )
     .await
     .unwrap();
-    let (click, row) = sessions::click(&app.db, &app.events, &token, rules, now)
+    let (click, row) = sessions::click(&app.db, &app.events, &app.beats, &token, rules, now)
         .await
         .unwrap();
     assert_eq!(click, sessions::Click::Resumed);

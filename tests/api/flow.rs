@@ -175,21 +175,33 @@ async fn the_sweep_step_takes_now(db: TestDb) {
     let timeout = Duration::hours(2);
     let now = time::now();
     assert_eq!(
-        sessions::sweep(&app.db, &app.events, timeout, now)
+        sessions::sweep(&app.db, &app.events, &app.beats, timeout, now)
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        sessions::sweep(&app.db, &app.events, timeout, now + Duration::minutes(119))
-            .await
-            .unwrap(),
+        sessions::sweep(
+            &app.db,
+            &app.events,
+            &app.beats,
+            timeout,
+            now + Duration::minutes(119)
+        )
+        .await
+        .unwrap(),
         0
     );
     assert_eq!(
-        sessions::sweep(&app.db, &app.events, timeout, now + Duration::minutes(121))
-            .await
-            .unwrap(),
+        sessions::sweep(
+            &app.db,
+            &app.events,
+            &app.beats,
+            timeout,
+            now + Duration::minutes(121)
+        )
+        .await
+        .unwrap(),
         1
     );
     let ended = app.link(&link.id).await;
@@ -197,9 +209,15 @@ async fn the_sweep_step_takes_now(db: TestDb) {
     assert_eq!(ended["durationSeconds"], 0);
     // A link never clicked is not a session: the sweep leaves it alone.
     assert_eq!(
-        sessions::sweep(&app.db, &app.events, timeout, now + Duration::days(30))
-            .await
-            .unwrap(),
+        sessions::sweep(
+            &app.db,
+            &app.events,
+            &app.beats,
+            timeout,
+            now + Duration::days(30)
+        )
+        .await
+        .unwrap(),
         0
     );
     assert_eq!(app.link(&pending.id).await["status"], "PENDING");

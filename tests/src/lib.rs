@@ -14,7 +14,7 @@ use clap::Parser;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
-use zoomtrack_server::{Application, Config, events::EventBus};
+use zoomtrack_server::{Application, Config, events::EventBus, services::beats::Heartbeats};
 
 pub mod browser;
 pub mod telegram;
@@ -183,6 +183,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
     pub events: Arc<EventBus>,
+    pub beats: Arc<Heartbeats>,
     pub generated_admin_token: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -215,6 +216,7 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr());
         let db = app.db().clone();
         let events = app.events();
+        let beats = app.beats();
         let generated_admin_token = app.generated_admin_token.clone();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async {
@@ -225,6 +227,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             db,
             events,
+            beats,
             generated_admin_token,
             shutdown: Some(tx),
             server: Some(server),
@@ -239,6 +242,14 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             server.await.expect("server task").expect("server ran");
         }
+    }
+
+    /// Writes the heartbeats the server answered and has not written yet.
+    pub async fn flush(&self) {
+        self.beats
+            .flush(&self.db)
+            .await
+            .expect("heartbeats written");
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -15,7 +15,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     domain::Caller, events::EventBus, jobs::notifier::Notifier, services::ServiceError,
-    startup::Settings,
+    services::beats::Heartbeats, startup::Settings,
 };
 
 #[derive(MergedObject, Default)]
@@ -47,14 +47,21 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     .limit_complexity(MAX_COMPLEXITY)
 }
 
+/// The connections reports read from (see [`crate::db::Pools`]).
+pub struct ReadDb(pub DatabaseConnection);
+
 pub fn schema(
     db: DatabaseConnection,
+    read: DatabaseConnection,
+    beats: Arc<Heartbeats>,
     settings: Arc<Settings>,
     events: Arc<EventBus>,
     notifier: Arc<Notifier>,
 ) -> AppSchema {
     builder()
         .data(db)
+        .data(ReadDb(read))
+        .data(beats)
         .data(settings)
         .data(events)
         .data(notifier)
@@ -93,6 +100,14 @@ impl<T> Gql<T> for Result<T, ServiceError> {
 
 fn db<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a DatabaseConnection> {
     ctx.data::<DatabaseConnection>()
+}
+
+fn read_db<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a DatabaseConnection> {
+    ctx.data::<ReadDb>().map(|read| &read.0)
+}
+
+fn beats<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Heartbeats> {
+    ctx.data::<Arc<Heartbeats>>().map(Arc::as_ref)
 }
 
 fn events<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a EventBus> {

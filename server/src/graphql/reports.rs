@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{
-    Gql, caller, db, error, events, parse_id,
+    Gql, caller, error, events, parse_id, read_db,
     types::{SessionStatus, Student, Teacher, ZoomLink},
 };
 use crate::{
@@ -228,7 +228,7 @@ impl ReportQuery {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
         let sort = order_by.map_or(Sort::NEWEST_FIRST, |o| o.sort());
         let first = reports::page_size(first).gql()?;
-        let page = reports::list(db(ctx)?, &filter, sort, first, after.as_deref())
+        let page = reports::list(read_db(ctx)?, &filter, sort, first, after.as_deref())
             .await
             .gql()?;
         let mut connection = Connection::new(page.has_previous, page.has_next);
@@ -242,7 +242,7 @@ impl ReportQuery {
 
     /// One link and its session: admins read any, a teacher only their own.
     async fn session(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ZoomLink> {
-        reports::session(db(ctx)?, caller(ctx)?, parse_id(&id, "id")?)
+        reports::session(read_db(ctx)?, caller(ctx)?, parse_id(&id, "id")?)
             .await
             .gql()
             .map(Into::into)
@@ -256,7 +256,7 @@ impl ReportQuery {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<SessionStats> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        reports::stats(db(ctx)?, &filter)
+        reports::stats(read_db(ctx)?, &filter)
             .await
             .gql()
             .map(Into::into)
@@ -270,7 +270,7 @@ impl ReportQuery {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<Vec<TeacherStats>> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        Ok(reports::teacher_stats(db(ctx)?, &filter)
+        Ok(reports::teacher_stats(read_db(ctx)?, &filter)
             .await
             .gql()?
             .into_iter()
@@ -287,7 +287,7 @@ impl ReportQuery {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<Vec<DurationBucket>> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        Ok(reports::durations(db(ctx)?, &filter)
+        Ok(reports::durations(read_db(ctx)?, &filter)
             .await
             .gql()?
             .into_iter()
@@ -316,7 +316,7 @@ impl ReportQuery {
                     .map_err(|e| error("BAD_USER_INPUT", e))?
             }
         };
-        Ok(reports::daily(db(ctx)?, &filter, range)
+        Ok(reports::daily(read_db(ctx)?, &filter, range)
             .await
             .gql()?
             .into_iter()
@@ -330,7 +330,7 @@ impl ReportQuery {
 
     /// Teachers by name (a teacher credential: itself).
     async fn teachers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Teacher>> {
-        Ok(reports::teachers(db(ctx)?, caller(ctx)?)
+        Ok(reports::teachers(read_db(ctx)?, caller(ctx)?)
             .await
             .gql()?
             .into_iter()
@@ -340,7 +340,7 @@ impl ReportQuery {
 
     /// Students by name (a teacher credential: those it has issued links for).
     async fn students(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Student>> {
-        Ok(reports::students(db(ctx)?, caller(ctx)?)
+        Ok(reports::students(read_db(ctx)?, caller(ctx)?)
             .await
             .gql()?
             .into_iter()
@@ -398,7 +398,7 @@ impl ReportSubscription {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<impl Stream<Item = SessionStats> + use<>> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        let db = db(ctx)?.clone();
+        let db = read_db(ctx)?.clone();
         let bus = ctx.data::<Arc<EventBus>>()?.clone();
         let receiver = bus.subscribe();
         let first = SessionStats::from(reports::stats(&db, &filter).await.gql()?);

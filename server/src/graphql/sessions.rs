@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Object};
 
-use super::{Gql, caller, db, error, events, settings, types::SessionEndResult};
+use super::{Gql, beats, caller, db, error, events, settings, types::SessionEndResult};
 use crate::{
     domain::{TrackingToken, time},
     services::{
@@ -26,6 +26,7 @@ impl SessionMutation {
         sessions::heartbeat(
             db(ctx)?,
             events(ctx)?,
+            beats(ctx)?,
             &token,
             settings(ctx)?.rules,
             time::now(),
@@ -45,6 +46,7 @@ impl SessionMutation {
         match sessions::end(
             db(ctx)?,
             events(ctx)?,
+            beats(ctx)?,
             &token,
             None,
             settings(ctx)?.rules,
@@ -67,6 +69,7 @@ impl SessionMutation {
         sessions::sweep(
             db(ctx)?,
             events(ctx)?,
+            beats(ctx)?,
             settings(ctx)?.rules.timeout,
             time::now(),
         )

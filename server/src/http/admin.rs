@@ -32,6 +32,7 @@ pub async fn auto_timeout(
     let ended = sessions::sweep(
         &state.db,
         &state.events,
+        &state.beats,
         state.settings.rules.timeout,
         time::now(),
     )
@@ -146,14 +147,14 @@ pub async fn teacher_sessions(
     let filter = filter_from(&params, day, day)?;
     let tz = filter.time_zone;
     let page = reports::list(
-        &state.db,
+        &state.read,
         &filter,
         Sort::NEWEST_FIRST,
         TEACHER_SESSIONS_LIMIT,
         None,
     )
     .await?;
-    let stats = reports::stats(&state.db, &filter).await?;
+    let stats = reports::stats(&state.read, &filter).await?;
     let sessions: Vec<Value> = page
         .rows
         .iter()
@@ -225,7 +226,7 @@ pub async fn sessions_csv(
     let tz = filter.time_zone;
     let start = futures::stream::once(async { Ok::<_, std::io::Error>(CSV_HEADER.to_owned()) });
     let pages = futures::stream::unfold(Some(None::<String>), move |after| {
-        let (db, filter) = (state.db.clone(), filter.clone());
+        let (db, filter) = (state.read.clone(), filter.clone());
         async move {
             let after = after?;
             match reports::list(

@@ -81,6 +81,7 @@ pub async fn track(
         let (click, link) = sessions::click(
             &state.db,
             &state.events,
+            &state.beats,
             &token,
             state.settings.rules,
             time::now(),
@@ -118,6 +119,7 @@ pub async fn heartbeat(
     sessions::heartbeat(
         &state.db,
         &state.events,
+        &state.beats,
         &token,
         state.settings.rules,
         time::now(),
@@ -149,6 +151,7 @@ pub async fn end_session(
     let outcome = sessions::end(
         &state.db,
         &state.events,
+        &state.beats,
         &token,
         body.visit.as_deref(),
         state.settings.rules,

@@ -1,4 +1,5 @@
 //! Background jobs that run inside the server.
 
+pub mod flusher;
 pub mod notifier;
 pub mod sweeper;

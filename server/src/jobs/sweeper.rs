@@ -8,11 +8,12 @@ use std::{sync::Arc, time::Duration};
 use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
-use crate::{domain::time, events::EventBus, services};
+use crate::{domain::time, events::EventBus, services, services::beats::Heartbeats};
 
 pub async fn run(
     db: DatabaseConnection,
     events: Arc<EventBus>,
+    beats: Arc<Heartbeats>,
     timeout: chrono::Duration,
     every: Duration,
     mut stop: watch::Receiver<bool>,
@@ -24,7 +25,7 @@ pub async fn run(
             _ = ticks.tick() => {}
             _ = stop.changed() => return,
         }
-        match services::sessions::sweep(&db, &events, timeout, time::now()).await {
+        match services::sessions::sweep(&db, &events, &beats, timeout, time::now()).await {
             Ok(0) => {}
             Ok(ended) => tracing::info!(ended, "auto-timeout ended idle sessions"),
             Err(err) => tracing::error!(error = %err, cause = ?err, "auto-timeout sweep failed"),

@@ -2,6 +2,7 @@
 //! so the HTTP and GraphQL edges stay thin and tests control time.
 
 pub mod auth;
+pub mod beats;
 mod error;
 pub mod links;
 pub mod notifications;

@@ -11,7 +11,7 @@ use sea_orm::{
     TransactionSession, TransactionTrait, sea_query::Expr,
 };
 
-use super::{Result, ServiceError, links};
+use super::{Result, ServiceError, beats::Heartbeats, links};
 use crate::domain::{TrackingToken, time, token};
 use crate::events::{EventBus, EventKind};
 
@@ -77,10 +77,14 @@ fn recorded_end(link: &zoom_link::Model) -> Option<SessionEnd> {
 pub async fn click(
     db: &impl ConnectionTrait,
     events: &EventBus,
+    beats: &Heartbeats,
     token: &TrackingToken,
     rules: SessionRules,
     now: DateTime<Utc>,
 ) -> Result<(Click, zoom_link::Model)> {
+    // Decide on the session's latest activity, then let its next beat read what this recorded.
+    beats.flush_session(db, token.as_str()).await?;
+    beats.forget(token.as_str());
     // A concurrent click or end can change the state between read and write: then read again.
     for _ in 0..3 {
         let link = links::by_token(db, token).await?;
@@ -164,59 +168,56 @@ pub async fn click(
     ))
 }
 
-/// Moves `last_activity_at` forward, never back.
-fn touch(
-    update: sea_orm::UpdateMany<zoom_link::Entity>,
-    now: DateTime<Utc>,
-) -> sea_orm::UpdateMany<zoom_link::Entity> {
-    update
-        .col_expr(zoom_link::Column::LastActivityAt, col_time(now))
-        .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
-        .filter(zoom_link::Column::LastActivityAt.lte(time::to_db(now)))
-}
-
 fn is_stale(link: &zoom_link::Model, rules: SessionRules, now: DateTime<Utc>) -> bool {
     link.last_activity_at
         .is_none_or(|last| time::from_db(last) < now - rules.timeout)
 }
 
-/// The student is still there. Only an active, not yet stale session accepts it.
+/// The student is still there. Only an active, not yet stale session accepts it. A session this
+/// process knows to be active is answered from memory and written by the next flush (see
+/// [`Heartbeats`]); any other asks the database.
 pub async fn heartbeat(
     db: &impl ConnectionTrait,
     events: &EventBus,
+    beats: &Heartbeats,
     token: &TrackingToken,
     rules: SessionRules,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    // The common case is one statement: an active session that has not gone stale.
-    let beat = touch(zoom_link::Entity::update_many(), now)
-        .filter(zoom_link::Column::TrackingToken.eq(token.as_str()))
-        .filter(zoom_link::Column::LastActivityAt.gte(time::to_db(now - rules.timeout)))
-        .exec(db)
-        .await?;
-    if beat.rows_affected == 1 {
-        if events.beat_due(token.as_str(), now) {
-            match links::by_token(db, token).await {
-                Ok(link) => {
-                    events
-                        .publish(db, EventKind::Heartbeat, vec![link], now)
-                        .await
-                }
-                Err(err) => tracing::error!(error = %err, "a live heartbeat was lost"),
+    if !beats.accept(token.as_str(), now, rules.timeout) {
+        let link = links::by_token(db, token).await?;
+        match link.session_status {
+            Some(SessionStatus::Active) if is_stale(&link, rules, now) => {
+                beats.forget(token.as_str());
+                let end = end_active(db, events, &link, rules, now).await?;
+                return Err(ServiceError::SessionNotActive(Some(end.status)));
+            }
+            Some(SessionStatus::Active) => {
+                let last = link.last_activity_at.map_or(now, time::from_db);
+                beats.record(token.as_str(), link.id, last, now);
+            }
+            other => {
+                beats.forget(token.as_str());
+                return Err(ServiceError::SessionNotActive(other));
             }
         }
-        return Ok(());
     }
-    let link = links::by_token(db, token).await?;
-    match link.session_status {
-        Some(SessionStatus::Active) if is_stale(&link, rules, now) => {
-            let end = end_active(db, events, &link, rules, now).await?;
-            Err(ServiceError::SessionNotActive(Some(end.status)))
+    if events.beat_due(token.as_str(), now) {
+        match links::by_token(db, token).await {
+            Ok(mut link) => {
+                // The beat is not written yet: show it as the flush will record it.
+                let last = link
+                    .last_activity_at
+                    .map_or(now, |last| time::from_db(last).max(now));
+                link.last_activity_at = Some(time::to_db(last));
+                events
+                    .publish(db, EventKind::Heartbeat, vec![link], now)
+                    .await
+            }
+            Err(err) => tracing::error!(error = %err, "a live heartbeat was lost"),
         }
-        // Active with a last activity later than `now`: a concurrent beat got there first.
-        Some(SessionStatus::Active) => Ok(()),
-        other => Err(ServiceError::SessionNotActive(other)),
     }
+    Ok(())
 }
 
 /// What an end-session did.
@@ -235,11 +236,13 @@ pub enum EndOutcome {
 pub async fn end(
     db: &impl ConnectionTrait,
     events: &EventBus,
+    beats: &Heartbeats,
     token: &TrackingToken,
     visit: Option<&str>,
     rules: SessionRules,
     now: DateTime<Utc>,
 ) -> Result<EndOutcome> {
+    beats.flush_session(db, token.as_str()).await?;
     let link = links::by_token(db, token).await?;
     if link.session_status.is_none() {
         return Err(ServiceError::SessionNotActive(None));
@@ -253,9 +256,9 @@ pub async fn end(
     {
         return Ok(EndOutcome::Superseded);
     }
-    end_active(db, events, &link, rules, now)
-        .await
-        .map(EndOutcome::Ended)
+    let end = end_active(db, events, &link, rules, now).await?;
+    beats.forget(token.as_str());
+    Ok(EndOutcome::Ended(end))
 }
 
 /// Ends an active session; when another transition wins the race, returns what it recorded.
@@ -322,15 +325,23 @@ async fn end_active(
     ))
 }
 
+/// Sessions one sweep statement ends at most: a long sweep leaves the writer to others between
+/// its statements.
+const SWEEP_CHUNK: u64 = 5000;
+
 /// One auto-timeout sweep: every active session idle for longer than `timeout` ends at its
-/// last activity. One set-based statement; returns how many sessions it ended.
+/// last activity. Pending heartbeats are written first, so a session that beat is never ended.
+/// Set-based statements of [`SWEEP_CHUNK`] sessions; returns how many sessions it ended.
 pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     events: &EventBus,
+    beats: &Heartbeats,
     timeout: Duration,
     now: DateTime<Utc>,
 ) -> Result<u64> {
-    let seconds = match db.get_database_backend() {
+    beats.flush(db).await?;
+    let backend = db.get_database_backend();
+    let seconds = match backend {
         DbBackend::Postgres => {
             "CAST(EXTRACT(EPOCH FROM (last_activity_at - clicked_at)) AS BIGINT)"
         }
@@ -340,66 +351,81 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
         }
     };
     // Never negative, even if replicas' clocks disagree.
-    let seconds = match db.get_database_backend() {
+    let seconds = match backend {
         DbBackend::Sqlite => format!("MAX({seconds}, 0)"),
         _ => format!("GREATEST({seconds}, 0)"),
     };
-    let minutes = match db.get_database_backend() {
+    let minutes = match backend {
         DbBackend::MySql => format!("({seconds} + 30) DIV 60"),
         _ => format!("({seconds} + 30) / 60"),
     };
     let cutoff = time::to_db(now - timeout);
-    let update = zoom_link::Entity::update_many()
-        .col_expr(
-            zoom_link::Column::SessionStatus,
-            Expr::value(SessionStatus::Timeout),
-        )
-        .col_expr(
-            zoom_link::Column::SessionEndedAt,
-            Expr::col(zoom_link::Column::LastActivityAt),
-        )
-        .col_expr(
-            zoom_link::Column::SessionDurationSeconds,
-            Expr::cust(seconds),
-        )
-        .col_expr(
-            zoom_link::Column::SessionDurationMinutes,
-            Expr::cust(minutes),
-        )
-        .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
-        .filter(zoom_link::Column::LastActivityAt.lt(cutoff));
-    if !events.listened() {
-        return Ok(update.exec(db).await?.rows_affected);
-    }
-    // Subscribers want to know which sessions ended: read them back in the same statement,
-    // or on MySQL (no UPDATE … RETURNING) lock and re-read them in one transaction.
-    let ended = match db.get_database_backend() {
-        DbBackend::MySql => {
-            let txn = db.begin().await?;
-            let ids: Vec<i64> = zoom_link::Entity::find()
-                .select_only()
-                .column(zoom_link::Column::Id)
-                .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
-                .filter(zoom_link::Column::LastActivityAt.lt(cutoff))
-                .lock_exclusive()
-                .into_tuple()
-                .all(&txn)
-                .await?;
-            update
-                .filter(zoom_link::Column::Id.is_in(ids.clone()))
-                .exec(&txn)
-                .await?;
-            let ended = zoom_link::Entity::find()
-                .filter(zoom_link::Column::Id.is_in(ids))
-                .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout))
-                .all(&txn)
-                .await?;
-            txn.commit().await?;
-            ended
-        }
-        _ => update.exec_with_returning(db).await?,
+    let stale = || {
+        zoom_link::Entity::find()
+            .select_only()
+            .column(zoom_link::Column::Id)
+            .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
+            .filter(zoom_link::Column::LastActivityAt.lt(cutoff))
+            .limit(SWEEP_CHUNK)
     };
-    let count = ended.len() as u64;
-    events.publish(db, EventKind::TimedOut, ended, now).await;
-    Ok(count)
+    let update = |ids: Vec<i64>| {
+        zoom_link::Entity::update_many()
+            .col_expr(
+                zoom_link::Column::SessionStatus,
+                Expr::value(SessionStatus::Timeout),
+            )
+            .col_expr(
+                zoom_link::Column::SessionEndedAt,
+                Expr::col(zoom_link::Column::LastActivityAt),
+            )
+            .col_expr(
+                zoom_link::Column::SessionDurationSeconds,
+                Expr::cust(seconds.clone()),
+            )
+            .col_expr(
+                zoom_link::Column::SessionDurationMinutes,
+                Expr::cust(minutes.clone()),
+            )
+            .filter(zoom_link::Column::Id.is_in(ids))
+            .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
+            .filter(zoom_link::Column::LastActivityAt.lt(cutoff))
+    };
+    let mut total = 0;
+    loop {
+        let (found, ended) = if !events.listened() {
+            let ids: Vec<i64> = stale().into_tuple().all(db).await?;
+            beats.forget_sessions(&ids);
+            let found = ids.len() as u64;
+            (found, update(ids).exec(db).await?.rows_affected)
+        } else {
+            // Subscribers want to know which sessions ended: read them back in the same
+            // statement, or on MySQL (no UPDATE … RETURNING) lock and re-read them in one
+            // transaction.
+            let (found, ended) = if backend == DbBackend::MySql {
+                let txn = db.begin().await?;
+                let ids: Vec<i64> = stale().lock_exclusive().into_tuple().all(&txn).await?;
+                beats.forget_sessions(&ids);
+                update(ids.clone()).exec(&txn).await?;
+                let ended = zoom_link::Entity::find()
+                    .filter(zoom_link::Column::Id.is_in(ids.clone()))
+                    .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout))
+                    .all(&txn)
+                    .await?;
+                txn.commit().await?;
+                (ids.len() as u64, ended)
+            } else {
+                let ids: Vec<i64> = stale().into_tuple().all(db).await?;
+                beats.forget_sessions(&ids);
+                let found = ids.len() as u64;
+                (found, update(ids).exec_with_returning(db).await?)
+            };
+            let count = ended.len() as u64;
+            events.publish(db, EventKind::TimedOut, ended, now).await;
+            (found, count)
+        };
+        total += ended;
+        if found < SWEEP_CHUNK {
+            return Ok(total);
+        }
+    }
 }
