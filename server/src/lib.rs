@@ -1,6 +1,7 @@
 //! The zoomtrack server: tracking endpoints for students, GraphQL and REST for admins,
 //! teachers and integrators, and the jobs that keep sessions honest.
 
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;

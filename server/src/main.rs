@@ -1,47 +1,4 @@
-use clap::Parser;
-use tracing_subscriber::EnvFilter;
-use zoomtrack_server::{Application, Config};
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
-    let app = Application::build(Config::parse()).await?;
-    if let Some(token) = &app.generated_admin_token {
-        println!(
-            "\nFirst start: an admin credential was created. It is shown only this once:\n\n    \
-             ADMIN TOKEN: {token}\n\nSend it as `Authorization: Bearer <token>`.\n"
-        );
-    }
-    tracing::info!(
-        public_base_url = %app.settings().public_base_url,
-        "zoomtrack is ready"
-    );
-    app.run_until(shutdown_signal()).await
-}
-
-/// Ctrl-C or SIGTERM: stop taking requests, finish those in flight, then exit.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
-    }
-    tracing::info!("shutting down");
+    zoomtrack_server::cli::main().await
 }

@@ -17,6 +17,7 @@ use tokio::{sync::oneshot, task::JoinHandle};
 use zoomtrack_server::{Application, Config, events::EventBus, services::beats::Heartbeats};
 
 pub mod browser;
+pub mod process;
 pub mod telegram;
 
 /// The `ADMIN_TOKEN` every test server is started with.
@@ -177,11 +178,16 @@ macro_rules! db_test {
     };
 }
 
-/// A running server on port 0 and a client for it.
-pub struct TestApp {
+/// A client of a running server, with a connection to its database.
+pub struct Api {
     pub base: String,
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
+}
+
+/// A server running in this process on port 0, and a client for it.
+pub struct TestApp {
+    api: Api,
     pub events: Arc<EventBus>,
     pub beats: Arc<Heartbeats>,
     pub generated_admin_token: Option<String>,
@@ -223,9 +229,11 @@ impl TestApp {
             let _ = rx.await;
         }));
         Self {
-            base,
-            client: reqwest::Client::new(),
-            db,
+            api: Api {
+                base,
+                client: reqwest::Client::new(),
+                db,
+            },
             events,
             beats,
             generated_admin_token,
@@ -251,7 +259,17 @@ impl TestApp {
             .await
             .expect("heartbeats written");
     }
+}
 
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

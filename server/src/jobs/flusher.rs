@@ -13,19 +13,14 @@ pub async fn run(
     db: DatabaseConnection,
     beats: Arc<Heartbeats>,
     timeout: chrono::Duration,
-    every: Duration,
-    mut stop: watch::Receiver<bool>,
+    interval: Duration,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = stop.changed() => return,
-        }
+    super::every(interval, stop, || async {
         if let Err(err) = beats.flush(&db).await {
             tracing::error!(error = %err, cause = ?err, "writing heartbeats failed; retrying");
         }
         beats.prune(time::now(), timeout);
-    }
+    })
+    .await;
 }

@@ -15,20 +15,15 @@ pub async fn run(
     events: Arc<EventBus>,
     beats: Arc<Heartbeats>,
     timeout: chrono::Duration,
-    every: Duration,
-    mut stop: watch::Receiver<bool>,
+    interval: Duration,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = stop.changed() => return,
-        }
+    super::every(interval, stop, || async {
         match services::sessions::sweep(&db, &events, &beats, timeout, time::now()).await {
             Ok(0) => {}
             Ok(ended) => tracing::info!(ended, "auto-timeout ended idle sessions"),
             Err(err) => tracing::error!(error = %err, cause = ?err, "auto-timeout sweep failed"),
         }
-    }
+    })
+    .await;
 }
