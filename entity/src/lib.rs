@@ -4,6 +4,7 @@
 //! spec's SQL (`DATE_SUB(NOW(), INTERVAL 2 HOUR)`) keeps working on MySQL/MariaDB.
 
 pub mod api_key;
+pub mod session_total;
 pub mod student;
 pub mod teacher;
 pub mod telegram_notification;

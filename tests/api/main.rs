@@ -11,3 +11,4 @@ mod reports;
 mod spec_sql;
 mod startup;
 mod telegram;
+mod totals;

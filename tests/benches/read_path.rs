@@ -14,84 +14,12 @@ use zoomtrack_server::{
     domain::Caller,
     services::reports::{self, FilterParts},
 };
-use zoomtrack_tests::{ADMIN_TOKEN, Backend, Seed, TestApp, TestDb, insert_seeds};
+use zoomtrack_tests::{
+    ADMIN_TOKEN, Backend, TestApp, TestDb,
+    bench::{rss_mib, seed_school, time_graphql},
+};
 
-const TEACHERS: i64 = 200;
-const STUDENTS: i64 = 5000;
 const RUNS: usize = 30;
-
-async fn seed(app: &TestApp, sessions: usize) {
-    let now = Utc::now().naive_utc();
-    for chunk in (1..=TEACHERS).collect::<Vec<_>>().chunks(500) {
-        teacher::Entity::insert_many(chunk.iter().map(|i| teacher::ActiveModel {
-            name: Set(format!("Teacher {i:03}")),
-            telegram_chat_id: Set(i.to_string()),
-            created_at: Set(now),
-            ..Default::default()
-        }))
-        .exec_without_returning(&app.db)
-        .await
-        .expect("teachers");
-    }
-    for chunk in (1..=STUDENTS).collect::<Vec<_>>().chunks(500) {
-        student::Entity::insert_many(chunk.iter().map(|i| student::ActiveModel {
-            name: Set(format!("Student {i:05}")),
-            telegram_chat_id: Set(i.to_string()),
-            created_at: Set(now),
-            ..Default::default()
-        }))
-        .exec_without_returning(&app.db)
-        .await
-        .expect("students");
-    }
-    // A year of lessons; a deterministic mix of states and lengths.
-    let start = Utc::now() - Span::days(365);
-    let step = Span::days(365).num_seconds() / sessions as i64;
-    let mut batch = Vec::with_capacity(10_000);
-    for i in 0..sessions {
-        let n = i as i64;
-        batch.push(Seed {
-            teacher_id: 1 + (n * 7919) % TEACHERS,
-            student_id: 1 + (n * 104_729) % STUDENTS,
-            at: start + Span::seconds(n * step),
-            status: Some(match n % 50 {
-                0 => SessionStatus::Active,
-                1..=5 => SessionStatus::Timeout,
-                _ => SessionStatus::Ended,
-            }),
-            duration_seconds: Some((n * 37) % 7200),
-        });
-        if batch.len() == batch.capacity() {
-            insert_seeds(&app.db, &batch, i).await;
-            batch.clear();
-        }
-    }
-    insert_seeds(&app.db, &batch, sessions).await;
-    // Fresh planner statistics, as a long-running database has them.
-    app.db.execute_unprepared("ANALYZE").await.expect("analyze");
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
-async fn time_graphql(app: &TestApp, query: &str, variables: Value) -> (f64, f64) {
-    let mut samples = Vec::with_capacity(RUNS);
-    for run in 0..RUNS + 3 {
-        let started = Instant::now();
-        let response = app
-            .graphql_as(Some(ADMIN_TOKEN), query, variables.clone())
-            .await;
-        let took = started.elapsed();
-        assert!(response.get("errors").is_none(), "{response}");
-        if run >= 3 {
-            samples.push(took);
-        }
-    }
-    samples.sort();
-    (percentile(&samples, 0.5), percentile(&samples, 0.95))
-}
 
 async fn bench(backend: Backend, sessions: usize) {
     let Some(db) = TestDb::create(backend).await.expect("a bench database") else {
@@ -100,7 +28,7 @@ async fn bench(backend: Backend, sessions: usize) {
     };
     let app = TestApp::spawn(&db, &[]).await;
     let seeding = Instant::now();
-    seed(&app, sessions).await;
+    seed_school(&app.db, sessions).await;
     let seeded = seeding.elapsed();
 
     let today = Utc::now().date_naive();
@@ -159,7 +87,7 @@ async fn bench(backend: Backend, sessions: usize) {
     println!("|---|---:|---:|---:|");
     let mut floor = None;
     for (name, query, variables) in cases {
-        let (p50, p95) = time_graphql(&app, query, variables).await;
+        let (p50, p95) = time_graphql(&app, query, &variables, RUNS).await;
         let base = *floor.get_or_insert(p50);
         println!("| {name} | {p50:.1} | {p95:.1} | {:.1}× |", p50 / base);
     }
@@ -197,20 +125,9 @@ async fn bench(backend: Backend, sessions: usize) {
     app.stop().await;
 }
 
-/// Resident memory of this process (server and client), in MiB.
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 /// Streams the whole export and watches memory while it runs.
 async fn csv_export(app: &TestApp) {
-    let before = rss_mib();
+    let before = rss_mib(std::process::id());
     let started = Instant::now();
     let mut response = app
         .client
@@ -226,7 +143,7 @@ async fn csv_export(app: &TestApp) {
         rows += chunk.iter().filter(|b| **b == b'\n').count();
         chunks += 1;
         if chunks.is_multiple_of(64) {
-            peak = peak.max(rss_mib());
+            peak = peak.max(rss_mib(std::process::id()));
         }
     }
     let took = started.elapsed().as_secs_f64();

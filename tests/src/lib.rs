@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
 use zoomtrack_server::{Application, Config, events::EventBus, services::beats::Heartbeats};
 
+pub mod bench;
 pub mod browser;
 pub mod process;
 pub mod telegram;

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use entity::{
-    student, teacher,
+    session_total, student, teacher,
     zoom_link::{self, SessionStatus},
 };
 use sea_orm::{
@@ -469,11 +469,11 @@ pub fn statements(filter: &SessionFilter, backend: DbBackend) -> Vec<(&'static s
         ),
         (
             "sessionStats",
-            counts_columns(filter.sessions(), backend).build(backend),
+            session_counts(filter.sessions(), backend, false).build(backend),
         ),
         (
             "teacherStats",
-            teacher_select(filter, backend).build(backend),
+            session_counts(filter.sessions(), backend, true).build(backend),
         ),
     ]
 }
@@ -544,7 +544,7 @@ fn int(db: DbBackend, expr: &str) -> SimpleExpr {
     Expr::cust(format!("CAST(COALESCE({expr}, 0) AS {ty})"))
 }
 
-#[derive(FromQueryResult)]
+#[derive(Clone, Copy, Default, FromQueryResult)]
 struct CountsRow {
     total: i64,
     active: i64,
@@ -553,51 +553,190 @@ struct CountsRow {
     seconds: i64,
 }
 
-fn counts_columns(select: Select<zoom_link::Entity>, db: DbBackend) -> Select<zoom_link::Entity> {
-    let status = "wpos_zoom_links.session_status";
-    select
-        .select_only()
-        .column_as(int(db, "COUNT(*)"), "total")
-        .column_as(
-            int(
-                db,
-                &format!("SUM(CASE WHEN {status} = 'active' THEN 1 ELSE 0 END)"),
-            ),
-            "active",
-        )
-        .column_as(
-            int(
-                db,
-                &format!("SUM(CASE WHEN {status} = 'ended' THEN 1 ELSE 0 END)"),
-            ),
-            "ended",
-        )
-        .column_as(
-            int(
-                db,
-                &format!("SUM(CASE WHEN {status} = 'timeout' THEN 1 ELSE 0 END)"),
-            ),
-            "timeout",
-        )
-        .column_as(
-            int(db, "SUM(wpos_zoom_links.session_duration_seconds)"),
-            "seconds",
-        )
+impl CountsRow {
+    fn add(self, other: Self) -> Self {
+        Self {
+            total: self.total + other.total,
+            active: self.active + other.active,
+            ended: self.ended + other.ended,
+            timeout: self.timeout + other.timeout,
+            seconds: self.seconds + other.seconds,
+        }
+    }
+}
+
+#[derive(FromQueryResult)]
+struct TeacherCounts {
+    teacher_id: i64,
+    #[sea_orm(nested)]
+    counts: CountsRow,
+}
+
+/// What a filter's counts are made of on SQLite: whole UTC days from `session_totals`, and
+/// the sessions of the partial days at either end of the range. `None` when the totals
+/// cannot answer (another backend, a student or a name search).
+struct Rollup {
+    /// Whole days `[from, to)`; `None` for an open end.
+    days: Option<(Option<NaiveDate>, Option<NaiveDate>)>,
+    /// Start-time ranges `[from, to)` read from the sessions themselves.
+    edges: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+fn rollup(filter: &SessionFilter, backend: DbBackend) -> Option<Rollup> {
+    if backend != DbBackend::Sqlite || filter.student_id.is_some() || filter.search.is_some() {
+        return None;
+    }
+    let Some(range) = filter.range else {
+        return Some(Rollup {
+            days: Some((None, None)),
+            edges: Vec::new(),
+        });
+    };
+    let (start, end) = range.bounds();
+    let midnight = |day: NaiveDate| day.and_time(chrono::NaiveTime::MIN).and_utc();
+    let first = if midnight(start.date_naive()) == start {
+        start.date_naive()
+    } else {
+        start.date_naive() + chrono::Days::new(1)
+    };
+    let last = end.date_naive();
+    if first >= last {
+        return Some(Rollup {
+            days: None,
+            edges: vec![(start, end)],
+        });
+    }
+    let edges = [(start, midnight(first)), (midnight(last), end)]
+        .into_iter()
+        .filter(|(from, to)| from < to)
+        .collect();
+    Some(Rollup {
+        days: Some((Some(first), Some(last))),
+        edges,
+    })
+}
+
+/// The counts' columns, over rows that each stand for `sessions` sessions.
+fn counts_sql(
+    db: DbBackend,
+    status: &str,
+    sessions: &str,
+    seconds: &str,
+) -> [(SimpleExpr, &'static str); 5] {
+    let of =
+        |value: &str| format!("SUM(CASE WHEN {status} = '{value}' THEN {sessions} ELSE 0 END)");
+    [
+        (int(db, &format!("SUM({sessions})")), "total"),
+        (int(db, &of("active")), "active"),
+        (int(db, &of("ended")), "ended"),
+        (int(db, &of("timeout")), "timeout"),
+        (int(db, &format!("SUM({seconds})")), "seconds"),
+    ]
+}
+
+/// Adds the counts' columns, and `teacher_id` (grouped by it when `by_teacher`, else 0).
+fn with_counts<E: EntityTrait>(
+    mut select: Select<E>,
+    columns: [(SimpleExpr, &'static str); 5],
+    teacher: SimpleExpr,
+    by_teacher: bool,
+) -> Select<E> {
+    select = select.select_only();
+    for (expr, alias) in columns {
+        select = select.column_as(expr, alias);
+    }
+    if by_teacher {
+        select
+            .column_as(teacher.clone(), "teacher_id")
+            .group_by(teacher)
+    } else {
+        select.column_as(Expr::val(0i64), "teacher_id")
+    }
+}
+
+fn session_counts(
+    select: Select<zoom_link::Entity>,
+    db: DbBackend,
+    by_teacher: bool,
+) -> Select<zoom_link::Entity> {
+    let columns = counts_sql(
+        db,
+        "wpos_zoom_links.session_status",
+        "1",
+        "wpos_zoom_links.session_duration_seconds",
+    );
+    let teacher = Expr::col((zoom_link::Entity, zoom_link::Column::TeacherId)).into();
+    with_counts(select, columns, teacher, by_teacher)
+}
+
+/// The counts of `filter`, per teacher when `by_teacher` (otherwise under teacher 0).
+async fn counts(
+    db: &impl ConnectionTrait,
+    filter: &SessionFilter,
+    by_teacher: bool,
+) -> Result<HashMap<i64, CountsRow>> {
+    let backend = db.get_database_backend();
+    let mut out: HashMap<i64, CountsRow> = HashMap::new();
+    let mut merge = |rows: Vec<TeacherCounts>| {
+        for row in rows {
+            let slot = out.entry(row.teacher_id).or_default();
+            *slot = slot.add(row.counts);
+        }
+    };
+    let Some(plan) = rollup(filter, backend) else {
+        let select = session_counts(filter.sessions(), backend, by_teacher);
+        merge(select.into_model().all(db).await?);
+        return Ok(out);
+    };
+    if let Some((from, to)) = plan.days {
+        let columns = counts_sql(
+            backend,
+            "session_totals.session_status",
+            "session_totals.sessions",
+            "session_totals.duration_seconds",
+        );
+        let teacher = Expr::col((session_total::Entity, session_total::Column::TeacherId)).into();
+        let mut select = with_counts(session_total::Entity::find(), columns, teacher, by_teacher);
+        if let Some(from) = from {
+            select = select.filter(session_total::Column::Day.gte(from));
+        }
+        if let Some(to) = to {
+            select = select.filter(session_total::Column::Day.lt(to));
+        }
+        if let Some(id) = filter.teacher_id {
+            select = select.filter(session_total::Column::TeacherId.eq(id));
+        }
+        if !filter.statuses.is_empty() {
+            select =
+                select.filter(session_total::Column::SessionStatus.is_in(filter.statuses.clone()));
+        }
+        merge(select.into_model().all(db).await?);
+    }
+    let whole = SessionFilter {
+        range: None,
+        ..filter.clone()
+    };
+    for (from, to) in plan.edges {
+        let edge = whole
+            .sessions()
+            .filter(zoom_link::Column::ClickedAt.gte(time::to_db(from)))
+            .filter(zoom_link::Column::ClickedAt.lt(time::to_db(to)));
+        merge(
+            session_counts(edge, backend, by_teacher)
+                .into_model()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(out)
 }
 
 pub async fn stats(db: &impl ConnectionTrait, filter: &SessionFilter) -> Result<SessionStats> {
     let backend = db.get_database_backend();
-    let row = counts_columns(filter.sessions(), backend)
-        .into_model::<CountsRow>()
-        .one(db)
+    let row = counts(db, filter, false)
         .await?
-        .unwrap_or(CountsRow {
-            total: 0,
-            active: 0,
-            ended: 0,
-            timeout: 0,
-            seconds: 0,
-        });
+        .into_values()
+        .fold(CountsRow::default(), CountsRow::add);
     let never_clicked = zoom_link::Entity::find()
         .filter(zoom_link::Column::SessionStatus.is_null())
         .filter(filter.condition(zoom_link::Column::CreatedAt))
@@ -632,35 +771,16 @@ impl TeacherStats {
     }
 }
 
-#[derive(FromQueryResult)]
-struct TeacherRow {
-    teacher_id: i64,
-    total: i64,
-    active: i64,
-    ended: i64,
-    timeout: i64,
-    seconds: i64,
-}
-
-fn teacher_select(filter: &SessionFilter, backend: DbBackend) -> Select<zoom_link::Entity> {
-    let teacher = Expr::col((zoom_link::Entity, zoom_link::Column::TeacherId));
-    counts_columns(filter.sessions(), backend)
-        .column_as(teacher.clone(), "teacher_id")
-        .group_by(teacher)
-}
-
 /// One row per teacher with sessions in scope, most sessions first.
 pub async fn teacher_stats(
     db: &impl ConnectionTrait,
     filter: &SessionFilter,
 ) -> Result<Vec<TeacherStats>> {
-    let backend = db.get_database_backend();
-    let rows = teacher_select(filter, backend)
-        .into_model::<TeacherRow>()
-        .all(db)
-        .await?;
+    let mut rows = counts(db, filter, true).await?;
+    // Totals of a day whose sessions all moved elsewhere stay as zero rows.
+    rows.retain(|_, row| row.total > 0);
     let teachers: HashMap<i64, teacher::Model> = teacher::Entity::find()
-        .filter(teacher::Column::Id.is_in(rows.iter().map(|r| r.teacher_id)))
+        .filter(teacher::Column::Id.is_in(rows.keys().copied()))
         .all(db)
         .await?
         .into_iter()
@@ -668,9 +788,9 @@ pub async fn teacher_stats(
         .collect();
     let mut out: Vec<TeacherStats> = rows
         .into_iter()
-        .filter_map(|row| {
+        .filter_map(|(teacher_id, row)| {
             Some(TeacherStats {
-                teacher: teachers.get(&row.teacher_id)?.clone(),
+                teacher: teachers.get(&teacher_id)?.clone(),
                 stats: SessionStats {
                     total: row.total,
                     active: row.active,

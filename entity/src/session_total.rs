@@ -1,0 +1,22 @@
+use sea_orm::entity::prelude::*;
+
+use crate::zoom_link::SessionStatus;
+
+/// On SQLite: sessions and their finished seconds per UTC day of their start, teacher and
+/// status, kept by triggers on `wpos_zoom_links` in the same transaction as each change.
+/// Statistics over whole days read these rows instead of every session.
+#[sea_orm::model]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "session_totals")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub day: Date,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub teacher_id: i64,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub session_status: SessionStatus,
+    pub sessions: i64,
+    pub duration_seconds: i64,
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,111 @@
+//! On SQLite, statistics over whole days read `session_totals`, kept by triggers. They must
+//! equal a count of the sessions themselves after every kind of change, and after the
+//! migration that creates them on a database that already holds sessions.
+
+use chrono::{Duration, Utc};
+use entity::zoom_link::SessionStatus;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use zoomtrack_server::{domain::time, services::sessions};
+use zoomtrack_tests::{Backend, Seed, TestApp, TestDb, insert_seeds};
+
+/// (day, teacher, status, sessions, seconds) rows, from the totals and from the sessions.
+async fn both(db: &DatabaseConnection) -> (Vec<String>, Vec<String>) {
+    let rows = |sql: &str| {
+        let sql = sql.to_owned();
+        async move {
+            db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+                .await
+                .expect("a query")
+                .iter()
+                .map(|row| {
+                    let text = |i: usize| row.try_get_by_index::<String>(i).unwrap_or_default();
+                    let int = |i: usize| row.try_get_by_index::<i64>(i).unwrap_or_default();
+                    format!("{} {} {} {} {}", text(0), int(1), text(2), int(3), int(4))
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let totals = rows(
+        "SELECT day, teacher_id, session_status, sessions, duration_seconds FROM session_totals \
+         WHERE sessions <> 0 ORDER BY 1, 2, 3",
+    )
+    .await;
+    let counted = rows(
+        "SELECT substr(clicked_at, 1, 10), teacher_id, session_status, COUNT(*), \
+         COALESCE(SUM(session_duration_seconds), 0) FROM wpos_zoom_links \
+         WHERE session_status IS NOT NULL AND clicked_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+    )
+    .await;
+    (totals, counted)
+}
+
+fn seeds(count: usize, days_ago: i64) -> Vec<Seed> {
+    (0..count)
+        .map(|i| Seed {
+            teacher_id: 1 + (i % 2) as i64,
+            student_id: 1,
+            at: Utc::now() - Duration::days(days_ago) - Duration::minutes(i as i64 * 97),
+            status: Some(match i % 3 {
+                0 => SessionStatus::Active,
+                1 => SessionStatus::Ended,
+                _ => SessionStatus::Timeout,
+            }),
+            duration_seconds: Some(i as i64 * 61),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_totals_follow_every_change_and_the_migration() {
+    let db = TestDb::create(Backend::Sqlite).await.unwrap().unwrap();
+    // A database from before the totals, already holding sessions.
+    let old = Database::connect(&db.url).await.unwrap();
+    Migrator::up(&old, Some(2)).await.unwrap();
+    old.execute_unprepared(
+        "INSERT INTO teachers (name, telegram_chat_id, created_at) VALUES \
+         ('T1', '1', '2026-01-01 00:00:00'), ('T2', '2', '2026-01-01 00:00:00'); \
+         INSERT INTO students (name, telegram_chat_id, created_at) VALUES \
+         ('S1', '3', '2026-01-01 00:00:00')",
+    )
+    .await
+    .unwrap();
+    insert_seeds(&old, &seeds(40, 3), 0).await;
+    old.close().await.unwrap();
+
+    let app = TestApp::spawn(&db, &[]).await;
+    let (totals, counted) = both(&app.db).await;
+    assert!(!counted.is_empty());
+    assert_eq!(
+        totals, counted,
+        "the migration counts the sessions it finds"
+    );
+
+    // Inserts, clicks, heartbeats, ends, a reopen, a sweep and a delete.
+    insert_seeds(&app.db, &seeds(30, 1), 100).await;
+    let links = [
+        app.issue_link().await,
+        app.issue_link().await,
+        app.issue_link().await,
+    ];
+    for link in &links {
+        app.track(&link.token).await;
+        app.heartbeat(&link.token).await;
+    }
+    app.end_session(&links[0].token).await;
+    app.track(&links[0].token).await;
+    app.end_session(&links[1].token).await;
+    let later = time::now() + Duration::hours(3);
+    sessions::sweep(&app.db, &app.events, &app.beats, Duration::hours(2), later)
+        .await
+        .unwrap();
+    app.db
+        .execute_unprepared(
+            "DELETE FROM telegram_notifications; DELETE FROM wpos_zoom_links WHERE id % 7 = 0",
+        )
+        .await
+        .unwrap();
+    let (totals, counted) = both(&app.db).await;
+    assert_eq!(totals, counted, "the totals follow every change");
+    app.stop().await;
+}

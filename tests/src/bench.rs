@@ -1,0 +1,130 @@
+//! What the benchmarks share: the seeded school, percentiles and resident memory.
+
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Span, Utc};
+use entity::{student, teacher, zoom_link::SessionStatus};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set};
+use serde_json::Value;
+
+use crate::{ADMIN_TOKEN, Api, Seed, insert_seeds};
+
+pub const TEACHERS: i64 = 200;
+pub const STUDENTS: i64 = 5000;
+
+/// 200 teachers and 5,000 students, then `sessions` lessons over the past year: a
+/// deterministic mix of states (2 % active, 10 % timed out, the rest ended) and lengths.
+/// Their tokens are numbered from 0. Ends with `ANALYZE`, as a long-running database has it.
+pub async fn seed_school(db: &DatabaseConnection, sessions: usize) {
+    let now = Utc::now().naive_utc();
+    for chunk in (1..=TEACHERS).collect::<Vec<_>>().chunks(500) {
+        teacher::Entity::insert_many(chunk.iter().map(|i| teacher::ActiveModel {
+            name: Set(format!("Teacher {i:03}")),
+            telegram_chat_id: Set(i.to_string()),
+            created_at: Set(now),
+            ..Default::default()
+        }))
+        .exec_without_returning(db)
+        .await
+        .expect("teachers");
+    }
+    for chunk in (1..=STUDENTS).collect::<Vec<_>>().chunks(500) {
+        student::Entity::insert_many(chunk.iter().map(|i| student::ActiveModel {
+            name: Set(format!("Student {i:05}")),
+            telegram_chat_id: Set(i.to_string()),
+            created_at: Set(now),
+            ..Default::default()
+        }))
+        .exec_without_returning(db)
+        .await
+        .expect("students");
+    }
+    let start = Utc::now() - Span::days(365);
+    let step = Span::days(365).num_seconds() / sessions.max(1) as i64;
+    let mut batch = Vec::with_capacity(10_000);
+    let mut first = 0;
+    for i in 0..sessions {
+        let n = i as i64;
+        batch.push(Seed {
+            teacher_id: 1 + (n * 7919) % TEACHERS,
+            student_id: 1 + (n * 104_729) % STUDENTS,
+            at: start + Span::seconds(n * step),
+            status: Some(match n % 50 {
+                0 => SessionStatus::Active,
+                1..=5 => SessionStatus::Timeout,
+                _ => SessionStatus::Ended,
+            }),
+            duration_seconds: Some((n * 37) % 7200),
+        });
+        if batch.len() == batch.capacity() {
+            insert_seeds(db, &batch, first).await;
+            first = i + 1;
+            batch.clear();
+        }
+    }
+    insert_seeds(db, &batch, first).await;
+    db.execute_unprepared("ANALYZE").await.expect("analyze");
+}
+
+/// `count` links of the seeded school, all in one state at `at`, tokens numbered from `first`.
+pub async fn seed_links(
+    db: &DatabaseConnection,
+    first: usize,
+    count: usize,
+    status: Option<SessionStatus>,
+    at: chrono::DateTime<Utc>,
+) {
+    let seeds: Vec<Seed> = (0..count as i64)
+        .map(|n| Seed {
+            teacher_id: 1 + (n * 7919) % TEACHERS,
+            student_id: 1 + (n * 104_729) % STUDENTS,
+            at,
+            status,
+            duration_seconds: None,
+        })
+        .collect();
+    insert_seeds(db, &seeds, first).await;
+}
+
+/// The tracking token `insert_seeds` gave seed number `n`.
+pub fn seed_token(n: usize) -> String {
+    format!("seed{n:0>28}")
+}
+
+/// The `p` quantile (0 to 1) of sorted samples, in milliseconds.
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// Resident memory of a process, in MiB.
+pub fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// p50 and p95 in milliseconds of `runs` admin GraphQL requests, after 3 warm-ups.
+pub async fn time_graphql(api: &Api, query: &str, variables: &Value, runs: usize) -> (f64, f64) {
+    let mut samples = Vec::with_capacity(runs);
+    for run in 0..runs + 3 {
+        let started = Instant::now();
+        let response = api
+            .graphql_as(Some(ADMIN_TOKEN), query, variables.clone())
+            .await;
+        let took = started.elapsed();
+        assert!(response.get("errors").is_none(), "{response}");
+        if run >= 3 {
+            samples.push(took);
+        }
+    }
+    samples.sort();
+    (percentile(&samples, 0.5), percentile(&samples, 0.95))
+}
