@@ -5,7 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_tables;
 mod m20261127_000002_telegram_notifications;
-mod m20261128_000003_sqlite_session_totals;
+mod m20261128_000003_hot_paths;
 
 pub struct Migrator;
 
@@ -15,7 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_tables::Migration),
             Box::new(m20261127_000002_telegram_notifications::Migration),
-            Box::new(m20261128_000003_sqlite_session_totals::Migration),
+            Box::new(m20261128_000003_hot_paths::Migration),
         ]
     }
 }

@@ -112,6 +112,7 @@ async fn a_click_behind_a_later_heartbeat_resumes(db: TestDb) {
     let now = time::now();
     sessions::heartbeat(
         &app.db,
+        &app.db,
         &app.events,
         &app.beats,
         &token,

@@ -4,11 +4,11 @@
 //! `cargo bench -p zoomtrack-tests --bench read_path` (SQLite; also PostgreSQL when
 //! `TEST_POSTGRES_URL` is set). `BENCH_SESSIONS` sets the number of sessions (default 1,000,000).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::{Duration as Span, Utc};
-use entity::{student, teacher, zoom_link::SessionStatus};
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Set, Statement};
+use chrono::Utc;
+use entity::zoom_link::SessionStatus;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 use zoomtrack_server::{
     domain::Caller,

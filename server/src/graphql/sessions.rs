@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Object};
 
-use super::{Gql, beats, caller, db, error, events, settings, types::SessionEndResult};
+use super::{Gql, beats, caller, db, error, events, read_db, settings, types::SessionEndResult};
 use crate::{
     domain::{TrackingToken, time},
     services::{
@@ -25,6 +25,7 @@ impl SessionMutation {
         let token = self::token(&token)?;
         sessions::heartbeat(
             db(ctx)?,
+            read_db(ctx)?,
             events(ctx)?,
             beats(ctx)?,
             &token,

@@ -118,6 +118,7 @@ pub async fn heartbeat(
     let token = parse_token(&body.token)?;
     sessions::heartbeat(
         &state.db,
+        &state.read,
         &state.events,
         &state.beats,
         &token,

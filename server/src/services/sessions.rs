@@ -175,9 +175,11 @@ fn is_stale(link: &zoom_link::Model, rules: SessionRules, now: DateTime<Utc>) ->
 
 /// The student is still there. Only an active, not yet stale session accepts it. A session this
 /// process knows to be active is answered from memory and written by the next flush (see
-/// [`Heartbeats`]); any other asks the database.
+/// [`Heartbeats`]); any other asks the database, reading from `read` (on SQLite, beside the
+/// writer: after a restart every session asks once).
 pub async fn heartbeat(
     db: &impl ConnectionTrait,
+    read: &impl ConnectionTrait,
     events: &EventBus,
     beats: &Heartbeats,
     token: &TrackingToken,
@@ -185,7 +187,7 @@ pub async fn heartbeat(
     now: DateTime<Utc>,
 ) -> Result<()> {
     if !beats.accept(token.as_str(), now, rules.timeout) {
-        let link = links::by_token(db, token).await?;
+        let link = links::by_token(read, token).await?;
         match link.session_status {
             Some(SessionStatus::Active) if is_stale(&link, rules, now) => {
                 beats.forget(token.as_str());
@@ -203,7 +205,7 @@ pub async fn heartbeat(
         }
     }
     if events.beat_due(token.as_str(), now) {
-        match links::by_token(db, token).await {
+        match links::by_token(read, token).await {
             Ok(mut link) => {
                 // The beat is not written yet: show it as the flush will record it.
                 let last = link
