@@ -22,8 +22,8 @@ pub struct Pools {
 const SQLITE_READERS: u32 = 4;
 /// Page caches (negative: KiB), filled only as pages are used. The writer's holds the index
 /// pages a sweep or a burst of clicks touches; each reader's the totals and recent sessions.
-const WRITER_CACHE: &str = "-65536";
-const READER_CACHE: &str = "-16384";
+const WRITER_CACHE: &str = "-32768";
+const READER_CACHE: &str = "-8192";
 
 fn options(url: &str, connections: u32, read_only: bool) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);

@@ -28,6 +28,11 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::{net::TcpStream, sync::Mutex};
+use zoomtrack_server::{
+    domain::time,
+    events::EventBus,
+    services::{beats::Heartbeats, sessions},
+};
 use zoomtrack_tests::{
     ADMIN_TOKEN, Api, Backend, TestDb,
     bench::{TEACHERS, percentile, rss_mib, seed_links, seed_school, seed_token, time_graphql},
@@ -41,8 +46,9 @@ const CONNECTIONS: usize = 32;
 const OPEN_LOOP_CONNECTIONS: usize = 64;
 /// 100,000 students in lessons, one beat each per 30 s.
 const HEARTBEAT_RATE: f64 = 3500.0;
-/// Clicks and ends: a school's lessons starting or ending within a couple of minutes.
-const WRITE_RATE: f64 = 1000.0;
+/// Clicks and ends: 100,000 students in hour-long lessons start about 30 a second on average;
+/// this is the peak when most of them start on the hour, within about five minutes.
+const WRITE_RATE: f64 = 300.0;
 /// Sessions that beat, and those the sweep ends.
 const LIVE: usize = 100_000;
 const RUNS: usize = 30;
@@ -133,6 +139,29 @@ async fn saturate(
     Throughput {
         per_second: counted as f64 / elapsed,
         errors: failed,
+    }
+}
+
+/// Sends requests `0..count` once each over `CONNECTIONS` connections.
+async fn each_once(addr: SocketAddr, make: &Make, count: u64) {
+    let next = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (make, next) = (make.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut sender = connect(addr).await;
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= count {
+                        return;
+                    }
+                    assert!(send(&mut sender, make(n)).await, "request {n} failed");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("a load worker");
     }
 }
 
@@ -318,6 +347,8 @@ async fn measure_floor(seconds: f64) -> Floor {
 struct Run {
     seeded_in: f64,
     idle_rss: f64,
+    /// Requests per second of the first beat of each session (read from the database).
+    first_beats: f64,
     load_rss: f64,
     heartbeat: (Throughput, Latency),
     track: (Throughput, Latency),
@@ -365,6 +396,17 @@ async fn measure(backend: Backend, sessions: usize, seconds: f64) -> Option<Run>
         seed_links(&pools.write, groups.beating, LIVE, active, now).await;
         seed_links(&pools.write, groups.fresh, LIVE, None, now).await;
         seed_links(&pools.write, groups.ending, LIVE, active, now).await;
+        // The history is settled, as a running server leaves it: its old active sessions have
+        // timed out, so the server starts with nothing to sweep.
+        sessions::sweep(
+            &pools.write,
+            &EventBus::new(Span::seconds(30)),
+            &Heartbeats::default(),
+            Span::hours(2),
+            time::now(),
+        )
+        .await
+        .expect("the history settles");
         pools.write.close().await.expect("closed");
     }
     run.seeded_in = seeding.elapsed().as_secs_f64();
@@ -374,8 +416,7 @@ async fn measure(backend: Backend, sessions: usize, seconds: f64) -> Option<Run>
     command
         .args(["--database-url", &db.url, "--admin-token", ADMIN_TOKEN])
         .args(["--bind-addr", &format!("127.0.0.1:{port}")])
-        .args(["--sweep-interval", "24h"])
-        .env("RUST_LOG", "warn");
+        .args(["--sweep-interval", "24h"]);
     let server = Process::start(command, port).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     run.idle_rss = server.rss();
@@ -387,9 +428,10 @@ async fn measure(backend: Backend, sessions: usize, seconds: f64) -> Option<Run>
         let token = seed_token(beating + (n as usize % LIVE));
         post_json("/api/zoom/heartbeat", token_body(&token))
     });
+    let first_pass = Instant::now();
+    each_once(server.addr, &make, LIVE as u64).await;
+    run.first_beats = LIVE as f64 / first_pass.elapsed().as_secs_f64();
     let next = Arc::new(AtomicU64::new(0));
-    let warm = (LIVE as f64 / 5000.0).max(1.0);
-    saturate(server.addr, &make, &next, warm).await;
     let saturated = saturate(server.addr, &make, &next, seconds).await;
     let latency = open_loop(server.addr, &make, &next, HEARTBEAT_RATE, seconds).await;
     run.heartbeat = (saturated, latency);
@@ -577,17 +619,26 @@ fn print_table(floor: &Floor, runs: &[(Backend, Option<Run>)], sessions: usize, 
     row("`heartbeat` requests/s", "≥ 0.5× floor", &|r| {
         throughput(&r.heartbeat)
     });
+    row(
+        "`heartbeat` requests/s, first beat of each session",
+        "",
+        &|r| {
+            format!(
+                "{:.0} ({} of floor)",
+                r.first_beats,
+                ratio(r.first_beats, base)
+            )
+        },
+    );
     row("`heartbeat` p50 / p99 ms at 3,500/s", "p99 < 20", &|r| {
         latency(&r.heartbeat)
     });
     row("`track` (first click) requests/s", "", &|r| {
         throughput(&r.track)
     });
-    row("`track` p50 / p99 ms at 1,000/s", "", &|r| {
-        latency(&r.track)
-    });
+    row("`track` p50 / p99 ms at 300/s", "", &|r| latency(&r.track));
     row("`end-session` requests/s", "", &|r| throughput(&r.end));
-    row("`end-session` p50 / p99 ms at 1,000/s", "", &|r| {
+    row("`end-session` p50 / p99 ms at 300/s", "", &|r| {
         latency(&r.end)
     });
     for (i, (name, _, _)) in measured

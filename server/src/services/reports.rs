@@ -665,7 +665,7 @@ fn session_counts(
         "1",
         "wpos_zoom_links.session_duration_seconds",
     );
-    let teacher = Expr::col((zoom_link::Entity, zoom_link::Column::TeacherId)).into();
+    let teacher = Expr::col((zoom_link::Entity, zoom_link::Column::TeacherId));
     with_counts(select, columns, teacher, by_teacher)
 }
 
@@ -695,7 +695,7 @@ async fn counts(
             "session_totals.sessions",
             "session_totals.duration_seconds",
         );
-        let teacher = Expr::col((session_total::Entity, session_total::Column::TeacherId)).into();
+        let teacher = Expr::col((session_total::Entity, session_total::Column::TeacherId));
         let mut select = with_counts(session_total::Entity::find(), columns, teacher, by_teacher);
         if let Some(from) = from {
             select = select.filter(session_total::Column::Day.gte(from));

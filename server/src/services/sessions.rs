@@ -348,9 +348,7 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
             "CAST(EXTRACT(EPOCH FROM (last_activity_at - clicked_at)) AS BIGINT)"
         }
         DbBackend::MySql => "TIMESTAMPDIFF(SECOND, clicked_at, last_activity_at)",
-        _ => {
-            "(CAST(strftime('%s', last_activity_at) AS INTEGER) - CAST(strftime('%s', clicked_at) AS INTEGER))"
-        }
+        _ => "(unixepoch(last_activity_at) - unixepoch(clicked_at))",
     };
     // Never negative, even if replicas' clocks disagree.
     let seconds = match backend {
