@@ -103,11 +103,6 @@ impl Heartbeats {
             .retain(|_, known| !ids.contains(&known.id));
     }
 
-    /// Beats answered and not yet written.
-    pub fn pending(&self) -> usize {
-        self.state().pending.len()
-    }
-
     /// Writes the pending beat of one session now, before a click or an end decides on it.
     pub async fn flush_session(&self, db: &impl ConnectionTrait, token: &str) -> Result<()> {
         let beat = {
