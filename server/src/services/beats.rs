@@ -47,6 +47,9 @@ struct State {
     known: HashMap<String, Known>,
     /// Beats answered but not yet written: session id → latest beat.
     pending: HashMap<i64, DateTime<Utc>>,
+    /// Counts the times sessions were forgotten: a session read from the database before one
+    /// of them may have ended since, and is not remembered as active.
+    forgotten: u64,
 }
 
 #[derive(Default)]
@@ -81,26 +84,37 @@ impl Heartbeats {
         true
     }
 
-    /// Records a beat of a session the database just showed active and fresh.
-    pub fn record(&self, token: &str, id: i64, last: DateTime<Utc>, now: DateTime<Utc>) {
+    /// Where the forgetting stands: take it before reading a session for [`Self::record`].
+    pub fn mark(&self) -> u64 {
+        self.state().forgotten
+    }
+
+    /// Records a beat of a session the database showed active and fresh, read after `mark`.
+    /// It is remembered as active only if nothing was forgotten since (a sweep or an end may
+    /// have ended it after the read).
+    pub fn record(&self, token: &str, id: i64, last: DateTime<Utc>, now: DateTime<Utc>, mark: u64) {
         let mut state = self.state();
-        let at = last.max(now);
-        state.known.insert(token.to_owned(), Known { id, last: at });
+        if state.forgotten == mark {
+            let at = last.max(now);
+            state.known.insert(token.to_owned(), Known { id, last: at });
+        }
         let pending = state.pending.entry(id).or_insert(now);
         *pending = (*pending).max(now);
     }
 
     /// A session this process ended or changed: its next beat asks the database.
     pub fn forget(&self, token: &str) {
-        self.state().known.remove(token);
+        let mut state = self.state();
+        state.known.remove(token);
+        state.forgotten += 1;
     }
 
     /// Sessions a sweep ended: their next beats ask the database.
     pub fn forget_sessions(&self, ids: &[i64]) {
         let ids: std::collections::HashSet<i64> = ids.iter().copied().collect();
-        self.state()
-            .known
-            .retain(|_, known| !ids.contains(&known.id));
+        let mut state = self.state();
+        state.known.retain(|_, known| !ids.contains(&known.id));
+        state.forgotten += 1;
     }
 
     /// Writes the pending beat of one session now, before a click or an end decides on it.

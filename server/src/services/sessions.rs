@@ -187,6 +187,7 @@ pub async fn heartbeat(
     now: DateTime<Utc>,
 ) -> Result<()> {
     if !beats.accept(token.as_str(), now, rules.timeout) {
+        let mark = beats.mark();
         let link = links::by_token(read, token).await?;
         match link.session_status {
             Some(SessionStatus::Active) if is_stale(&link, rules, now) => {
@@ -196,7 +197,7 @@ pub async fn heartbeat(
             }
             Some(SessionStatus::Active) => {
                 let last = link.last_activity_at.map_or(now, time::from_db);
-                beats.record(token.as_str(), link.id, last, now);
+                beats.record(token.as_str(), link.id, last, now, mark);
             }
             other => {
                 beats.forget(token.as_str());
@@ -394,9 +395,10 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
     loop {
         let (found, ended) = if !events.listened() {
             let ids: Vec<i64> = stale().into_tuple().all(db).await?;
-            beats.forget_sessions(&ids);
             let found = ids.len() as u64;
-            (found, update(ids).exec(db).await?.rows_affected)
+            let ended = update(ids.clone()).exec(db).await?.rows_affected;
+            beats.forget_sessions(&ids);
+            (found, ended)
         } else {
             // Subscribers want to know which sessions ended: read them back in the same
             // statement, or on MySQL (no UPDATE … RETURNING) lock and re-read them in one
@@ -404,7 +406,6 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
             let (found, ended) = if backend == DbBackend::MySql {
                 let txn = db.begin().await?;
                 let ids: Vec<i64> = stale().lock_exclusive().into_tuple().all(&txn).await?;
-                beats.forget_sessions(&ids);
                 update(ids.clone()).exec(&txn).await?;
                 let ended = zoom_link::Entity::find()
                     .filter(zoom_link::Column::Id.is_in(ids.clone()))
@@ -412,12 +413,14 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
                     .all(&txn)
                     .await?;
                 txn.commit().await?;
+                beats.forget_sessions(&ids);
                 (ids.len() as u64, ended)
             } else {
                 let ids: Vec<i64> = stale().into_tuple().all(db).await?;
-                beats.forget_sessions(&ids);
                 let found = ids.len() as u64;
-                (found, update(ids).exec_with_returning(db).await?)
+                let ended = update(ids.clone()).exec_with_returning(db).await?;
+                beats.forget_sessions(&ids);
+                (found, ended)
             };
             let count = ended.len() as u64;
             events.publish(db, EventKind::TimedOut, ended, now).await;
