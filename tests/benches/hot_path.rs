@@ -36,6 +36,7 @@ use zoomtrack_server::{
 use zoomtrack_tests::{
     ADMIN_TOKEN, Api, Backend, TestDb,
     bench::{TEACHERS, percentile, rss_mib, seed_links, seed_school, seed_token, time_graphql},
+    process::free_port,
 };
 
 const FLOOR_PORT: &str = "HOT_PATH_FLOOR_PORT";
@@ -295,13 +296,6 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 #[derive(Deserialize)]
 struct FloorBody {
     token: String,
@@ -424,10 +418,11 @@ async fn measure(backend: Backend, sessions: usize, seconds: f64) -> Option<Run>
 
     // Heartbeats on 100,000 live sessions; one pass first, as each session has beaten before.
     let beating = groups.beating;
-    let make: Make = Arc::new(move |n| {
+    let beat: Make = Arc::new(move |n| {
         let token = seed_token(beating + (n as usize % LIVE));
         post_json("/api/zoom/heartbeat", token_body(&token))
     });
+    let make = beat.clone();
     let first_pass = Instant::now();
     each_once(server.addr, &make, LIVE as u64).await;
     run.first_beats = LIVE as f64 / first_pass.elapsed().as_secs_f64();
@@ -504,10 +499,7 @@ async fn measure(backend: Backend, sessions: usize, seconds: f64) -> Option<Run>
         Utc::now() - Span::hours(3),
     )
     .await;
-    let make: Make = Arc::new(move |n| {
-        let token = seed_token(beating + (n as usize % LIVE));
-        post_json("/api/zoom/heartbeat", token_body(&token))
-    });
+    let make = beat;
     let next = Arc::new(AtomicU64::new(0));
     let sweep_at = Duration::from_secs(3);
     let sweep = {

@@ -40,10 +40,7 @@ impl Browser {
     pub async fn start(downloads: &Path) -> Option<Self> {
         let driver_bin = program("CHROMEDRIVER", "chromedriver")?;
         let chrome = program("CHROME_BIN", "chromium")?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = crate::process::free_port();
         let driver = Command::new(driver_bin)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())

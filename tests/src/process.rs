@@ -15,7 +15,8 @@ pub struct ServerProcess {
     child: Child,
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now, for a process to bind.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
