@@ -377,6 +377,7 @@ impl Groups {
 
 async fn measure(backend: Backend, sessions: usize, seconds: f64) -> Option<Run> {
     let db = TestDb::create(backend).await.expect("a bench database")?;
+    eprintln!("measuring {backend:?}…");
     let groups = Groups::new(sessions);
     let mut run = Run::default();
     let seeding = Instant::now();
@@ -558,7 +559,6 @@ fn main() {
         let floor = measure_floor(seconds).await;
         let mut runs = Vec::new();
         for backend in [Backend::Sqlite, Backend::Postgres] {
-            eprintln!("measuring {backend:?}…");
             runs.push((backend, measure(backend, sessions, seconds).await));
         }
         print_table(&floor, &runs, sessions, seconds);

@@ -33,6 +33,9 @@ use crate::domain::time;
 /// Ids per statement: far below every backend's limit of bound parameters.
 const CHUNK: usize = 1000;
 
+/// How often quiet sessions are dropped from memory.
+const PRUNE_EVERY: Duration = Duration::minutes(1);
+
 /// A session this process has seen active.
 #[derive(Clone, Copy, Debug)]
 struct Known {
@@ -50,6 +53,8 @@ struct State {
     /// Counts the times sessions were forgotten: a session read from the database before one
     /// of them may have ended since, and is not remembered as active.
     forgotten: u64,
+    /// When [`Heartbeats::prune`] last walked `known`.
+    pruned_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Default)]
@@ -109,11 +114,13 @@ impl Heartbeats {
         state.forgotten += 1;
     }
 
-    /// Sessions a sweep ended: their next beats ask the database.
-    pub fn forget_sessions(&self, ids: &[i64]) {
-        let ids: std::collections::HashSet<i64> = ids.iter().copied().collect();
+    /// Sessions a sweep ended: their next beats ask the database. By token, so that the lock
+    /// heartbeats wait for is held for these sessions only, not for every one known.
+    pub fn forget_tokens(&self, tokens: &[String]) {
         let mut state = self.state();
-        state.known.retain(|_, known| !ids.contains(&known.id));
+        for token in tokens {
+            state.known.remove(token);
+        }
         state.forgotten += 1;
     }
 
@@ -161,11 +168,16 @@ impl Heartbeats {
         }
     }
 
-    /// Forgets sessions that went quiet for longer than `timeout`: the sweep ends them.
+    /// Forgets sessions that went quiet for longer than `timeout`: the sweep ends them. At most
+    /// once every [`PRUNE_EVERY`]: it walks every known session while heartbeats wait for the
+    /// lock, and a stale entry is never used anyway ([`Self::accept`] checks the time).
     pub fn prune(&self, now: DateTime<Utc>, timeout: Duration) {
-        self.state()
-            .known
-            .retain(|_, known| known.last >= now - timeout);
+        let mut state = self.state();
+        if state.pruned_at.is_some_and(|at| now - at < PRUNE_EVERY) {
+            return;
+        }
+        state.pruned_at = Some(now);
+        state.known.retain(|_, known| known.last >= now - timeout);
     }
 }
 

@@ -332,6 +332,12 @@ async fn end_active(
 /// its statements.
 const SWEEP_CHUNK: u64 = 5000;
 
+/// The sessions one sweep statement ended: read back for subscribers, or only counted.
+enum Ended {
+    Read(Vec<zoom_link::Model>),
+    Counted(u64),
+}
+
 /// One auto-timeout sweep: every active session idle for longer than `timeout` ends at its
 /// last activity. Pending heartbeats are written first, so a session that beat is never ended.
 /// Set-based statements of [`SWEEP_CHUNK`] sessions; returns how many sessions it ended.
@@ -361,14 +367,20 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
         _ => format!("({seconds} + 30) / 60"),
     };
     let cutoff = time::to_db(now - timeout);
-    let stale = || {
-        zoom_link::Entity::find()
+    let stale = |lock: bool| {
+        let mut select = zoom_link::Entity::find()
             .select_only()
-            .column(zoom_link::Column::Id)
+            .columns([zoom_link::Column::Id, zoom_link::Column::TrackingToken])
             .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
             .filter(zoom_link::Column::LastActivityAt.lt(cutoff))
-            .limit(SWEEP_CHUNK)
+            .limit(SWEEP_CHUNK);
+        if lock {
+            select = select.lock_exclusive();
+        }
+        select.into_tuple::<(i64, String)>()
     };
+    let split =
+        |found: Vec<(i64, String)>| -> (Vec<i64>, Vec<String>) { found.into_iter().unzip() };
     let update = |ids: Vec<i64>| {
         zoom_link::Entity::update_many()
             .col_expr(
@@ -393,39 +405,39 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
     };
     let mut total = 0;
     loop {
-        let (found, ended) = if !events.listened() {
-            let ids: Vec<i64> = stale().into_tuple().all(db).await?;
-            let found = ids.len() as u64;
-            let ended = update(ids.clone()).exec(db).await?.rows_affected;
-            beats.forget_sessions(&ids);
-            (found, ended)
+        // Subscribers want to know which sessions ended: read them back in the same statement,
+        // or on MySQL (no UPDATE … RETURNING) lock and re-read them in one transaction.
+        let listened = events.listened();
+        let (tokens, ended) = if listened && backend == DbBackend::MySql {
+            let txn = db.begin().await?;
+            let (ids, tokens) = split(stale(true).all(&txn).await?);
+            update(ids.clone()).exec(&txn).await?;
+            let ended = zoom_link::Entity::find()
+                .filter(zoom_link::Column::Id.is_in(ids))
+                .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout))
+                .all(&txn)
+                .await?;
+            txn.commit().await?;
+            (tokens, Ended::Read(ended))
         } else {
-            // Subscribers want to know which sessions ended: read them back in the same
-            // statement, or on MySQL (no UPDATE … RETURNING) lock and re-read them in one
-            // transaction.
-            let (found, ended) = if backend == DbBackend::MySql {
-                let txn = db.begin().await?;
-                let ids: Vec<i64> = stale().lock_exclusive().into_tuple().all(&txn).await?;
-                update(ids.clone()).exec(&txn).await?;
-                let ended = zoom_link::Entity::find()
-                    .filter(zoom_link::Column::Id.is_in(ids.clone()))
-                    .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout))
-                    .all(&txn)
-                    .await?;
-                txn.commit().await?;
-                beats.forget_sessions(&ids);
-                (ids.len() as u64, ended)
+            let (ids, tokens) = split(stale(false).all(db).await?);
+            let ended = if listened {
+                Ended::Read(update(ids).exec_with_returning(db).await?)
             } else {
-                let ids: Vec<i64> = stale().into_tuple().all(db).await?;
-                let found = ids.len() as u64;
-                let ended = update(ids.clone()).exec_with_returning(db).await?;
-                beats.forget_sessions(&ids);
-                (found, ended)
+                Ended::Counted(update(ids).exec(db).await?.rows_affected)
             };
-            let count = ended.len() as u64;
-            events.publish(db, EventKind::TimedOut, ended, now).await;
-            (found, count)
+            (tokens, ended)
         };
+        beats.forget_tokens(&tokens);
+        let ended = match ended {
+            Ended::Read(rows) => {
+                let count = rows.len() as u64;
+                events.publish(db, EventKind::TimedOut, rows, now).await;
+                count
+            }
+            Ended::Counted(count) => count,
+        };
+        let found = tokens.len() as u64;
         total += ended;
         if found < SWEEP_CHUNK {
             return Ok(total);
