@@ -67,10 +67,12 @@ pub struct Row {
     pub ended_at: Option<String>,
     pub last_activity_at: Option<String>,
     pub duration_seconds: Option<i64>,
+    /// `TAB_CLOSED`, `LEFT_ZOOM`, `MEETING_ENDED` or `TIMED_OUT`; none while running.
+    pub end_reason: Option<String>,
 }
 
 macro_rules! row_from {
-    ($node:ty, $status:ty) => {
+    ($node:ty, $status:ty, $reason:ty) => {
         impl From<$node> for Row {
             fn from(n: $node) -> Self {
                 Row {
@@ -89,16 +91,28 @@ macro_rules! row_from {
                     ended_at: n.ended_at,
                     last_activity_at: n.last_activity_at,
                     duration_seconds: n.duration_seconds,
+                    end_reason: n.end_reason.and_then(|reason| match reason {
+                        <$reason>::TAB_CLOSED => Some("TAB_CLOSED".to_owned()),
+                        <$reason>::LEFT_ZOOM => Some("LEFT_ZOOM".to_owned()),
+                        <$reason>::MEETING_ENDED => Some("MEETING_ENDED".to_owned()),
+                        <$reason>::TIMED_OUT => Some("TIMED_OUT".to_owned()),
+                        _ => None,
+                    }),
                 }
             }
         }
     };
 }
 
-row_from!(sessions::SessionsSessionsEdgesNode, sessions::SessionStatus);
+row_from!(
+    sessions::SessionsSessionsEdgesNode,
+    sessions::SessionStatus,
+    sessions::EndReason
+);
 row_from!(
     session_events::SessionEventsSessionEventsSession,
-    session_events::SessionStatus
+    session_events::SessionStatus,
+    session_events::EndReason
 );
 
 /// The statistics cards.

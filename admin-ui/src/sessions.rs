@@ -175,7 +175,7 @@ pub fn SessionsView() -> impl IntoView {
                         }</td>
                         <td><span class=format!("status {}", row.status.to_lowercase())>{status_label(&row.status)}</span></td>
                         <td>{row.last_activity_at.as_deref().map(format::local_time)}</td>
-                        <td>{ending(&row.status)}</td>
+                        <td class="end-reason">{ending(&row)}</td>
                     </tr>
                 </For>
             </tbody>
@@ -215,11 +215,14 @@ fn status_label(status: &str) -> &'static str {
     }
 }
 
-fn ending(status: &str) -> &'static str {
-    match status {
-        "ENDED" => "The student left (tab closed)",
-        "TIMEOUT" => "No activity: ended at the last heartbeat",
-        "ACTIVE" => "Running",
+/// How the session's end was determined.
+fn ending(row: &Row) -> &'static str {
+    match (row.end_reason.as_deref(), row.status.as_str()) {
+        (Some("LEFT_ZOOM"), _) => "Left the Zoom meeting (Zoom)",
+        (Some("MEETING_ENDED"), _) => "The Zoom meeting ended (Zoom)",
+        (Some("TAB_CLOSED"), _) => "Tracking page closed",
+        (Some("TIMED_OUT"), _) => "No activity: ended at the last heartbeat",
+        (_, "ACTIVE") => "Running",
         _ => "",
     }
 }

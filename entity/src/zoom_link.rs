@@ -12,6 +12,21 @@ pub enum SessionStatus {
     Timeout,
 }
 
+/// How a session's end was determined, from the most authoritative source: Zoom (the student
+/// left, the meeting ended), the tracking page (closed), or the timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum EndReason {
+    #[sea_orm(string_value = "tab_closed")]
+    TabClosed,
+    #[sea_orm(string_value = "left_zoom")]
+    LeftZoom,
+    #[sea_orm(string_value = "meeting_ended")]
+    MeetingEnded,
+    #[sea_orm(string_value = "timed_out")]
+    TimedOut,
+}
+
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "wpos_zoom_links")]
@@ -32,6 +47,8 @@ pub struct Model {
     pub last_activity_at: Option<DateTime>,
     /// The tracking page load that holds the session: an end from an older load is ignored.
     pub visit_id: Option<String>,
+    /// Set with every end, cleared when a session is reopened.
+    pub session_end_reason: Option<EndReason>,
     #[sea_orm(belongs_to, from = "teacher_id", to = "id")]
     pub teacher: BelongsTo<super::teacher::Entity>,
     #[sea_orm(belongs_to, from = "student_id", to = "id")]

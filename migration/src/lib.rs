@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_tables;
 mod m20261127_000002_telegram_notifications;
 mod m20261128_000003_hot_paths;
+mod m20261128_000004_end_reason;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_tables::Migration),
             Box::new(m20261127_000002_telegram_notifications::Migration),
             Box::new(m20261128_000003_hot_paths::Migration),
+            Box::new(m20261128_000004_end_reason::Migration),
         ]
     }
 }

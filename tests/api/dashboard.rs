@@ -6,11 +6,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tokio::sync::{Mutex, MutexGuard};
-use zoomtrack_tests::{ADMIN_TOKEN, Backend, TestApp, TestDb, browser::Browser, run_on};
-
-/// One browser at a time: they are the heaviest thing the tests start.
-static BROWSERS: Mutex<()> = Mutex::const_new(());
+use tokio::sync::MutexGuard;
+use zoomtrack_tests::{
+    ADMIN_TOKEN, Backend, TestApp, TestDb,
+    browser::{Browser, TURN, unavailable},
+    run_on,
+};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -18,15 +19,6 @@ fn workspace() -> PathBuf {
 
 fn dist() -> PathBuf {
     workspace().join("admin-ui/dist")
-}
-
-/// Why a dashboard test cannot run here; fatal when `TEST_REQUIRE_BROWSER` is set.
-fn unavailable(why: &str) {
-    assert!(
-        std::env::var_os("TEST_REQUIRE_BROWSER").is_none(),
-        "{why} (TEST_REQUIRE_BROWSER is set)"
-    );
-    eprintln!("skipped: {why}");
 }
 
 struct Dashboard {
@@ -39,7 +31,7 @@ impl Dashboard {
     /// The server (with `extra` flags) and a browser; `None` when the dashboard is not built
     /// or Chromium is not installed.
     async fn open(db: &TestDb, name: &str, extra: &[&str]) -> Option<Self> {
-        let turn = BROWSERS.lock().await;
+        let turn = TURN.lock().await;
         if !dist().join("index.html").is_file() {
             unavailable("the dashboard is not built (trunk build --release)");
             return None;
@@ -190,6 +182,12 @@ async fn a_session_appears_live_and_its_end_changes_its_row() {
                 .await,
             "the end did not reach the row within 2 seconds"
         );
+        assert_eq!(
+            d.browser
+                .text(&format!("tr[data-session=\"{}\"] .end-reason", link.id))
+                .await,
+            "Tracking page closed"
+        );
         // Under a status filter, a session that leaves the status leaves the table.
         d.browser.click("#status-active").await;
         d.wait_rows(0).await;
@@ -310,6 +308,12 @@ async fn the_timeout_button_ends_a_stale_session() {
             d.browser
                 .wait_for(&row_is(&stale.id, "TIMEOUT"), Duration::from_secs(5))
                 .await
+        );
+        assert_eq!(
+            d.browser
+                .text(&format!("tr[data-session=\"{}\"] .end-reason", stale.id))
+                .await,
+            "No activity: ended at the last heartbeat"
         );
         assert!(
             d.browser

@@ -74,9 +74,11 @@ async fn a_session_is_issued_tracked_and_ended(db: TestDb) {
     assert_eq!(ended["success"], true);
     assert_eq!(ended["duration"], 0);
     assert_eq!(ended["status"], "ended");
+    assert_eq!(ended["endReason"], "tab_closed");
 
     let recorded = app.link(&link.id).await;
     assert_eq!(recorded["status"], "ENDED");
+    assert_eq!(recorded["endReason"], "TAB_CLOSED");
     assert_eq!(recorded["durationMinutes"], 0);
     assert!(at(&recorded["endedAt"]) >= at(&recorded["clickedAt"]));
 
@@ -138,6 +140,7 @@ async fn an_idle_session_times_out_at_its_last_activity(db: TestDb) {
 
     let timed_out = app.link(&idle.id).await;
     assert_eq!(timed_out["status"], "TIMEOUT");
+    assert_eq!(timed_out["endReason"], "TIMED_OUT");
     assert_eq!(timed_out["endedAt"], timed_out["lastActivityAt"]);
     assert_eq!(timed_out["durationMinutes"], 30);
     assert_eq!(timed_out["durationSeconds"], 30 * 60);
@@ -147,6 +150,7 @@ async fn an_idle_session_times_out_at_its_last_activity(db: TestDb) {
     let (status, late) = app.end_session(&idle.token).await;
     assert_eq!(status, 200);
     assert_eq!(late["status"], "timeout");
+    assert_eq!(late["endReason"], "timed_out");
     assert_eq!(late["duration"], 30);
 
     // GraphQL's runAutoTimeout: nothing left to end.
@@ -280,6 +284,7 @@ async fn a_second_click_keeps_the_first_visit(db: TestDb) {
     assert_eq!(reopened["status"], "ACTIVE");
     assert_eq!(reopened["clickedAt"], first["clickedAt"]);
     assert_eq!(reopened["endedAt"], Value::Null);
+    assert_eq!(reopened["endReason"], Value::Null);
     let (_, ended) = app.end_session(&link.token).await;
     assert!(ended["durationSeconds"].as_i64().unwrap() >= 600);
 
@@ -314,7 +319,9 @@ async fn an_end_after_a_long_silence_is_a_timeout(db: TestDb) {
     let (status, end) = app.end_session(&link.token).await;
     assert_eq!(status, 200);
     assert_eq!(end["status"], "timeout");
+    assert_eq!(end["endReason"], "timed_out");
     assert_eq!(end["duration"], 0);
+    assert_eq!(app.link(&link.id).await["endReason"], "TIMED_OUT");
     app.stop().await;
 }
 

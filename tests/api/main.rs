@@ -12,3 +12,4 @@ mod spec_sql;
 mod startup;
 mod telegram;
 mod totals;
+mod tracking_page;

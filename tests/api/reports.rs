@@ -566,6 +566,7 @@ async fn teacher_sessions_and_csv_hold_the_matching_rows(db: TestDb) {
     let body = response.text().await.unwrap();
     let lines: Vec<&str> = body.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert!(lines[0].starts_with("session_id,teacher_id,teacher_name,"));
+    assert!(lines[0].ends_with(",zoom_url,end_reason"), "{}", lines[0]);
     assert_eq!(lines.len() - 1, expected);
     let first = lines[1];
     assert!(first.contains(",\"Lee, \"\"Anna\"\"\","), "{first}");
@@ -594,10 +595,9 @@ async fn teacher_sessions_and_csv_hold_the_matching_rows(db: TestDb) {
         .iter()
         .filter(|s| s.teacher_id == teachers[1] && s.status == Some(SessionStatus::Timeout))
         .count();
-    assert_eq!(
-        filtered.split("\r\n").filter(|l| !l.is_empty()).count() - 1,
-        timeouts
-    );
+    let rows: Vec<&str> = filtered.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len() - 1, timeouts);
+    assert!(rows[1..].iter().all(|row| row.ends_with(",timed_out")));
 
     let (status, answer) = app
         .get_json(&format!(

@@ -3,9 +3,11 @@
 //! migration that creates them on a database that already holds sessions.
 
 use chrono::{Duration, Utc};
-use entity::zoom_link::SessionStatus;
+use entity::zoom_link::{self, SessionStatus};
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use sea_orm::{
+    ActiveValue::NotSet, ConnectionTrait, Database, DatabaseConnection, EntityTrait, Statement,
+};
 use zoomtrack_server::{domain::time, services::sessions};
 use zoomtrack_tests::{Backend, Seed, TestApp, TestDb, insert_seeds};
 
@@ -70,7 +72,15 @@ async fn daily_totals_follow_every_change_and_the_migration() {
     )
     .await
     .unwrap();
-    insert_seeds(&old, &seeds(40, 3), 0).await;
+    // Rows as that schema holds them: no end reason yet.
+    zoom_link::Entity::insert_many(seeds(40, 3).iter().enumerate().map(|(n, seed)| {
+        let mut row = seed.model(n);
+        row.session_end_reason = NotSet;
+        row
+    }))
+    .exec_without_returning(&old)
+    .await
+    .unwrap();
     old.close().await.unwrap();
 
     let app = TestApp::spawn(&db, &[]).await;
@@ -79,6 +89,32 @@ async fn daily_totals_follow_every_change_and_the_migration() {
     assert_eq!(
         totals, counted,
         "the migration counts the sessions it finds"
+    );
+    let reasons = app
+        .db
+        .query_all_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT session_status, session_end_reason, COUNT(*) FROM wpos_zoom_links \
+             GROUP BY 1, 2 ORDER BY 1",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let text = |i: usize| row.try_get_by_index::<Option<String>>(i).unwrap();
+            (text(0), text(1))
+        })
+        .collect::<Vec<_>>();
+    let pair =
+        |status: &str, reason: Option<&str>| (Some(status.to_owned()), reason.map(str::to_owned));
+    assert_eq!(
+        reasons,
+        [
+            pair("active", None),
+            pair("ended", Some("tab_closed")),
+            pair("timeout", Some("timed_out")),
+        ],
+        "the migration names how the sessions before it ended"
     );
 
     // Inserts, clicks, heartbeats, ends, a reopen, a sweep and a delete.

@@ -1,6 +1,6 @@
 //! A headless Chromium driven over the W3C WebDriver protocol (chromedriver), with the few
-//! commands the dashboard tests use: navigate, find, click, type, read, run a script, and take
-//! a screenshot.
+//! commands the dashboard and tracking page tests use: navigate, find, click, type, read, run a
+//! script, take a screenshot, work with tabs, send DevTools commands, and kill the browser.
 
 use std::{
     path::{Path, PathBuf},
@@ -11,6 +11,18 @@ use std::{
 use base64::Engine;
 use serde_json::{Value, json};
 
+/// One browser at a time: they are the heaviest thing the tests start.
+pub static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Why a browser test cannot run here; fatal when `TEST_REQUIRE_BROWSER` is set.
+pub fn unavailable(why: &str) {
+    assert!(
+        std::env::var_os("TEST_REQUIRE_BROWSER").is_none(),
+        "{why} (TEST_REQUIRE_BROWSER is set)"
+    );
+    eprintln!("skipped: {why}");
+}
+
 /// The key under which WebDriver names an element.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -19,6 +31,8 @@ pub struct Browser {
     session: String,
     driver: Child,
     pub downloads: PathBuf,
+    /// The browser's own profile folder: it names the browser's processes.
+    profile: PathBuf,
 }
 
 /// The program `$var` names (default `default`), as a path: found as given or on `PATH`.
@@ -62,6 +76,9 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         std::fs::create_dir_all(downloads).expect("download folder");
+        let profile =
+            std::env::temp_dir().join(format!("zt-chromium-{port}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
         let capabilities = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "chrome",
@@ -71,6 +88,9 @@ impl Browser {
                         "--headless=new", "--no-sandbox", "--disable-gpu",
                         "--disable-dev-shm-usage", "--window-size=1280,800",
                         "--no-first-run", "--disable-extensions",
+                        "--disable-background-networking", "--disable-component-update",
+                        "--disable-sync",
+                        format!("--user-data-dir={}", profile.display()),
                     ],
                     "prefs": {
                         "download.default_directory": downloads.display().to_string(),
@@ -97,6 +117,7 @@ impl Browser {
             session: format!("{base}/session/{session}"),
             driver,
             downloads: downloads.to_owned(),
+            profile,
         };
         browser.viewport(1280, 800).await;
         Some(browser)
@@ -240,6 +261,83 @@ impl Browser {
         }
     }
 
+    /// The current tab's address.
+    pub async fn url(&self) -> String {
+        let url = self.command(reqwest::Method::GET, "/url", None).await;
+        url.as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Reloads the current tab.
+    pub async fn refresh(&self) {
+        self.command(reqwest::Method::POST, "/refresh", Some(json!({})))
+            .await;
+    }
+
+    /// Opens a new tab and returns its handle; the current tab stays current.
+    pub async fn new_tab(&self) -> String {
+        let tab = self
+            .command(
+                reqwest::Method::POST,
+                "/window/new",
+                Some(json!({ "type": "tab" })),
+            )
+            .await;
+        tab["handle"].as_str().expect("a tab handle").to_owned()
+    }
+
+    /// Every open tab's handle.
+    pub async fn tabs(&self) -> Vec<String> {
+        let handles = self
+            .command(reqwest::Method::GET, "/window/handles", None)
+            .await;
+        serde_json::from_value(handles).expect("tab handles")
+    }
+
+    /// Makes `handle` the current tab, in front: the tab it replaces becomes hidden.
+    pub async fn switch_to(&self, handle: &str) {
+        self.command(
+            reqwest::Method::POST,
+            "/window",
+            Some(json!({ "handle": handle })),
+        )
+        .await;
+    }
+
+    /// Closes the current tab, as the student closing it would.
+    pub async fn close_tab(&self) {
+        self.command(reqwest::Method::DELETE, "/window", None).await;
+    }
+
+    /// Sends a Chrome DevTools Protocol command to the current tab.
+    pub async fn devtools(&self, command: &str, params: Value) -> Value {
+        self.command(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": command, "params": params })),
+        )
+        .await
+    }
+
+    /// SIGKILL to every process of this browser: a crash, a battery pulled out. Nothing the page
+    /// registered runs.
+    pub fn kill_browser(&self) {
+        let profile = format!("--user-data-dir={}", self.profile.display());
+        let Ok(processes) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for process in processes.flatten() {
+            let cmdline = std::fs::read(process.path().join("cmdline")).unwrap_or_default();
+            let holds_profile = cmdline
+                .split(|&b| b == 0)
+                .any(|arg| arg == profile.as_bytes());
+            if holds_profile {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &process.file_name().to_string_lossy()])
+                    .status();
+            }
+        }
+    }
+
     pub async fn screenshot(&self, path: &Path) {
         let encoded = self
             .command(reqwest::Method::GET, "/screenshot", None)
@@ -263,5 +361,6 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
+        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }

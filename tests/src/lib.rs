@@ -438,7 +438,7 @@ impl Api {
     pub async fn link(&self, id: &str) -> Value {
         let data = self
             .admin(
-                "query($id: ID!) { session(id: $id) { status clickedAt endedAt lastActivityAt durationMinutes durationSeconds } }",
+                "query($id: ID!) { session(id: $id) { status clickedAt endedAt lastActivityAt durationMinutes durationSeconds endReason } }",
                 json!({ "id": id }),
             )
             .await;
@@ -513,7 +513,7 @@ pub struct Seed {
 
 impl Seed {
     pub fn model(&self, n: usize) -> entity::zoom_link::ActiveModel {
-        use entity::zoom_link::SessionStatus;
+        use entity::zoom_link::{EndReason, SessionStatus};
         use sea_orm::Set;
         let at = self.at.naive_utc();
         let clicked = self.status.map(|_| at);
@@ -539,6 +539,11 @@ impl Seed {
             session_status: Set(self.status),
             last_activity_at: Set(ended.or(clicked)),
             visit_id: Set(None),
+            session_end_reason: Set(match self.status {
+                Some(SessionStatus::Ended) => Some(EndReason::TabClosed),
+                Some(SessionStatus::Timeout) => Some(EndReason::TimedOut),
+                _ => None,
+            }),
             ..Default::default()
         }
     }

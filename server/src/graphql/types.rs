@@ -7,7 +7,7 @@ use entity::{
     api_key::{self, ApiRole as DbRole},
     student, teacher,
     telegram_notification::{self, NotificationStatus as DbNotificationStatus},
-    zoom_link::SessionStatus as DbStatus,
+    zoom_link::{EndReason as DbEndReason, SessionStatus as DbStatus},
 };
 use tokio::sync::OnceCell;
 
@@ -69,6 +69,31 @@ impl From<Option<DbStatus>> for SessionStatus {
             Some(DbStatus::Active) => Self::Active,
             Some(DbStatus::Ended) => Self::Ended,
             Some(DbStatus::Timeout) => Self::Timeout,
+        }
+    }
+}
+
+/// How a session's end was determined. Zoom's own signals (when its webhooks are configured)
+/// outrank the tracking page's, which outrank the timeout.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EndReason {
+    /// The tracking page was closed (end-session).
+    TabClosed,
+    /// Zoom reported that the student left the meeting.
+    LeftZoom,
+    /// Zoom reported that the meeting ended.
+    MeetingEnded,
+    /// No activity for the session timeout: ended at its last activity.
+    TimedOut,
+}
+
+impl From<DbEndReason> for EndReason {
+    fn from(reason: DbEndReason) -> Self {
+        match reason {
+            DbEndReason::TabClosed => Self::TabClosed,
+            DbEndReason::LeftZoom => Self::LeftZoom,
+            DbEndReason::MeetingEnded => Self::MeetingEnded,
+            DbEndReason::TimedOut => Self::TimedOut,
         }
     }
 }
@@ -153,6 +178,8 @@ pub struct ZoomLink {
     pub last_activity_at: Option<DateTime<Utc>>,
     pub duration_minutes: Option<i32>,
     pub duration_seconds: Option<i64>,
+    /// How the session ended; none while it runs.
+    pub end_reason: Option<EndReason>,
     #[graphql(skip)]
     token: String,
     #[graphql(skip)]
@@ -249,6 +276,7 @@ impl From<SessionView> for ZoomLink {
             last_activity_at: m.last_activity_at.map(time::from_db),
             duration_minutes: m.session_duration_minutes,
             duration_seconds: m.session_duration_seconds,
+            end_reason: m.session_end_reason.map(Into::into),
             token: m.tracking_token,
             link_id: m.id,
             notification: OnceCell::new(),
@@ -285,6 +313,7 @@ pub struct SessionEndResult {
     pub ended_at: DateTime<Utc>,
     pub duration_minutes: i32,
     pub duration_seconds: i64,
+    pub end_reason: EndReason,
 }
 
 impl From<SessionEnd> for SessionEndResult {
@@ -294,6 +323,7 @@ impl From<SessionEnd> for SessionEndResult {
             ended_at: end.ended_at,
             duration_minutes: end.duration_minutes,
             duration_seconds: end.duration_seconds,
+            end_reason: end.reason.into(),
         }
     }
 }

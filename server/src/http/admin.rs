@@ -13,7 +13,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
-use super::{auth::Admin, error::ApiError, status_name};
+use super::{auth::Admin, end_reason_name, error::ApiError, status_name};
 use crate::{
     domain::{Caller, time},
     services::{
@@ -129,6 +129,7 @@ fn session_json(view: &SessionView, tz: Tz) -> Value {
         "lastActivityAt": local(link.last_activity_at, tz),
         "durationMinutes": link.session_duration_minutes,
         "durationSeconds": link.session_duration_seconds,
+        "endReason": link.session_end_reason.map(end_reason_name),
     })
 }
 
@@ -179,7 +180,7 @@ pub async fn teacher_sessions(
 const CSV_CHUNK: u64 = 1000;
 
 const CSV_HEADER: &str = "session_id,teacher_id,teacher_name,student_id,student_name,status,\
-started_at,ended_at,last_activity_at,duration_minutes,duration_seconds,issued_at,zoom_url\r\n";
+started_at,ended_at,last_activity_at,duration_minutes,duration_seconds,issued_at,zoom_url,end_reason\r\n";
 
 /// One RFC 4180 field: quoted when it holds a comma, a quote or a line break.
 fn field(value: &str) -> String {
@@ -208,6 +209,10 @@ fn csv_row(view: &SessionView, tz: Tz) -> String {
         number(link.session_duration_seconds),
         time(Some(link.created_at)),
         field(&link.zoom_url),
+        link.session_end_reason
+            .map(end_reason_name)
+            .unwrap_or_default()
+            .to_owned(),
     ];
     let mut row = fields.join(",");
     row.push_str("\r\n");

@@ -15,7 +15,7 @@ use axum::{
     http::Request,
     routing::{get, post},
 };
-use entity::zoom_link::SessionStatus;
+use entity::zoom_link::{EndReason, SessionStatus};
 use tower_http::trace::TraceLayer;
 
 use crate::startup::AppState;
@@ -39,6 +39,16 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
         }))
         .with_state(state)
+}
+
+/// How a session ended, as the REST answers and the CSV name it.
+pub fn end_reason_name(reason: EndReason) -> &'static str {
+    match reason {
+        EndReason::TabClosed => "tab_closed",
+        EndReason::LeftZoom => "left_zoom",
+        EndReason::MeetingEnded => "meeting_ended",
+        EndReason::TimedOut => "timed_out",
+    }
 }
 
 /// The spec's name for a session state; `pending` for a link never clicked.

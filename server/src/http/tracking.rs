@@ -9,7 +9,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{body::JsonBody, error::ApiError, page, status_name};
+use super::{body::JsonBody, end_reason_name, error::ApiError, page, status_name};
 use crate::{
     domain::{TrackingToken, time},
     services::{
@@ -169,6 +169,7 @@ pub async fn end_session(
         "duration": end.duration_minutes,
         "durationSeconds": end.duration_seconds,
         "status": status_name(Some(end.status)),
+        "endReason": end_reason_name(end.reason),
         "endedAt": end.ended_at.to_rfc3339(),
     })))
 }

@@ -5,7 +5,7 @@
 //! one takes effect; the others read back what it recorded.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
-use entity::zoom_link::{self, SessionStatus};
+use entity::zoom_link::{self, EndReason, SessionStatus};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
     TransactionSession, TransactionTrait, sea_query::Expr,
@@ -29,6 +29,7 @@ pub struct SessionRules {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionEnd {
     pub status: SessionStatus,
+    pub reason: EndReason,
     pub ended_at: DateTime<Utc>,
     pub duration_seconds: i64,
     pub duration_minutes: i32,
@@ -64,6 +65,10 @@ fn recorded_end(link: &zoom_link::Model) -> Option<SessionEnd> {
     });
     Some(SessionEnd {
         status,
+        reason: link.session_end_reason.unwrap_or(match status {
+            SessionStatus::Timeout => EndReason::TimedOut,
+            _ => EndReason::TabClosed,
+        }),
         ended_at,
         duration_seconds,
         duration_minutes: link
@@ -137,6 +142,10 @@ pub async fn click(
                         .col_expr(
                             zoom_link::Column::SessionEndedAt,
                             Expr::value(None::<NaiveDateTime>),
+                        )
+                        .col_expr(
+                            zoom_link::Column::SessionEndReason,
+                            Expr::value(None::<EndReason>),
                         )
                         .col_expr(
                             zoom_link::Column::SessionDurationMinutes,
@@ -281,19 +290,21 @@ async fn end_active(
             return Ok(end);
         }
         let stale = is_stale(&link, rules, now);
-        let (status, ended_at) = match link.last_activity_at.map(time::from_db) {
-            Some(last) if stale => (SessionStatus::Timeout, last),
-            _ => (SessionStatus::Ended, now),
+        let (status, reason, ended_at) = match link.last_activity_at.map(time::from_db) {
+            Some(last) if stale => (SessionStatus::Timeout, EndReason::TimedOut, last),
+            _ => (SessionStatus::Ended, EndReason::TabClosed, now),
         };
         let duration_seconds = (ended_at - clicked_at).num_seconds().max(0);
         let end = SessionEnd {
             status,
+            reason,
             ended_at,
             duration_seconds,
             duration_minutes: time::whole_minutes(duration_seconds),
         };
         let mut update = zoom_link::Entity::update_many()
             .col_expr(zoom_link::Column::SessionStatus, Expr::value(status))
+            .col_expr(zoom_link::Column::SessionEndReason, Expr::value(reason))
             .col_expr(zoom_link::Column::SessionEndedAt, col_time(ended_at))
             .col_expr(
                 zoom_link::Column::SessionDurationSeconds,
@@ -386,6 +397,10 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
             .col_expr(
                 zoom_link::Column::SessionStatus,
                 Expr::value(SessionStatus::Timeout),
+            )
+            .col_expr(
+                zoom_link::Column::SessionEndReason,
+                Expr::value(EndReason::TimedOut),
             )
             .col_expr(
                 zoom_link::Column::SessionEndedAt,
