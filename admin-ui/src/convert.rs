@@ -69,6 +69,8 @@ pub struct Row {
     pub duration_seconds: Option<i64>,
     /// `TAB_CLOSED`, `LEFT_ZOOM`, `MEETING_ENDED` or `TIMED_OUT`; none while running.
     pub end_reason: Option<String>,
+    /// Zoom webhooks: the time actually in the meeting.
+    pub in_meeting_seconds: Option<i64>,
 }
 
 macro_rules! row_from {
@@ -98,6 +100,7 @@ macro_rules! row_from {
                         <$reason>::TIMED_OUT => Some("TIMED_OUT".to_owned()),
                         _ => None,
                     }),
+                    in_meeting_seconds: n.in_meeting_seconds,
                 }
             }
         }

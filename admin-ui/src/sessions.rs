@@ -198,7 +198,16 @@ fn duration(row: &Row, now_ms: f64) -> String {
         row.duration_seconds,
         row.clicked_at.as_deref(),
     ) {
-        (_, Some(seconds), _) => format::clock(seconds),
+        (_, Some(seconds), _) => match row.in_meeting_seconds {
+            Some(inside) if inside != seconds => {
+                format!(
+                    "{} ({} in Zoom)",
+                    format::clock(seconds),
+                    format::clock(inside)
+                )
+            }
+            _ => format::clock(seconds),
+        },
         ("ACTIVE", None, Some(start)) => format::seconds_since(start, now_ms)
             .map(|s| format!("{} (running)", format::clock(s)))
             .unwrap_or_default(),

@@ -9,3 +9,5 @@ pub mod student;
 pub mod teacher;
 pub mod telegram_notification;
 pub mod zoom_link;
+pub mod zoom_participation;
+pub mod zoom_webhook_event;

@@ -49,6 +49,12 @@ pub struct Model {
     pub visit_id: Option<String>,
     /// Set with every end, cleared when a session is reopened.
     pub session_end_reason: Option<EndReason>,
+    /// The meeting the link opens, to match Zoom's webhooks; empty when the URL names none.
+    pub zoom_meeting_id: Option<String>,
+    /// Zoom webhooks: when the student first joined the meeting.
+    pub zoom_joined_at: Option<DateTime>,
+    /// Zoom webhooks: the time actually spent in the meeting, over every join and leave.
+    pub in_meeting_seconds: Option<i64>,
     #[sea_orm(belongs_to, from = "teacher_id", to = "id")]
     pub teacher: BelongsTo<super::teacher::Entity>,
     #[sea_orm(belongs_to, from = "student_id", to = "id")]

@@ -7,6 +7,7 @@ mod m20261127_000001_create_tables;
 mod m20261127_000002_telegram_notifications;
 mod m20261128_000003_hot_paths;
 mod m20261128_000004_end_reason;
+mod m20261128_000005_zoom_webhooks;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_telegram_notifications::Migration),
             Box::new(m20261128_000003_hot_paths::Migration),
             Box::new(m20261128_000004_end_reason::Migration),
+            Box::new(m20261128_000005_zoom_webhooks::Migration),
         ]
     }
 }

@@ -59,6 +59,12 @@ pub struct Config {
     #[arg(long, env = "ADMIN_UI_DIR", default_value = "admin-ui/dist")]
     pub admin_ui_dir: PathBuf,
 
+    /// Secret token of the Zoom app's webhook (Zoom Marketplace → Feature → Event
+    /// subscriptions). With it, `POST /api/zoom/webhook` takes Zoom's participant joined/left and
+    /// meeting ended events, and their times decide the lessons' lengths.
+    #[arg(long, env = "ZOOM_WEBHOOK_SECRET", hide_env_values = true)]
+    pub zoom_webhook_secret: Option<String>,
+
     /// Bot token for Telegram notifications (from @BotFather). Without it, no messages are sent.
     #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
     pub telegram_bot_token: Option<BotToken>,

@@ -32,6 +32,8 @@ pub struct Settings {
     pub heartbeat_flush_interval: std::time::Duration,
     pub zoom_launch_delay: std::time::Duration,
     pub admin_token_hash: Option<String>,
+    /// Zoom webhooks are taken when this is set.
+    pub zoom_webhook_secret: Option<String>,
     /// The built dashboard, when there is one.
     pub admin_ui_dir: Option<std::path::PathBuf>,
 }
@@ -120,6 +122,7 @@ impl Application {
             heartbeat_flush_interval: config.heartbeat_flush_interval,
             zoom_launch_delay: config.zoom_launch_delay,
             admin_token_hash: config.admin_token.as_deref().map(ApiToken::hash),
+            zoom_webhook_secret: config.zoom_webhook_secret.filter(|s| !s.is_empty()),
             admin_ui_dir: dashboard(config.admin_ui_dir),
         });
         let events = Arc::new(EventBus::new(heartbeat));

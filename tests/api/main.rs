@@ -13,3 +13,4 @@ mod startup;
 mod telegram;
 mod totals;
 mod tracking_page;
+mod zoom_webhooks;

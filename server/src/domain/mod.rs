@@ -4,6 +4,7 @@ pub mod range;
 pub mod time;
 pub mod token;
 pub mod zoom_url;
+pub mod zoom_webhook;
 
 pub use token::{ApiToken, TrackingToken};
 pub use zoom_url::ZoomUrl;

@@ -5,7 +5,12 @@ use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 
 /// The current time, truncated to the second.
 pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(0)
+    truncate(Utc::now())
+}
+
+/// Whole seconds, as every stored time.
+pub fn truncate(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.trunc_subsecs(0)
 }
 
 pub fn to_db(at: DateTime<Utc>) -> NaiveDateTime {

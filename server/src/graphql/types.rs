@@ -180,6 +180,11 @@ pub struct ZoomLink {
     pub duration_seconds: Option<i64>,
     /// How the session ended; none while it runs.
     pub end_reason: Option<EndReason>,
+    /// Zoom webhooks: when the student first joined the meeting.
+    pub zoom_joined_at: Option<DateTime<Utc>>,
+    /// Zoom webhooks: the time actually in the meeting, over every join and leave; the
+    /// duration is the wall length from the first join to the last leave.
+    pub in_meeting_seconds: Option<i64>,
     #[graphql(skip)]
     token: String,
     #[graphql(skip)]
@@ -277,6 +282,8 @@ impl From<SessionView> for ZoomLink {
             duration_minutes: m.session_duration_minutes,
             duration_seconds: m.session_duration_seconds,
             end_reason: m.session_end_reason.map(Into::into),
+            zoom_joined_at: m.zoom_joined_at.map(time::from_db),
+            in_meeting_seconds: m.in_meeting_seconds,
             token: m.tracking_token,
             link_id: m.id,
             notification: OnceCell::new(),

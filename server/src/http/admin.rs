@@ -130,6 +130,8 @@ fn session_json(view: &SessionView, tz: Tz) -> Value {
         "durationMinutes": link.session_duration_minutes,
         "durationSeconds": link.session_duration_seconds,
         "endReason": link.session_end_reason.map(end_reason_name),
+        "zoomJoinedAt": local(link.zoom_joined_at, tz),
+        "inMeetingSeconds": link.in_meeting_seconds,
     })
 }
 
@@ -180,7 +182,8 @@ pub async fn teacher_sessions(
 const CSV_CHUNK: u64 = 1000;
 
 const CSV_HEADER: &str = "session_id,teacher_id,teacher_name,student_id,student_name,status,\
-started_at,ended_at,last_activity_at,duration_minutes,duration_seconds,issued_at,zoom_url,end_reason\r\n";
+started_at,ended_at,last_activity_at,duration_minutes,duration_seconds,issued_at,zoom_url,end_reason,\
+zoom_joined_at,in_meeting_seconds\r\n";
 
 /// One RFC 4180 field: quoted when it holds a comma, a quote or a line break.
 fn field(value: &str) -> String {
@@ -213,6 +216,8 @@ fn csv_row(view: &SessionView, tz: Tz) -> String {
             .map(end_reason_name)
             .unwrap_or_default()
             .to_owned(),
+        time(link.zoom_joined_at),
+        number(link.in_meeting_seconds),
     ];
     let mut row = fields.join(",");
     row.push_str("\r\n");

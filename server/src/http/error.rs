@@ -17,6 +17,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     RouteNotFound,
     MethodNotAllowed,
+    /// A signed request whose signature or timestamp does not check out.
+    InvalidSignature(&'static str),
+    /// An optional feature that this server was not configured for.
+    NotConfigured(&'static str),
 }
 
 impl From<ServiceError> for ApiError {
@@ -43,6 +47,8 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
+            Self::NotConfigured(_) => StatusCode::NOT_FOUND,
         }
     }
 
@@ -54,6 +60,8 @@ impl ApiError {
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::RouteNotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::InvalidSignature(_) => "INVALID_SIGNATURE",
+            Self::NotConfigured(_) => "NOT_CONFIGURED",
         }
     }
 
@@ -69,6 +77,7 @@ impl ApiError {
             }
             Self::RouteNotFound => "no such endpoint".into(),
             Self::MethodNotAllowed => "this endpoint does not accept that method".into(),
+            Self::InvalidSignature(why) | Self::NotConfigured(why) => (*why).into(),
         }
     }
 

@@ -9,6 +9,7 @@ mod error;
 mod graphql;
 mod page;
 mod tracking;
+mod zoom;
 
 use axum::{
     Json, Router,
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/zoom/track", get(tracking::track))
         .route("/api/zoom/heartbeat", post(tracking::heartbeat))
         .route("/api/zoom/end-session", post(tracking::end_session))
+        .route("/api/zoom/webhook", post(zoom::webhook))
         .route("/api/admin/auto-timeout", post(admin::auto_timeout))
         .route("/api/admin/teacher-sessions", get(admin::teacher_sessions))
         .route("/api/admin/sessions.csv", get(admin::sessions_csv))

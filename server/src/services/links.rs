@@ -43,6 +43,7 @@ pub async fn issue<C: ConnectionTrait + TransactionTrait>(
         teacher_id: Set(input.teacher_id),
         student_id: Set(input.student_id),
         zoom_url: Set(input.zoom_url.as_str().to_owned()),
+        zoom_meeting_id: Set(Some(input.zoom_url.meeting_id().unwrap_or_default())),
         created_at: Set(time::to_db(now)),
         ..Default::default()
     }

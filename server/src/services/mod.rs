@@ -9,6 +9,7 @@ pub mod notifications;
 pub mod people;
 pub mod reports;
 pub mod sessions;
+pub mod zoom;
 
 pub use error::ServiceError;
 

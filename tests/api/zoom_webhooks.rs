@@ -1,0 +1,325 @@
+//! Zoom webhooks over real HTTP: signed payloads shaped like Zoom's documentation, bad
+//! signatures, stale timestamps, repeats and reordering.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+use zoomtrack_server::domain::zoom_webhook::signature;
+use zoomtrack_tests::{Link, TestApp, TestDb, db_test};
+
+const SECRET: &str = "zoom-webhook-secret-for-tests";
+/// The meeting of the links the tests issue (`…/j/85012345678?pwd=abc`).
+const MEETING: u64 = 85_012_345_678;
+const HOST: &str = "host-user-id-1";
+
+async fn app(db: &TestDb) -> TestApp {
+    TestApp::spawn(db, &["--zoom-webhook-secret", SECRET]).await
+}
+
+/// Posts `body` signed as Zoom signs it, with a timestamp `age` old.
+async fn deliver_signed(app: &TestApp, body: &Value, secret: &str, age: Duration) -> (u16, Value) {
+    let body = body.to_string();
+    let timestamp = (Utc::now() - age).timestamp().to_string();
+    let response = app
+        .client
+        .post(app.url("/api/zoom/webhook"))
+        .header("content-type", "application/json")
+        .header("x-zm-request-timestamp", &timestamp)
+        .header(
+            "x-zm-signature",
+            signature(secret, &timestamp, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("webhook request");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON answer"))
+}
+
+async fn deliver(app: &TestApp, body: &Value) -> Value {
+    let (status, answer) = deliver_signed(app, body, SECRET, Duration::zero()).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+fn zulu(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A participant event as Zoom's documentation shows it; `meeting` as a number or a string.
+fn participant_event(event: &str, meeting: Value, who: (&str, &str), at: DateTime<Utc>) -> Value {
+    let (id, name) = who;
+    let time_field = if event.ends_with("joined") {
+        "join_time"
+    } else {
+        "leave_time"
+    };
+    json!({
+        "event": event,
+        "event_ts": Utc::now().timestamp_millis(),
+        "payload": {
+            "account_id": "AAAAAABBBB",
+            "object": {
+                "id": meeting,
+                "uuid": "4444AAAiAAAAAiAiAiiAii==",
+                "host_id": HOST,
+                "topic": "Lesson",
+                "type": 2,
+                "start_time": zulu(at - Duration::minutes(5)),
+                "timezone": "Europe/Berlin",
+                "duration": 60,
+                "participant": {
+                    "user_id": format!("1{id}"),
+                    "user_name": name,
+                    "id": id,
+                    "participant_uuid": format!("uuid-{id}"),
+                    time_field: zulu(at),
+                    "email": "",
+                }
+            }
+        }
+    })
+}
+
+fn joined(who: (&str, &str), at: DateTime<Utc>) -> Value {
+    participant_event("meeting.participant_joined", json!(MEETING), who, at)
+}
+
+fn left(who: (&str, &str), at: DateTime<Utc>) -> Value {
+    participant_event(
+        "meeting.participant_left",
+        json!(MEETING.to_string()),
+        who,
+        at,
+    )
+}
+
+const STUDENT: (&str, &str) = ("student-p1", "Bob Student");
+
+async fn clicked(app: &TestApp) -> (Link, DateTime<Utc>) {
+    let link = app.issue_link().await;
+    app.track(&link.token).await;
+    let session = session(app, &link).await;
+    (link, at(&session["clickedAt"]))
+}
+
+fn at(value: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
+        .expect("RFC 3339")
+        .with_timezone(&Utc)
+}
+
+async fn session(app: &TestApp, link: &Link) -> Value {
+    let data = app
+        .admin(
+            "query($id: ID!) { session(id: $id) { status clickedAt endedAt durationSeconds \
+             durationMinutes endReason zoomJoinedAt inMeetingSeconds } }",
+            json!({ "id": link.id }),
+        )
+        .await;
+    data["session"].clone()
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            format!("SELECT COUNT(*) FROM {table}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+db_test!(the_endpoint_proves_it_holds_the_secret);
+async fn the_endpoint_proves_it_holds_the_secret(db: TestDb) {
+    let app = app(&db).await;
+    let challenge = json!({
+        "event": "endpoint.url_validation",
+        "event_ts": Utc::now().timestamp_millis(),
+        "payload": { "plainToken": "qgg8vlvZRS6UYooatFL8Aw" },
+    });
+    let answer = deliver(&app, &challenge).await;
+    assert_eq!(answer["plainToken"], "qgg8vlvZRS6UYooatFL8Aw");
+    assert_eq!(
+        answer["encryptedToken"],
+        zoomtrack_server::domain::zoom_webhook::encrypted_token(SECRET, "qgg8vlvZRS6UYooatFL8Aw")
+    );
+
+    // Wrong secret, stale timestamp, no signature: 401, JSON, nothing stored.
+    let (status, body) = deliver_signed(&app, &challenge, "not the secret", Duration::zero()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("INVALID_SIGNATURE"))
+    );
+    let (status, body) = deliver_signed(&app, &challenge, SECRET, Duration::minutes(6)).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("INVALID_SIGNATURE"))
+    );
+    let (status, body) = app.post_json("/api/zoom/webhook", challenge.clone()).await;
+    assert_eq!((status, body["success"].as_bool()), (401, Some(false)));
+
+    // Without a secret the endpoint says it is off.
+    app.stop().await;
+    let off = TestApp::spawn(&db, &[]).await;
+    let (status, body) = deliver_signed(&off, &challenge, SECRET, Duration::zero()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("NOT_CONFIGURED"))
+    );
+    off.stop().await;
+}
+
+db_test!(zoom_join_and_leave_decide_the_length);
+async fn zoom_join_and_leave_decide_the_length(db: TestDb) {
+    let app = app(&db).await;
+    let (link, click) = clicked(&app).await;
+    let join = click + Duration::seconds(40);
+    // The host's own join is not the student's.
+    let host = deliver(&app, &joined((HOST, "Anna Teacher"), click)).await;
+    assert_eq!(host["result"], "ignored");
+    let answer = deliver(&app, &joined(STUDENT, join)).await;
+    assert_eq!(answer["result"], "applied");
+    assert_eq!(session(&app, &link).await["status"], "ACTIVE");
+
+    // A forged leave changes nothing.
+    let leave = join + Duration::seconds(1800);
+    let (status, _) = deliver_signed(&app, &left(STUDENT, leave), "forged", Duration::zero()).await;
+    assert_eq!(status, 401);
+    assert_eq!(session(&app, &link).await["status"], "ACTIVE");
+
+    deliver(&app, &left(STUDENT, leave)).await;
+    let ended = session(&app, &link).await;
+    assert_eq!(ended["status"], "ENDED");
+    assert_eq!(ended["endReason"], "LEFT_ZOOM");
+    assert_eq!(at(&ended["zoomJoinedAt"]), join);
+    assert_eq!(at(&ended["endedAt"]), leave);
+    assert_eq!(ended["durationSeconds"], 1800);
+    assert_eq!(ended["durationMinutes"], 30);
+    assert_eq!(ended["inMeetingSeconds"], 1800);
+    // The tab closing afterwards returns what Zoom recorded.
+    let (status, end) = app.end_session(&link.token).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (end["durationSeconds"].as_i64(), end["endReason"].as_str()),
+        (Some(1800), Some("left_zoom"))
+    );
+    app.stop().await;
+}
+
+db_test!(repeats_and_reordering_change_nothing);
+async fn repeats_and_reordering_change_nothing(db: TestDb) {
+    let app = app(&db).await;
+    let (link, click) = clicked(&app).await;
+    let j1 = click + Duration::seconds(30);
+    let l1 = j1 + Duration::seconds(600);
+    let j2 = l1 + Duration::seconds(90);
+    let l2 = j2 + Duration::seconds(1200);
+    // The connection dropped once; Zoom delivers the events out of order and twice.
+    deliver(&app, &joined(STUDENT, j1)).await;
+    deliver(&app, &joined(STUDENT, j2)).await;
+    let late = deliver(&app, &left(STUDENT, l1)).await;
+    assert_eq!(late["result"], "applied");
+    let running = session(&app, &link).await;
+    assert_eq!(
+        running["status"], "ACTIVE",
+        "a late leave never ends a session a later join reopened"
+    );
+    assert_eq!(running["inMeetingSeconds"], 600);
+    assert_eq!(
+        deliver(&app, &joined(STUDENT, j1)).await["result"],
+        "duplicate"
+    );
+    assert_eq!(
+        deliver(&app, &left(STUDENT, l1)).await["result"],
+        "duplicate"
+    );
+    deliver(&app, &left(STUDENT, l2)).await;
+    assert_eq!(
+        deliver(&app, &left(STUDENT, l2)).await["result"],
+        "duplicate"
+    );
+    let ended = session(&app, &link).await;
+    assert_eq!(ended["status"], "ENDED");
+    assert_eq!(at(&ended["endedAt"]), l2);
+    assert_eq!(ended["durationSeconds"], (l2 - j1).num_seconds());
+    assert_eq!(ended["inMeetingSeconds"], 600 + 1200);
+    assert_eq!(count(&app, "zoom_participations").await, 2);
+
+    // A leave delivered before its join waits for it.
+    let (other, click) = clicked(&app).await;
+    let join = click + Duration::seconds(20);
+    let leave = join + Duration::seconds(900);
+    let who = ("student-p2", "Bob Student");
+    deliver(&app, &left(who, leave)).await;
+    assert_eq!(session(&app, &other).await["status"], "ACTIVE");
+    deliver(&app, &joined(who, join)).await;
+    let ended = session(&app, &other).await;
+    assert_eq!(
+        (ended["status"].as_str(), ended["durationSeconds"].as_i64()),
+        (Some("ENDED"), Some(900))
+    );
+    app.stop().await;
+}
+
+db_test!(the_meeting_ending_ends_who_was_still_in_it);
+async fn the_meeting_ending_ends_who_was_still_in_it(db: TestDb) {
+    let app = app(&db).await;
+    let (link, click) = clicked(&app).await;
+    let join = click + Duration::seconds(10);
+    deliver(&app, &joined(STUDENT, join)).await;
+    let end = join + Duration::seconds(2700);
+    let ended = json!({
+        "event": "meeting.ended",
+        "event_ts": Utc::now().timestamp_millis(),
+        "payload": { "account_id": "AAAAAABBBB", "object": {
+            "id": MEETING.to_string(), "uuid": "4444AAAiAAAAAiAiAiiAii==", "host_id": HOST,
+            "topic": "Lesson", "type": 2, "start_time": zulu(join), "end_time": zulu(end),
+            "timezone": "Europe/Berlin", "duration": 60,
+        }},
+    });
+    assert_eq!(deliver(&app, &ended).await["result"], "applied");
+    let session = session(&app, &link).await;
+    assert_eq!(session["endReason"], "MEETING_ENDED");
+    assert_eq!(session["durationSeconds"], 2700);
+    assert_eq!(deliver(&app, &ended).await["result"], "duplicate");
+    app.stop().await;
+}
+
+db_test!(a_join_finds_its_student_by_time_then_by_name);
+async fn a_join_finds_its_student_by_time_then_by_name(db: TestDb) {
+    let app = app(&db).await;
+    let teacher = app.create_teacher("Anna Teacher").await;
+    let mut links = Vec::new();
+    for name in ["Carla Diaz", "Dmitri Ivanov"] {
+        let student = app.create_student(name).await;
+        let link = app
+            .issue_link_for(Some(zoomtrack_tests::ADMIN_TOKEN), &teacher, &student)
+            .await
+            .unwrap();
+        app.track(&link.token).await;
+        links.push(link);
+    }
+    let click = at(&session(&app, &links[1]).await["clickedAt"]);
+    // Both clicked within seconds of each other: the name decides.
+    let answer = deliver(
+        &app,
+        &joined(("p-dmitri", "dmitri  IVANOV"), click + Duration::seconds(5)),
+    )
+    .await;
+    let dmitri: i64 = links[1].id.parse().unwrap();
+    assert_eq!(answer["sessions"], json!([dmitri]));
+    // A participant of another meeting matches nothing.
+    let elsewhere = participant_event(
+        "meeting.participant_joined",
+        json!(99_999_999_999u64),
+        ("p-x", "Carla Diaz"),
+        click,
+    );
+    assert_eq!(deliver(&app, &elsewhere).await["result"], "unmatched");
+    app.stop().await;
+}
