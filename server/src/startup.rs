@@ -18,7 +18,7 @@ use crate::{
         self,
         notifier::{Notifier, RetryPolicy},
     },
-    services::{auth, beats::Heartbeats, sessions::SessionRules},
+    services::{self, auth, beats::Heartbeats, sessions::SessionRules},
     telegram::{self, BotApi},
 };
 
@@ -240,6 +240,18 @@ impl Application {
                 stop_rx,
             ))
         });
+        if self.state.settings.zoom_webhook_secret.is_some() {
+            let db = self.state.db.clone();
+            tokio::spawn(async move {
+                match services::zoom::fill_meeting_ids(&db).await {
+                    Ok(0) => {}
+                    Ok(filled) => tracing::info!(filled, "stored the meeting ids of older links"),
+                    Err(err) => {
+                        tracing::error!(error = %err, "storing older links' meeting ids failed")
+                    }
+                }
+            });
+        }
         let (db, beats) = (self.state.db.clone(), self.state.beats.clone());
         let router = http::router(self.state);
         tracing::info!(addr = %self.local_addr, "listening");

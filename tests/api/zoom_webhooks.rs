@@ -162,6 +162,26 @@ async fn the_endpoint_proves_it_holds_the_secret(db: TestDb) {
     );
     let (status, body) = app.post_json("/api/zoom/webhook", challenge.clone()).await;
     assert_eq!((status, body["success"].as_bool()), (401, Some(false)));
+    // Signed, but not JSON: a clear 400.
+    let (status, body) =
+        deliver_signed(&app, &json!("not an event"), SECRET, Duration::zero()).await;
+    assert_eq!(status, 200, "a JSON string is JSON: ignored, {body}");
+    let timestamp = Utc::now().timestamp().to_string();
+    let response = app
+        .client
+        .post(app.url("/api/zoom/webhook"))
+        .header("x-zm-request-timestamp", &timestamp)
+        .header(
+            "x-zm-signature",
+            signature(SECRET, &timestamp, b"{not json"),
+        )
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "BAD_REQUEST");
 
     // Without a secret the endpoint says it is off.
     app.stop().await;
@@ -321,5 +341,32 @@ async fn a_join_finds_its_student_by_time_then_by_name(db: TestDb) {
         click,
     );
     assert_eq!(deliver(&app, &elsewhere).await["result"], "unmatched");
+    app.stop().await;
+}
+
+db_test!(links_issued_before_webhooks_are_found_too);
+async fn links_issued_before_webhooks_are_found_too(db: TestDb) {
+    // A server without webhooks issued a link and its student clicked it.
+    let before = TestApp::spawn(&db, &[]).await;
+    let (link, click) = clicked(&before).await;
+    before
+        .db
+        .execute_unprepared("UPDATE wpos_zoom_links SET zoom_meeting_id = NULL")
+        .await
+        .unwrap();
+    before.stop().await;
+    // Webhooks are switched on: the server stores older links' meetings in the background.
+    let app = app(&db).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count(&app, "wpos_zoom_links WHERE zoom_meeting_id IS NULL").await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "meeting ids not stored"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let answer = deliver(&app, &joined(STUDENT, click + Duration::seconds(15))).await;
+    assert_eq!(answer["result"], "applied", "{answer}");
+    assert_eq!(session(&app, &link).await["status"], "ACTIVE");
     app.stop().await;
 }

@@ -11,6 +11,8 @@
 //!   leave is applied to the interval it closes, and a session with an open interval is active
 //!   whatever arrived before.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use entity::{
     student,
@@ -20,12 +22,12 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr, TransactionSession, TransactionTrait,
+    QuerySelect, Set, SqlErr, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 
 use super::{Result, beats::Heartbeats};
-use crate::domain::time;
+use crate::domain::{ZoomUrl, time};
 use crate::events::{EventBus, EventKind};
 
 /// A participant of a meeting, as Zoom names them.
@@ -165,6 +167,42 @@ async fn match_link(
         .filter(|(distance, _, _)| *distance <= best + SAME_TIME)
         .min_by_key(|(distance, named, _)| (!named, *distance))
         .map(|(_, _, link)| link))
+}
+
+/// Links issued before meeting ids were stored get theirs, so that webhooks find them too
+/// (empty when the URL names no meeting). Returns how many links it filled.
+pub async fn fill_meeting_ids(db: &impl ConnectionTrait) -> Result<u64> {
+    let mut filled = 0;
+    loop {
+        let links: Vec<(i64, String)> = zoom_link::Entity::find()
+            .select_only()
+            .columns([zoom_link::Column::Id, zoom_link::Column::ZoomUrl])
+            .filter(zoom_link::Column::ZoomMeetingId.is_null())
+            .limit(1000)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if links.is_empty() {
+            return Ok(filled);
+        }
+        let mut by_meeting: HashMap<String, Vec<i64>> = HashMap::new();
+        for (id, url) in links {
+            let meeting = ZoomUrl::parse(&url)
+                .ok()
+                .and_then(|url| url.meeting_id())
+                .unwrap_or_default();
+            by_meeting.entry(meeting).or_default().push(id);
+        }
+        for (meeting, ids) in by_meeting {
+            filled += zoom_link::Entity::update_many()
+                .col_expr(zoom_link::Column::ZoomMeetingId, Expr::value(meeting))
+                .filter(zoom_link::Column::Id.is_in(ids))
+                .filter(zoom_link::Column::ZoomMeetingId.is_null())
+                .exec(db)
+                .await?
+                .rows_affected;
+        }
+    }
 }
 
 /// Applies one event, once: a repeat of an event already applied changes nothing.
