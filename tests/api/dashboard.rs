@@ -6,11 +6,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+use chrono::SubsecRound;
 use tokio::sync::MutexGuard;
 use zoomtrack_tests::{
     ADMIN_TOKEN, Backend, TestApp, TestDb,
     browser::{Browser, TURN, unavailable},
-    run_on,
+    run_on, zoom,
 };
 
 fn workspace() -> PathBuf {
@@ -452,4 +453,47 @@ async fn a_teacher_row_opens_that_teachers_sessions() {
         d.close().await;
     })
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_zoom_ended_shows_zoom_as_its_source_and_the_time_in_the_meeting() {
+    run_on(Backend::Sqlite, |db| async move {
+        let Some(d) = Dashboard::open(&db, "zoom", &["--zoom-webhook-secret", zoom::SECRET]).await
+        else {
+            return;
+        };
+        let link = d.app.issue_link().await;
+        d.app.track(&link.token).await;
+        let click = chrono::Utc::now().trunc_subsecs(0);
+        let student = ("p-bob", "Bob Student");
+        // In the meeting 10 min, dropped out for 2, back for 20.
+        let join = click + chrono::Duration::seconds(5);
+        for event in [
+            zoom::joined(student, join),
+            zoom::left(student, join + chrono::Duration::minutes(10)),
+            zoom::joined(student, join + chrono::Duration::minutes(12)),
+            zoom::left(student, join + chrono::Duration::minutes(32)),
+        ] {
+            zoom::deliver(&d.app, &event).await;
+        }
+        d.sign_in().await;
+        d.browser.click("#nav-sessions").await;
+        d.wait_rows(1).await;
+        assert!(
+            d.browser
+                .wait_for(&row_is(&link.id, "ENDED"), Duration::from_secs(2))
+                .await
+        );
+        let cell = |class: &str| format!("tr[data-session=\"{}\"] .{class}", link.id);
+        assert_eq!(
+            d.browser.text(&cell("end-reason")).await,
+            "Left the Zoom meeting (Zoom)"
+        );
+        assert_eq!(
+            d.browser.text(&cell("duration")).await,
+            "32:00 (30:00 in Zoom)"
+        );
+        d.close().await;
+    })
+    .await;
 }

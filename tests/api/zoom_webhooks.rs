@@ -5,94 +5,13 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use zoomtrack_server::domain::zoom_webhook::signature;
-use zoomtrack_tests::{Link, TestApp, TestDb, db_test};
-
-const SECRET: &str = "zoom-webhook-secret-for-tests";
-/// The meeting of the links the tests issue (`…/j/85012345678?pwd=abc`).
-const MEETING: u64 = 85_012_345_678;
-const HOST: &str = "host-user-id-1";
+use zoomtrack_tests::{
+    Link, TestApp, TestDb, db_test,
+    zoom::{HOST, MEETING, SECRET, deliver, deliver_signed, joined, left, participant_event, zulu},
+};
 
 async fn app(db: &TestDb) -> TestApp {
     TestApp::spawn(db, &["--zoom-webhook-secret", SECRET]).await
-}
-
-/// Posts `body` signed as Zoom signs it, with a timestamp `age` old.
-async fn deliver_signed(app: &TestApp, body: &Value, secret: &str, age: Duration) -> (u16, Value) {
-    let body = body.to_string();
-    let timestamp = (Utc::now() - age).timestamp().to_string();
-    let response = app
-        .client
-        .post(app.url("/api/zoom/webhook"))
-        .header("content-type", "application/json")
-        .header("x-zm-request-timestamp", &timestamp)
-        .header(
-            "x-zm-signature",
-            signature(secret, &timestamp, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("webhook request");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("a JSON answer"))
-}
-
-async fn deliver(app: &TestApp, body: &Value) -> Value {
-    let (status, answer) = deliver_signed(app, body, SECRET, Duration::zero()).await;
-    assert_eq!(status, 200, "{answer}");
-    answer
-}
-
-fn zulu(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-/// A participant event as Zoom's documentation shows it; `meeting` as a number or a string.
-fn participant_event(event: &str, meeting: Value, who: (&str, &str), at: DateTime<Utc>) -> Value {
-    let (id, name) = who;
-    let time_field = if event.ends_with("joined") {
-        "join_time"
-    } else {
-        "leave_time"
-    };
-    json!({
-        "event": event,
-        "event_ts": Utc::now().timestamp_millis(),
-        "payload": {
-            "account_id": "AAAAAABBBB",
-            "object": {
-                "id": meeting,
-                "uuid": "4444AAAiAAAAAiAiAiiAii==",
-                "host_id": HOST,
-                "topic": "Lesson",
-                "type": 2,
-                "start_time": zulu(at - Duration::minutes(5)),
-                "timezone": "Europe/Berlin",
-                "duration": 60,
-                "participant": {
-                    "user_id": format!("1{id}"),
-                    "user_name": name,
-                    "id": id,
-                    "participant_uuid": format!("uuid-{id}"),
-                    time_field: zulu(at),
-                    "email": "",
-                }
-            }
-        }
-    })
-}
-
-fn joined(who: (&str, &str), at: DateTime<Utc>) -> Value {
-    participant_event("meeting.participant_joined", json!(MEETING), who, at)
-}
-
-fn left(who: (&str, &str), at: DateTime<Utc>) -> Value {
-    participant_event(
-        "meeting.participant_left",
-        json!(MEETING.to_string()),
-        who,
-        at,
-    )
 }
 
 const STUDENT: (&str, &str) = ("student-p1", "Bob Student");

@@ -20,6 +20,7 @@ pub mod bench;
 pub mod browser;
 pub mod process;
 pub mod telegram;
+pub mod zoom;
 
 /// The `ADMIN_TOKEN` every test server is started with.
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
