@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-/// What closed a time in the meeting.
+/// What a leave was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum LeftBy {
@@ -12,8 +12,9 @@ pub enum LeftBy {
     MeetingEnded,
 }
 
-/// One time the student was in the Zoom meeting, from Zoom's webhooks. Either end can arrive
-/// first: a leave delivered before its join is kept with no join time until the join comes.
+/// One join (`joined_at`) or one leave (`left_at`, `left_by`) of a participant matched to a
+/// session, from Zoom's webhooks. Deliveries arrive in any order: the times in the meeting are
+/// the joins and leaves paired in time order whenever the session is decided.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "zoom_participations")]
@@ -23,6 +24,8 @@ pub struct Model {
     pub link_id: i64,
     /// Zoom's identity of the participant in this meeting (participant UUID, else user id).
     pub participant_key: String,
+    /// The name they joined under: a rejoin under a new identity is recognized by it.
+    pub participant_name: String,
     pub joined_at: Option<DateTime>,
     pub left_at: Option<DateTime>,
     pub left_by: Option<LeftBy>,

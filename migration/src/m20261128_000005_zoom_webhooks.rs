@@ -1,5 +1,6 @@
 //! What Zoom's webhooks say about a session: the meeting a link opens (to match events to it),
-//! each time the student was in the meeting, and which deliveries were already applied.
+//! each join and leave of the student (one row each, paired by time when the session is
+//! decided), and which events were already applied.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -22,6 +23,7 @@ enum ZoomParticipations {
     Id,
     LinkId,
     ParticipantKey,
+    ParticipantName,
     JoinedAt,
     LeftAt,
     LeftBy,
@@ -72,6 +74,7 @@ impl MigrationTrait for Migration {
                     .col(big_pk_auto(ZoomParticipations::Id))
                     .col(big_integer(ZoomParticipations::LinkId))
                     .col(string_len(ZoomParticipations::ParticipantKey, 128))
+                    .col(string_len(ZoomParticipations::ParticipantName, 200))
                     .col(date_time_null(ZoomParticipations::JoinedAt))
                     .col(date_time_null(ZoomParticipations::LeftAt))
                     .col(string_len_null(ZoomParticipations::LeftBy, 16).check(

@@ -187,13 +187,17 @@ async fn repeats_and_reordering_change_nothing(db: TestDb) {
     assert_eq!(at(&ended["endedAt"]), l2);
     assert_eq!(ended["durationSeconds"], (l2 - j1).num_seconds());
     assert_eq!(ended["inMeetingSeconds"], 600 + 1200);
-    assert_eq!(count(&app, "zoom_participations").await, 2);
+    assert_eq!(
+        count(&app, "zoom_participations").await,
+        4,
+        "two joins, two leaves"
+    );
 
     // A leave delivered before its join waits for it.
     let (other, click) = clicked(&app).await;
     let join = click + Duration::seconds(20);
     let leave = join + Duration::seconds(900);
-    let who = ("student-p2", "Bob Student");
+    let who = ("student-p2", "Bob on a phone");
     deliver(&app, &left(who, leave)).await;
     assert_eq!(session(&app, &other).await["status"], "ACTIVE");
     deliver(&app, &joined(who, join)).await;
@@ -287,5 +291,82 @@ async fn links_issued_before_webhooks_are_found_too(db: TestDb) {
     let answer = deliver(&app, &joined(STUDENT, click + Duration::seconds(15))).await;
     assert_eq!(answer["result"], "applied", "{answer}");
     assert_eq!(session(&app, &link).await["status"], "ACTIVE");
+    app.stop().await;
+}
+
+db_test!(stays_pair_in_time_order_and_follow_the_student_not_the_meeting);
+async fn stays_pair_in_time_order_and_follow_the_student_not_the_meeting(db: TestDb) {
+    let app = app(&db).await;
+
+    // Joins and leaves paired by time whatever the order: j1, l2, l1, j2.
+    let (link, click) = clicked(&app).await;
+    let who = ("p-carol", "Carol Three");
+    let j1 = click + Duration::seconds(10);
+    let l1 = j1 + Duration::seconds(300);
+    let j2 = l1 + Duration::seconds(60);
+    let l2 = j2 + Duration::seconds(900);
+    for event in [
+        joined(who, j1),
+        left(who, l2),
+        left(who, l1),
+        joined(who, j2),
+    ] {
+        deliver(&app, &event).await;
+    }
+    let ended = session(&app, &link).await;
+    assert_eq!(ended["status"], "ENDED");
+    assert_eq!(ended["durationSeconds"], (l2 - j1).num_seconds());
+    assert_eq!(ended["inMeetingSeconds"], 300 + 900);
+
+    // A reconnect under a new Zoom identity, same name: the same student's session.
+    let (link, click) = clicked(&app).await;
+    let join = click + Duration::seconds(5);
+    deliver(&app, &joined(("p-dana-1", "Dana Four"), join)).await;
+    deliver(
+        &app,
+        &left(("p-dana-1", "Dana Four"), join + Duration::seconds(600)),
+    )
+    .await;
+    let again = join + Duration::seconds(660);
+    let answer = deliver(&app, &joined(("p-dana-2", "Dana Four"), again)).await;
+    assert_eq!(answer["sessions"], json!([link.id.parse::<i64>().unwrap()]));
+    deliver(
+        &app,
+        &left(("p-dana-2", "Dana Four"), again + Duration::seconds(1200)),
+    )
+    .await;
+    let ended = session(&app, &link).await;
+    assert_eq!(ended["inMeetingSeconds"], 600 + 1200);
+    assert_eq!(ended["durationSeconds"], 660 + 1200);
+
+    // A recurring meeting keeps its id: this lesson's join is not last lesson's.
+    let (earlier, _) = clicked(&app).await;
+    app.backdate(&earlier.id, 10 * 3600).await;
+    let then = at(&session(&app, &earlier).await["clickedAt"]);
+    let eve = ("p-eve", "Eve Five");
+    deliver(&app, &joined(eve, then + Duration::seconds(30))).await;
+    deliver(&app, &left(eve, then + Duration::seconds(2430))).await;
+    let before = session(&app, &earlier).await;
+    assert_eq!(before["durationSeconds"], 2400);
+    let (today, click) = clicked(&app).await;
+    let answer = deliver(&app, &joined(eve, click + Duration::seconds(20))).await;
+    assert_eq!(
+        answer["sessions"],
+        json!([today.id.parse::<i64>().unwrap()])
+    );
+    assert_eq!(
+        session(&app, &earlier).await,
+        before,
+        "last lesson unchanged"
+    );
+    assert_eq!(session(&app, &today).await["status"], "ACTIVE");
+
+    // Events far from now are not lessons being tracked.
+    let old = deliver(
+        &app,
+        &joined(("p-old", "Old One"), Utc::now() - Duration::hours(30)),
+    )
+    .await;
+    assert_eq!(old["result"], "out_of_range");
     app.stop().await;
 }

@@ -40,7 +40,7 @@ impl ZoomUrl {
         self.0.as_str()
     }
 
-    /// The numeric meeting id of a `/j/<id>` or `/wc/join/<id>` link.
+    /// The numeric meeting id (9 to 20 digits) of a `/j/<id>` or `/wc/join/<id>` link.
     pub fn meeting_id(&self) -> Option<String> {
         let mut segments = self.0.path_segments()?;
         let id = match segments.next()? {
@@ -51,7 +51,8 @@ impl ZoomUrl {
             },
             _ => return None,
         };
-        (id.len() >= 9 && id.bytes().all(|b| b.is_ascii_digit())).then(|| id.to_owned())
+        ((9..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| id.to_owned())
     }
 
     /// The `zoommtg:` URL that opens the meeting in the Zoom app, when the meeting id is known.

@@ -54,7 +54,7 @@ pub fn verify(
     } else {
         sent
     };
-    if (now.timestamp() - sent).abs() > MAX_AGE_SECONDS {
+    if now.timestamp().abs_diff(sent) > MAX_AGE_SECONDS.unsigned_abs() {
         return Err("x-zm-request-timestamp is more than 5 minutes from now");
     }
     let digest = signature
@@ -100,6 +100,9 @@ mod tests {
         let old = (now.timestamp() - MAX_AGE_SECONDS - 1).to_string();
         let stale = signature(SECRET, &old, body);
         assert!(verify(SECRET, Some(&old), Some(&stale), body, now).is_err());
+        let extreme = i64::MIN.to_string();
+        let signed = signature(SECRET, &extreme, body);
+        assert!(verify(SECRET, Some(&extreme), Some(&signed), body, now).is_err());
     }
 
     #[test]

@@ -129,6 +129,7 @@ pub async fn webhook(State(state): State<AppState>, req: Request) -> Result<Json
         Applied::Sessions(ids) => ("applied", ids),
         Applied::Unmatched => ("unmatched", Vec::new()),
         Applied::Duplicate => ("duplicate", Vec::new()),
+        Applied::OutOfRange => ("out_of_range", Vec::new()),
     };
     Ok(Json(json!({
         "success": true,

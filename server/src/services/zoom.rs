@@ -1,19 +1,21 @@
 //! Zoom's own account of a lesson, from its webhooks: when the student joined and left the
 //! meeting. It outranks the tracking page: once Zoom has spoken about a session, its join and
-//! leave times decide the session's start, end and length.
+//! leave times decide the session's end and length.
 //!
 //! - A join is matched to a link of the same meeting (the id in the link's Zoom URL) whose
 //!   click is closest in time, the student's name breaking ties; later events of the same
-//!   participant follow that match.
-//! - Every join and leave is kept (a dropped connection is two intervals), so the time actually
-//!   in the meeting is known beside the wall length from first join to last leave.
-//! - Deliveries repeat and arrive out of order: an event already applied changes nothing, a
-//!   leave is applied to the interval it closes, and a session with an open interval is active
-//!   whatever arrived before.
+//!   participant (same Zoom identity, or same name after a reconnect) within a few hours follow
+//!   that match.
+//! - Every join and leave is kept, one row each. Whenever a session is decided they are paired in
+//!   time order, whatever order they arrived in: a dropped connection is two times in the
+//!   meeting, the time actually in it is known beside the wall length from first join to last
+//!   leave, and a late leave never closes a later join.
+//! - An event already applied changes nothing. Events of one meeting are applied one at a time
+//!   (the meeting's links are locked), so concurrent deliveries cannot interleave.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use entity::{
     student,
     zoom_link::{self, EndReason, SessionStatus},
@@ -21,8 +23,8 @@ use entity::{
     zoom_webhook_event,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr, TransactionSession, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqlErr, TransactionSession, TransactionTrait, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 
@@ -62,12 +64,14 @@ pub enum ZoomEvent {
 /// What applying an event did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {
-    /// The sessions it changed (possibly none: a meeting that ended with no tracked student).
+    /// The sessions it concerns (possibly none: a meeting that ended with no tracked student).
     Sessions(Vec<i64>),
-    /// No tracked session matches this participant.
+    /// No tracked session matches this participant; a repeat of it is tried again.
     Unmatched,
     /// The same event was applied before.
     Duplicate,
+    /// Its time is more than [`EVENT_WINDOW`] away from now: not a lesson being tracked.
+    OutOfRange,
 }
 
 /// Clicks this long before a join, or this long after it, can be the join's link.
@@ -75,6 +79,17 @@ const CLICK_BEFORE_JOIN: Duration = Duration::hours(3);
 const CLICK_AFTER_JOIN: Duration = Duration::minutes(15);
 /// Candidates this close in time to the best one are told apart by the student's name.
 const SAME_TIME: Duration = Duration::minutes(2);
+/// A participant's later events follow their match for this long (a recurring meeting keeps
+/// its id, so next week's lesson is matched afresh).
+const FOLLOW: Duration = Duration::hours(6);
+/// A meeting's end closes the joins of at most this long before it.
+const LONGEST_MEETING: Duration = Duration::hours(24);
+/// Events further than this from the server's clock are not taken.
+pub const EVENT_WINDOW: Duration = Duration::hours(24);
+
+/// Longer identities and names are cut (identities hashed) to fit their columns.
+const KEY_LENGTH: usize = 128;
+const NAME_LENGTH: usize = 200;
 
 impl ZoomEvent {
     fn name(&self) -> &'static str {
@@ -85,26 +100,49 @@ impl ZoomEvent {
         }
     }
 
+    fn meeting_id(&self) -> &str {
+        match self {
+            Self::Joined { meeting_id, .. }
+            | Self::Left { meeting_id, .. }
+            | Self::MeetingEnded { meeting_id, .. } => meeting_id,
+        }
+    }
+
+    fn at(&self) -> DateTime<Utc> {
+        match self {
+            Self::Joined { at, .. } | Self::Left { at, .. } | Self::MeetingEnded { at, .. } => *at,
+        }
+    }
+
     /// What identifies the event whichever delivery carries it.
     fn key(&self) -> String {
         let identity = match self {
-            Self::Joined {
-                meeting_id,
-                participant,
-                at,
+            Self::Joined { participant, .. } | Self::Left { participant, .. } => {
+                participant.key.clone()
             }
-            | Self::Left {
-                meeting_id,
-                participant,
-                at,
-            } => format!("{meeting_id}|{}|{}", participant.key, at.timestamp()),
-            Self::MeetingEnded {
-                meeting_id,
-                instance,
-                at,
-            } => format!("{meeting_id}|{instance}|{}", at.timestamp()),
+            Self::MeetingEnded { instance, .. } => instance.clone(),
         };
-        hex::encode(Sha256::digest(format!("{}|{identity}", self.name())))
+        hex::encode(Sha256::digest(format!(
+            "{}|{}|{identity}|{}",
+            self.name(),
+            self.meeting_id(),
+            self.at().timestamp()
+        )))
+    }
+}
+
+impl Participant {
+    /// The identity as stored: hashed when longer than its column.
+    fn stored_key(&self) -> String {
+        if self.key.len() <= KEY_LENGTH {
+            self.key.clone()
+        } else {
+            hex::encode(Sha256::digest(&self.key))
+        }
+    }
+
+    fn stored_name(&self) -> String {
+        self.name.chars().take(NAME_LENGTH).collect()
     }
 }
 
@@ -118,18 +156,52 @@ fn names_match(a: &str, b: &str) -> bool {
     !a.trim().is_empty() && words(a) == words(b)
 }
 
-/// The link this participant's events belong to: the one they were matched to before, else the
-/// meeting's link clicked closest to `at`, the student's name breaking near ties.
+/// Locks the meeting's links that an event at `at` can touch, so that the events of one
+/// meeting apply one at a time (SQLite has one writer anyway).
+async fn lock_meeting(
+    db: &impl ConnectionTrait,
+    meeting_id: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let reach = LONGEST_MEETING + FOLLOW;
+    zoom_link::Entity::find()
+        .select_only()
+        .column(zoom_link::Column::Id)
+        .filter(zoom_link::Column::ZoomMeetingId.eq(meeting_id))
+        .filter(zoom_link::Column::ClickedAt.gte(time::to_db(at - reach)))
+        .filter(zoom_link::Column::ClickedAt.lte(time::to_db(at + reach)))
+        .order_by_asc(zoom_link::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<i64>()
+        .all(db)
+        .await?;
+    Ok(())
+}
+
+/// The link this participant's events belong to: the one they (same identity, or same name
+/// after a reconnect) were matched to within [`FOLLOW`], else the meeting's link clicked
+/// closest to `at` that no one else joined, the student's name breaking near ties.
 async fn match_link(
     db: &impl ConnectionTrait,
     meeting_id: &str,
     participant: &Participant,
     at: DateTime<Utc>,
 ) -> Result<Option<zoom_link::Model>> {
+    let (from, to) = (time::to_db(at - FOLLOW), time::to_db(at + FOLLOW));
+    let mut same = Condition::any()
+        .add(zoom_participation::Column::ParticipantKey.eq(participant.stored_key()));
+    if !participant.name.trim().is_empty() {
+        same = same.add(zoom_participation::Column::ParticipantName.eq(participant.stored_name()));
+    }
     let earlier = zoom_participation::Entity::find()
         .find_also_related(zoom_link::Entity)
-        .filter(zoom_participation::Column::ParticipantKey.eq(&participant.key))
         .filter(zoom_link::Column::ZoomMeetingId.eq(meeting_id))
+        .filter(same)
+        .filter(
+            Condition::any()
+                .add(zoom_participation::Column::JoinedAt.between(from, to))
+                .add(zoom_participation::Column::LeftAt.between(from, to)),
+        )
         .order_by_desc(zoom_participation::Column::Id)
         .one(db)
         .await?;
@@ -146,8 +218,10 @@ async fn match_link(
         .await?;
     let mut free = Vec::new();
     for (link, student) in candidates {
+        // Taken when someone joined it (a leave alone may be the previous lesson's).
         let taken = zoom_participation::Entity::find()
             .filter(zoom_participation::Column::LinkId.eq(link.id))
+            .filter(zoom_participation::Column::JoinedAt.is_not_null())
             .one(db)
             .await?
             .is_some();
@@ -213,6 +287,9 @@ pub async fn apply<C: ConnectionTrait + TransactionTrait>(
     event: ZoomEvent,
     now: DateTime<Utc>,
 ) -> Result<Applied> {
+    if (event.at() - now).abs() > EVENT_WINDOW {
+        return Ok(Applied::OutOfRange);
+    }
     let txn = db.begin().await?;
     let recorded = zoom_webhook_event::Entity::insert(zoom_webhook_event::ActiveModel {
         event_key: Set(event.key()),
@@ -230,37 +307,34 @@ pub async fn apply<C: ConnectionTrait + TransactionTrait>(
         }
         Err(err) => return Err(err.into()),
     }
+    lock_meeting(&txn, event.meeting_id(), event.at()).await?;
     let links = match &event {
         ZoomEvent::Joined {
             meeting_id,
             participant,
             at,
-        } => match match_link(&txn, meeting_id, participant, *at).await? {
-            Some(link) => {
-                joined(&txn, link.id, &participant.key, *at).await?;
-                vec![link.id]
-            }
-            None => Vec::new(),
-        },
-        ZoomEvent::Left {
+        }
+        | ZoomEvent::Left {
             meeting_id,
             participant,
             at,
-        } => match match_link(&txn, meeting_id, participant, *at).await? {
-            Some(link) => {
-                left(&txn, link.id, &participant.key, *at, LeftBy::LeftZoom).await?;
-                vec![link.id]
-            }
-            None => Vec::new(),
-        },
+        } => {
+            let Some(link) = match_link(&txn, meeting_id, participant, *at).await? else {
+                // Not recorded as applied: a repeat (once the link is known) is tried again.
+                txn.rollback().await?;
+                return Ok(Applied::Unmatched);
+            };
+            let (joined_at, left_at, left_by) = match event {
+                ZoomEvent::Joined { .. } => (Some(time::to_db(*at)), None, None),
+                _ => (None, Some(time::to_db(*at)), Some(LeftBy::LeftZoom)),
+            };
+            record(&txn, link.id, participant, joined_at, left_at, left_by).await?;
+            vec![link.id]
+        }
         ZoomEvent::MeetingEnded { meeting_id, at, .. } => {
             meeting_ended(&txn, meeting_id, *at).await?
         }
     };
-    if links.is_empty() && !matches!(event, ZoomEvent::MeetingEnded { .. }) {
-        txn.commit().await?;
-        return Ok(Applied::Unmatched);
-    }
     let mut changed = Vec::new();
     for &id in &links {
         if let Some(change) = decide(&txn, id).await? {
@@ -275,119 +349,101 @@ pub async fn apply<C: ConnectionTrait + TransactionTrait>(
     Ok(Applied::Sessions(links))
 }
 
-async fn intervals(
+async fn record(
     db: &impl ConnectionTrait,
     link_id: i64,
-    key: &str,
-) -> Result<Vec<zoom_participation::Model>> {
-    Ok(zoom_participation::Entity::find()
-        .filter(zoom_participation::Column::LinkId.eq(link_id))
-        .filter(zoom_participation::Column::ParticipantKey.eq(key))
-        .all(db)
-        .await?)
-}
-
-/// A join opens an interval, or completes the one its leave already closed.
-async fn joined(
-    db: &impl ConnectionTrait,
-    link_id: i64,
-    key: &str,
-    at: DateTime<Utc>,
+    participant: &Participant,
+    joined_at: Option<NaiveDateTime>,
+    left_at: Option<NaiveDateTime>,
+    left_by: Option<LeftBy>,
 ) -> Result<()> {
-    let at = time::to_db(at);
-    let waiting = intervals(db, link_id, key)
-        .await?
-        .into_iter()
-        .filter(|i| i.joined_at.is_none() && i.left_at.is_some_and(|left| left >= at))
-        .min_by_key(|i| i.left_at);
-    match waiting {
-        Some(interval) => {
-            let mut interval: zoom_participation::ActiveModel = interval.into();
-            interval.joined_at = Set(Some(at));
-            interval.update(db).await?;
-        }
-        None => {
-            zoom_participation::ActiveModel {
-                link_id: Set(link_id),
-                participant_key: Set(key.to_owned()),
-                joined_at: Set(Some(at)),
-                left_at: Set(None),
-                left_by: Set(None),
-                ..Default::default()
-            }
-            .insert(db)
-            .await?;
-        }
+    zoom_participation::ActiveModel {
+        link_id: Set(link_id),
+        participant_key: Set(participant.stored_key()),
+        participant_name: Set(participant.stored_name()),
+        joined_at: Set(joined_at),
+        left_at: Set(left_at),
+        left_by: Set(left_by),
+        ..Default::default()
     }
+    .insert(db)
+    .await?;
     Ok(())
 }
 
-/// A leave closes the latest open interval that began before it; one that arrives before its
-/// join is kept until the join comes.
-async fn left(
-    db: &impl ConnectionTrait,
-    link_id: i64,
-    key: &str,
-    at: DateTime<Utc>,
-    by: LeftBy,
-) -> Result<()> {
-    let at = time::to_db(at);
-    let open = intervals(db, link_id, key)
-        .await?
-        .into_iter()
-        .filter(|i| i.left_at.is_none() && i.joined_at.is_some_and(|joined| joined <= at))
-        .max_by_key(|i| i.joined_at);
-    match open {
-        Some(interval) => {
-            let mut interval: zoom_participation::ActiveModel = interval.into();
-            interval.left_at = Set(Some(at));
-            interval.left_by = Set(Some(by));
-            interval.update(db).await?;
-        }
-        None => {
-            zoom_participation::ActiveModel {
-                link_id: Set(link_id),
-                participant_key: Set(key.to_owned()),
-                joined_at: Set(None),
-                left_at: Set(Some(at)),
-                left_by: Set(Some(by)),
-                ..Default::default()
-            }
-            .insert(db)
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-/// The meeting ended: everyone still in it left then. Returns the links it closed.
+/// The meeting ended: everyone who joined it in the day before and had not left leaves then.
+/// Returns the links it concerns.
 async fn meeting_ended(
     db: &impl ConnectionTrait,
     meeting_id: &str,
     at: DateTime<Utc>,
 ) -> Result<Vec<i64>> {
-    let open = zoom_participation::Entity::find()
+    let joins = zoom_participation::Entity::find()
         .inner_join(zoom_link::Entity)
         .filter(zoom_link::Column::ZoomMeetingId.eq(meeting_id))
-        .filter(zoom_participation::Column::LeftAt.is_null())
-        .filter(zoom_participation::Column::JoinedAt.lte(time::to_db(at)))
+        .filter(
+            zoom_participation::Column::JoinedAt
+                .between(time::to_db(at - LONGEST_MEETING), time::to_db(at)),
+        )
         .all(db)
         .await?;
+    let mut participants: HashMap<(i64, String), String> = HashMap::new();
+    for join in joins {
+        participants.insert((join.link_id, join.participant_key), join.participant_name);
+    }
     let mut links = Vec::new();
-    for interval in open {
-        links.push(interval.link_id);
-        let mut interval: zoom_participation::ActiveModel = interval.into();
-        interval.left_at = Set(Some(time::to_db(at)));
-        interval.left_by = Set(Some(LeftBy::MeetingEnded));
-        interval.update(db).await?;
+    for ((link_id, key), name) in participants {
+        let participant = Participant { key, name };
+        record(
+            db,
+            link_id,
+            &participant,
+            None,
+            Some(time::to_db(at)),
+            Some(LeftBy::MeetingEnded),
+        )
+        .await?;
+        links.push(link_id);
     }
     links.sort_unstable();
     links.dedup();
     Ok(links)
 }
 
-/// Decides a session from its Zoom intervals: active while one is open, else ended at the last
-/// leave. Returns the session when its state changed, with the event to publish.
+/// A time in the meeting.
+struct Stay {
+    joined: NaiveDateTime,
+    left: Option<(NaiveDateTime, LeftBy)>,
+}
+
+/// One participant's joins and leaves paired in time order: each join is closed by the first
+/// leave after it; a leave with no join before it waits for one, a second join while in the
+/// meeting changes nothing.
+fn stays(mut points: Vec<&zoom_participation::Model>) -> Vec<Stay> {
+    // At equal times the join comes first: a zero-length stay, not a leave before a join.
+    points.sort_by_key(|p| (p.joined_at.or(p.left_at), p.joined_at.is_none(), p.id));
+    let mut stays: Vec<Stay> = Vec::new();
+    for point in points {
+        match (point.joined_at, point.left_at) {
+            (Some(joined), _) => {
+                if stays.last().is_none_or(|stay| stay.left.is_some()) {
+                    stays.push(Stay { joined, left: None });
+                }
+            }
+            (None, Some(left)) => {
+                if let Some(stay) = stays.last_mut().filter(|stay| stay.left.is_none()) {
+                    stay.left = Some((left, point.left_by.unwrap_or(LeftBy::LeftZoom)));
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    stays
+}
+
+/// Decides a session from its joins and leaves: active while the student is in the meeting,
+/// else ended at the last leave. Returns the session when its state changed, with the event to
+/// publish.
 async fn decide(
     db: &impl ConnectionTrait,
     link_id: i64,
@@ -395,63 +451,70 @@ async fn decide(
     let Some(link) = zoom_link::Entity::find_by_id(link_id).one(db).await? else {
         return Ok(None);
     };
-    let all = zoom_participation::Entity::find()
+    let points = zoom_participation::Entity::find()
         .filter(zoom_participation::Column::LinkId.eq(link_id))
         .all(db)
         .await?;
-    let Some(first_join) = all.iter().filter_map(|i| i.joined_at).min() else {
-        // Only a leave whose join has not arrived yet: nothing to decide on.
+    let mut by_participant: HashMap<&str, Vec<&zoom_participation::Model>> = HashMap::new();
+    for point in &points {
+        by_participant
+            .entry(&point.participant_key)
+            .or_default()
+            .push(point);
+    }
+    let all: Vec<Stay> = by_participant.into_values().flat_map(stays).collect();
+    let Some(first_join) = all.iter().map(|stay| stay.joined).min() else {
+        // Only leaves whose joins have not arrived yet: nothing to decide on.
         return Ok(None);
     };
     let in_meeting: i64 = all
         .iter()
-        .filter_map(|i| Some((i.left_at? - i.joined_at?).num_seconds().max(0)))
+        .filter_map(|stay| Some((stay.left?.0 - stay.joined).num_seconds().max(0)))
         .sum();
-    let open = all
-        .iter()
-        .any(|i| i.joined_at.is_some() && i.left_at.is_none());
     let mut update = zoom_link::ActiveModel {
         id: Set(link_id),
         zoom_joined_at: Set(Some(first_join)),
         in_meeting_seconds: Set(Some(in_meeting)),
+        clicked_at: Set(Some(link.clicked_at.unwrap_or(first_join))),
         ..Default::default()
     };
-    let kind = if open {
-        let latest_join = all.iter().filter_map(|i| i.joined_at).max();
+    let open = all.iter().any(|stay| stay.left.is_none());
+    if open {
+        let latest_join = all.iter().map(|stay| stay.joined).max();
         update.session_status = Set(Some(SessionStatus::Active));
         update.session_ended_at = Set(None);
         update.session_end_reason = Set(None);
         update.session_duration_seconds = Set(None);
         update.session_duration_minutes = Set(None);
         update.last_activity_at = Set(link.last_activity_at.max(latest_join));
-        if link.clicked_at.is_none() {
-            update.clicked_at = Set(Some(first_join));
-        }
-        (link.session_status != Some(SessionStatus::Active)).then_some(EventKind::Resumed)
     } else {
-        let Some(last) = all
+        let Some((ended_at, by)) = all
             .iter()
-            .filter(|i| i.joined_at.is_some())
-            .filter_map(|i| Some((i.left_at?, i.left_by)))
+            .filter_map(|stay| stay.left)
             .max_by_key(|(at, _)| *at)
         else {
             return Ok(None);
         };
-        let (ended_at, by) = last;
         let seconds = (ended_at - first_join).num_seconds().max(0);
         update.session_status = Set(Some(SessionStatus::Ended));
         update.session_ended_at = Set(Some(ended_at));
         update.session_end_reason = Set(Some(match by {
-            Some(LeftBy::MeetingEnded) => EndReason::MeetingEnded,
-            _ => EndReason::LeftZoom,
+            LeftBy::MeetingEnded => EndReason::MeetingEnded,
+            LeftBy::LeftZoom => EndReason::LeftZoom,
         }));
         update.session_duration_seconds = Set(Some(seconds));
         update.session_duration_minutes = Set(Some(time::whole_minutes(seconds)));
-        if link.clicked_at.is_none() {
-            update.clicked_at = Set(Some(first_join));
+    }
+    let updated = update.update(db).await?;
+    if updated == link {
+        return Ok(None);
+    }
+    let kind = match (link.session_status, updated.session_status) {
+        (_, Some(SessionStatus::Active)) if link.session_status != Some(SessionStatus::Active) => {
+            EventKind::Resumed
         }
-        Some(EventKind::Ended)
+        (_, Some(SessionStatus::Active)) => EventKind::Heartbeat,
+        _ => EventKind::Ended,
     };
-    let link = update.update(db).await?;
-    Ok(kind.map(|kind| (kind, link)))
+    Ok(Some((kind, updated)))
 }
