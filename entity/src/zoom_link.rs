@@ -55,6 +55,9 @@ pub struct Model {
     pub zoom_joined_at: Option<DateTime>,
     /// Zoom webhooks: the time actually spent in the meeting, over every join and leave.
     pub in_meeting_seconds: Option<i64>,
+    /// Zoom webhooks: the student is in the meeting now. The tab's end and the timeout wait
+    /// for Zoom's leave (the timeout only after a day without any sign).
+    pub zoom_in_meeting: bool,
     #[sea_orm(belongs_to, from = "teacher_id", to = "id")]
     pub teacher: BelongsTo<super::teacher::Entity>,
     #[sea_orm(belongs_to, from = "student_id", to = "id")]

@@ -15,6 +15,7 @@ enum WposZoomLinks {
     ZoomMeetingId,
     ZoomJoinedAt,
     InMeetingSeconds,
+    ZoomInMeeting,
 }
 
 #[derive(DeriveIden)]
@@ -45,6 +46,9 @@ impl MigrationTrait for Migration {
             string_len_null(WposZoomLinks::ZoomMeetingId, 32),
             date_time_null(WposZoomLinks::ZoomJoinedAt),
             big_integer_null(WposZoomLinks::InMeetingSeconds),
+            boolean(WposZoomLinks::ZoomInMeeting)
+                .default(false)
+                .to_owned(),
         ] {
             manager
                 .alter_table(
@@ -129,6 +133,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for column in [
+            WposZoomLinks::ZoomInMeeting,
             WposZoomLinks::InMeetingSeconds,
             WposZoomLinks::ZoomJoinedAt,
             WposZoomLinks::ZoomMeetingId,

@@ -125,6 +125,18 @@ async fn zoom_join_and_leave_decide_the_length(db: TestDb) {
     assert_eq!(answer["result"], "applied");
     assert_eq!(session(&app, &link).await["status"], "ACTIVE");
 
+    // The student closes the tab but stays in Zoom: Zoom outranks the tab and the timeout.
+    let (status, end) = app.end_session(&link.token).await;
+    assert_eq!(
+        (status, end["inMeeting"].as_bool()),
+        (200, Some(true)),
+        "{end}"
+    );
+    app.backdate(&link.id, 3 * 3600).await;
+    let swept = app.admin("mutation { runAutoTimeout }", json!({})).await;
+    assert_eq!(swept["runAutoTimeout"], 0);
+    assert_eq!(session(&app, &link).await["status"], "ACTIVE");
+
     // A forged leave changes nothing.
     let leave = join + Duration::seconds(1800);
     let (status, _) = deliver_signed(&app, &left(STUDENT, leave), "forged", Duration::zero()).await;

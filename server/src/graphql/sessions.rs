@@ -61,6 +61,10 @@ impl SessionMutation {
                 "INTERNAL",
                 "an end without a visit is never superseded",
             )),
+            EndOutcome::InMeeting => Err(error(
+                "IN_MEETING",
+                "Zoom reports the student in the meeting: the session ends when Zoom says they left",
+            )),
         }
     }
 

@@ -159,10 +159,18 @@ pub async fn end_session(
         time::now(),
     )
     .await?;
-    let EndOutcome::Ended(end) = outcome else {
-        return Ok(Json(
-            json!({ "success": true, "status": "active", "superseded": true }),
-        ));
+    let end = match outcome {
+        EndOutcome::Ended(end) => end,
+        EndOutcome::Superseded => {
+            return Ok(Json(
+                json!({ "success": true, "status": "active", "superseded": true }),
+            ));
+        }
+        EndOutcome::InMeeting => {
+            return Ok(Json(
+                json!({ "success": true, "status": "active", "inMeeting": true }),
+            ));
+        }
     };
     Ok(Json(json!({
         "success": true,

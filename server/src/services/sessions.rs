@@ -7,11 +7,11 @@
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use entity::zoom_link::{self, EndReason, SessionStatus};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
     TransactionSession, TransactionTrait, sea_query::Expr,
 };
 
-use super::{Result, ServiceError, beats::Heartbeats, links};
+use super::{Result, ServiceError, beats::Heartbeats, links, zoom};
 use crate::domain::{TrackingToken, time, token};
 use crate::events::{EventBus, EventKind};
 
@@ -177,9 +177,16 @@ pub async fn click(
     ))
 }
 
+/// Silent for longer than the timeout. A session Zoom reports in the meeting is not, unless it
+/// has been silent for a day longer (Zoom's leave was lost).
 fn is_stale(link: &zoom_link::Model, rules: SessionRules, now: DateTime<Utc>) -> bool {
+    let timeout = if link.zoom_in_meeting {
+        rules.timeout + zoom::LONGEST_MEETING
+    } else {
+        rules.timeout
+    };
     link.last_activity_at
-        .is_none_or(|last| time::from_db(last) < now - rules.timeout)
+        .is_none_or(|last| time::from_db(last) < now - timeout)
 }
 
 /// The student is still there. Only an active, not yet stale session accepts it. A session this
@@ -240,6 +247,8 @@ pub enum EndOutcome {
     /// The end came from a page load that a newer one (a reload, another tab) has replaced:
     /// the session goes on.
     Superseded,
+    /// Zoom reports the student in the meeting: the session goes on until Zoom says they left.
+    InMeeting,
 }
 
 /// The tracking page closed. Ends an active session now, or at its last activity when it had
@@ -261,6 +270,9 @@ pub async fn end(
     }
     if let Some(end) = recorded_end(&link) {
         return Ok(EndOutcome::Ended(end));
+    }
+    if link.zoom_in_meeting {
+        return Ok(EndOutcome::InMeeting);
     }
     if let (Some(sender), Some(current)) = (visit, link.visit_id.as_deref())
         && sender != current
@@ -378,12 +390,22 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
         _ => format!("({seconds} + 30) / 60"),
     };
     let cutoff = time::to_db(now - timeout);
+    // Zoom reports the student in the meeting: only a day more of silence ends it.
+    let not_in_meeting = || {
+        Condition::any()
+            .add(zoom_link::Column::ZoomInMeeting.eq(false))
+            .add(
+                zoom_link::Column::LastActivityAt
+                    .lt(time::to_db(now - timeout - zoom::LONGEST_MEETING)),
+            )
+    };
     let stale = |lock: bool| {
         let mut select = zoom_link::Entity::find()
             .select_only()
             .columns([zoom_link::Column::Id, zoom_link::Column::TrackingToken])
             .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
             .filter(zoom_link::Column::LastActivityAt.lt(cutoff))
+            .filter(not_in_meeting())
             .limit(SWEEP_CHUNK);
         if lock {
             select = select.lock_exclusive();
@@ -417,6 +439,7 @@ pub async fn sweep<C: ConnectionTrait + TransactionTrait>(
             .filter(zoom_link::Column::Id.is_in(ids))
             .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
             .filter(zoom_link::Column::LastActivityAt.lt(cutoff))
+            .filter(not_in_meeting())
     };
     let mut total = 0;
     loop {

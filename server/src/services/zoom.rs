@@ -83,7 +83,7 @@ const SAME_TIME: Duration = Duration::minutes(2);
 /// its id, so next week's lesson is matched afresh).
 const FOLLOW: Duration = Duration::hours(6);
 /// A meeting's end closes the joins of at most this long before it.
-const LONGEST_MEETING: Duration = Duration::hours(24);
+pub const LONGEST_MEETING: Duration = Duration::hours(24);
 /// Events further than this from the server's clock are not taken.
 pub const EVENT_WINDOW: Duration = Duration::hours(24);
 
@@ -479,6 +479,7 @@ async fn decide(
         ..Default::default()
     };
     let open = all.iter().any(|stay| stay.left.is_none());
+    update.zoom_in_meeting = Set(open);
     if open {
         let latest_join = all.iter().map(|stay| stay.joined).max();
         update.session_status = Set(Some(SessionStatus::Active));
