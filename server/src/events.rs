@@ -45,8 +45,15 @@ pub struct EventBus {
     /// subscribers never take the connection pool from the tracking endpoints.
     pub recounts: Semaphore,
     /// When each session's last heartbeat event went out, keyed by tracking token.
-    beats: Mutex<HashMap<String, DateTime<Utc>>>,
+    beats: Mutex<LastBeats>,
     beat_every: Duration,
+}
+
+#[derive(Default)]
+struct LastBeats {
+    by_token: HashMap<String, DateTime<Utc>>,
+    /// When sessions that stopped beating were last dropped from `by_token`.
+    pruned_at: Option<DateTime<Utc>>,
 }
 
 impl EventBus {
@@ -102,17 +109,20 @@ impl EventBus {
             return false;
         };
         if beats
+            .by_token
             .get(token)
             .is_some_and(|last| now - *last < self.beat_every)
         {
             return false;
         }
-        // Forget sessions that stopped beating, so the map stays as large as the live ones.
-        if beats.len() > 1024 {
+        // Forget sessions that stopped beating, so the map stays as large as the live ones: once
+        // per heartbeat interval, since it walks every live session.
+        if beats.pruned_at.is_none_or(|at| now - at >= self.beat_every) {
             let horizon = now - self.beat_every * 4;
-            beats.retain(|_, last| *last > horizon);
+            beats.by_token.retain(|_, last| *last > horizon);
+            beats.pruned_at = Some(now);
         }
-        beats.insert(token.to_owned(), now);
+        beats.by_token.insert(token.to_owned(), now);
         true
     }
 }
