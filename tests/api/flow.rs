@@ -1,18 +1,10 @@
 //! A link's whole life over real HTTP: issue, track, heartbeat, end; and the timeout.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use zoomtrack_server::{domain::time, services::sessions};
-use zoomtrack_tests::{TestApp, TestDb, db_test};
-
-fn at(value: &Value) -> DateTime<Utc> {
-    value
-        .as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| panic!("not a timestamp: {value}"))
-}
+use zoomtrack_tests::{TestApp, TestDb, at, db_test};
 
 db_test!(a_session_is_issued_tracked_and_ended);
 async fn a_session_is_issued_tracked_and_ended(db: TestDb) {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio::sync::MutexGuard;
 use zoomtrack_tests::{
-    Backend, Link, TestApp, TestDb,
+    Backend, Link, TestApp, TestDb, at,
     browser::{Browser, TURN, unavailable},
     run_on,
 };
@@ -37,14 +37,6 @@ struct Lesson {
     tab: String,
     blank: String,
     _turn: MutexGuard<'static, ()>,
-}
-
-fn at(value: &Value) -> DateTime<Utc> {
-    value
-        .as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .unwrap_or_else(|| panic!("not a time: {value}"))
-        .with_timezone(&Utc)
 }
 
 impl Lesson {

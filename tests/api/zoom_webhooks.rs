@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use zoomtrack_server::domain::zoom_webhook::signature;
 use zoomtrack_tests::{
-    Link, TestApp, TestDb, db_test,
+    Link, TestApp, TestDb, at, db_test,
     zoom::{HOST, MEETING, SECRET, deliver, deliver_signed, joined, left, participant_event, zulu},
 };
 
@@ -21,12 +21,6 @@ async fn clicked(app: &TestApp) -> (Link, DateTime<Utc>) {
     app.track(&link.token).await;
     let session = session(app, &link).await;
     (link, at(&session["clickedAt"]))
-}
-
-fn at(value: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
-        .expect("RFC 3339")
-        .with_timezone(&Utc)
 }
 
 async fn session(app: &TestApp, link: &Link) -> Value {

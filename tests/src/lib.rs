@@ -197,6 +197,15 @@ pub struct TestApp {
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
+/// A time as the APIs answer it (RFC 3339), in UTC.
+pub fn at(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    value
+        .as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(|| panic!("not a timestamp: {value}"))
+}
+
 /// A link issued through the API.
 pub struct Link {
     pub id: String,

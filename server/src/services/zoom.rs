@@ -216,23 +216,28 @@ async fn match_link(
         .limit(500)
         .all(db)
         .await?;
-    let mut free = Vec::new();
-    for (link, student) in candidates {
-        // Taken when someone joined it (a leave alone may be the previous lesson's).
-        let taken = zoom_participation::Entity::find()
-            .filter(zoom_participation::Column::LinkId.eq(link.id))
-            .filter(zoom_participation::Column::JoinedAt.is_not_null())
-            .one(db)
-            .await?
-            .is_some();
-        if !taken {
+    // Taken when someone joined it (a leave alone may be the previous lesson's).
+    let taken: Vec<i64> = zoom_participation::Entity::find()
+        .select_only()
+        .column(zoom_participation::Column::LinkId)
+        .filter(
+            zoom_participation::Column::LinkId.is_in(candidates.iter().map(|(link, _)| link.id)),
+        )
+        .filter(zoom_participation::Column::JoinedAt.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let free: Vec<_> = candidates
+        .into_iter()
+        .filter(|(link, _)| !taken.contains(&link.id))
+        .map(|(link, student)| {
             let distance = link
                 .clicked_at
                 .map_or(Duration::MAX, |click| (time::from_db(click) - at).abs());
             let named = student.is_some_and(|s| names_match(&s.name, &participant.name));
-            free.push((distance, named, link));
-        }
-    }
+            (distance, named, link)
+        })
+        .collect();
     let Some(best) = free.iter().map(|(distance, _, _)| *distance).min() else {
         return Ok(None);
     };
