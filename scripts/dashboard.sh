@@ -1,52 +1,158 @@
 #!/usr/bin/env bash
 # Builds the admin dashboard (admin-ui/ → admin-ui/dist) with Trunk, first installing what the
 # build needs when it is missing: the wasm32 target, trunk, the wasm-bindgen CLI of the version
-# in Cargo.lock, and binaryen's wasm-opt. Sourced by scripts/run.sh and scripts/test.sh.
+# in Cargo.lock (cargo install, into CARGO_INSTALL_ROOT when set), and binaryen's wasm-opt from
+# the npm package pinned in admin-ui/package-lock.json (no C++ build). Each step says what it
+# does, step i of n, and how long it took; a step already done says so. The steps also go to
+# admin-ui/dist.progress, which /admin/ shows until the build is there, and the tools' own
+# output to target/dashboard-build.log. Run it alone, or sourced by scripts/run.sh and
+# scripts/test.sh (which call build_dashboard).
 set -euo pipefail
 
 TRUNK_VERSION=0.21.14
-# Debian's binaryen (108) rewrites wasm-bindgen's externref table as anyref, and the app then
-# fails to start in the browser; the wasm-opt crate builds binaryen 116, which keeps it.
-WASM_OPT_CRATE_VERSION=0.116.1
-WASM_OPT_VERSION=116
+# Must match Trunk.toml's [tools] wasm_opt and admin-ui/package.json.
+WASM_OPT_VERSION=132
+DASHBOARD_STEPS=5
+DASHBOARD_DIST=admin-ui/dist
+DASHBOARD_PROGRESS=admin-ui/dist.progress
+DASHBOARD_LOG=${DASHBOARD_LOG:-target/dashboard-build.log}
 
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+DASHBOARD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$DASHBOARD_ROOT/scripts/common.sh"
+# The pinned wasm-opt first: Trunk takes the first on PATH, and an older one may be installed.
+export PATH="$DASHBOARD_ROOT/admin-ui/node_modules/.bin:${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin:$PATH"
 
-dashboard_log() { echo "dashboard: $*" >&2; }
+dashboard_say() { echo "dashboard: $*" >&2; }
 
-ensure_dashboard_tools() {
-  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-    dashboard_log "adding the wasm32-unknown-unknown target"
-    rustup target add wasm32-unknown-unknown >&2
+# The page /admin/ shows: "building" or "failed", the step, then any detail.
+dashboard_progress() {
+  printf '%s\n%s\n%s\n' "$1" "$2" "${3:-}" >"$DASHBOARD_PROGRESS.tmp"
+  mv "$DASHBOARD_PROGRESS.tmp" "$DASHBOARD_PROGRESS"
+}
+
+# Runs one step (number, what it does, how long it usually takes, command...), its output to
+# the log; on failure shows the end of the log here and on /admin/.
+dashboard_step() {
+  local number=$1 what=$2 usually=$3 start=$SECONDS
+  shift 3
+  local title="step $number of $DASHBOARD_STEPS: $what"
+  dashboard_say "$title (usually $usually)"
+  dashboard_progress building "Step $number of $DASHBOARD_STEPS: $what (usually $usually)."
+  echo "=== $title" >>"$DASHBOARD_LOG"
+  if ! "$@" >>"$DASHBOARD_LOG" 2>&1; then
+    local last
+    last=$(tail -n 30 "$DASHBOARD_LOG")
+    dashboard_say "$title: failed after $(human_duration $((SECONDS - start))); the end of $DASHBOARD_LOG:"
+    echo "$last" >&2
+    dashboard_progress failed "Step $number of $DASHBOARD_STEPS failed: $what. The whole output is in $DASHBOARD_LOG." "$last"
+    return 1
   fi
-  if ! trunk --version 2>/dev/null | grep -q " $TRUNK_VERSION\$"; then
-    dashboard_log "installing trunk $TRUNK_VERSION (takes about 10 minutes once)"
-    cargo install trunk --version "$TRUNK_VERSION" --locked >&2
+  dashboard_say "$title: done in $(human_duration $((SECONDS - start)))"
+}
+
+dashboard_done_already() { dashboard_say "step $1 of $DASHBOARD_STEPS: $2: already done"; }
+
+# The build tools' own release profiles (trunk's: fat LTO, one codegen unit) make the fastest
+# binaries at several times the build time; a build tool needs neither.
+install_tool() {
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo install "$@"
+}
+
+wasm_target_installed() {
+  rustup target list --installed 2>/dev/null | grep -x wasm32-unknown-unknown >/dev/null
+}
+
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock
+}
+
+wasm_opt_installed() {
+  [ -f admin-ui/node_modules/.package-lock.json ] &&
+    [ "$(command -v wasm-opt)" = "$DASHBOARD_ROOT/admin-ui/node_modules/.bin/wasm-opt" ] &&
+    wasm-opt --version 2>/dev/null | grep "(version_$WASM_OPT_VERSION)" >/dev/null
+}
+
+# Node.js and npm, which run binaryen's wasm-opt. scripts/run.sh calls this before it starts
+# the server: sudo may ask for a password there, not in the build that runs in the background.
+ensure_node() {
+  if ! command -v npm >/dev/null 2>&1; then
+    dashboard_say "installing Node.js and npm with apt-get (they run binaryen's wasm-opt)"
+    apt_install nodejs npm >&2
   fi
-  local bindgen
-  bindgen=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' Cargo.lock)
-  if ! wasm-bindgen --version 2>/dev/null | grep -q " $bindgen\$"; then
-    dashboard_log "installing wasm-bindgen-cli $bindgen (the version in Cargo.lock)"
-    cargo install wasm-bindgen-cli --version "$bindgen" >&2
-  fi
-  if ! wasm-opt --version 2>/dev/null | grep -q "version $WASM_OPT_VERSION"; then
-        if ! command -v g++ >/dev/null 2>&1; then
-      dashboard_log "installing g++ (binaryen is C++)"
-      local sudo=""
-      if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
-      $sudo apt-get update -qq >&2
-      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq g++ >&2
-    fi
-    dashboard_log "installing binaryen $WASM_OPT_VERSION's wasm-opt (takes several minutes once)"
-    cargo install wasm-opt --version "$WASM_OPT_CRATE_VERSION" --locked >&2
-  fi
+}
+
+install_wasm_opt() {
+  { command -v npm >/dev/null || apt_install nodejs npm; } &&
+    npm ci --prefix admin-ui --no-audit --no-fund && wasm-opt --version
+}
+
+# True when admin-ui/dist holds a build newer than everything it is built from.
+dashboard_up_to_date() {
+  [ -f "$DASHBOARD_DIST/index.html" ] &&
+    [ -z "$(find admin-ui/src admin-ui/graphql admin-ui/index.html admin-ui/style.css \
+      admin-ui/Cargo.toml admin-ui/package-lock.json Cargo.toml Cargo.lock Trunk.toml \
+      schema.graphql scripts/dashboard.sh -newer "$DASHBOARD_DIST/index.html" -print -quit)" ]
+}
+
+# A build stopped half-way says so on /admin/, rather than "being built" for ever.
+dashboard_stopped() {
+  dashboard_progress failed "The dashboard build was stopped before it finished. Run scripts/dashboard.sh (or scripts/run.sh) again."
+  exit 130
 }
 
 build_dashboard() {
-  ensure_dashboard_tools
-  dashboard_log "building admin-ui/dist (trunk build --release)"
-  trunk build --release --locked >&2
-  local wasm
-  wasm=$(ls admin-ui/dist/*.wasm)
-  dashboard_log "admin-ui/dist ready; $(basename "$wasm") is $(stat -c %s "$wasm") bytes"
+  local status=0
+  trap dashboard_stopped INT TERM HUP
+  dashboard_steps || status=$?
+  trap - INT TERM HUP
+  return "$status"
 }
+
+dashboard_steps() {
+  local start=$SECONDS bindgen
+  bindgen=$(wasm_bindgen_version)
+  mkdir -p "$(dirname "$DASHBOARD_LOG")"
+  : >"$DASHBOARD_LOG"
+
+  if wasm_target_installed; then
+    dashboard_done_already 1 "the wasm32-unknown-unknown target is installed"
+  else
+    dashboard_step 1 "adding the wasm32-unknown-unknown target" "under a minute" \
+      rustup target add wasm32-unknown-unknown || return 1
+  fi
+  if trunk --version 2>/dev/null | grep " $TRUNK_VERSION\$" >/dev/null; then
+    dashboard_done_already 2 "trunk $TRUNK_VERSION is installed"
+  else
+    dashboard_step 2 "installing trunk $TRUNK_VERSION with cargo install" "about 8 minutes on 2 cores" \
+      install_tool trunk --version "$TRUNK_VERSION" --locked || return 1
+  fi
+  if wasm-bindgen --version 2>/dev/null | grep " $bindgen\$" >/dev/null; then
+    dashboard_done_already 3 "wasm-bindgen $bindgen is installed"
+  else
+    # Not --locked: a dependency pinned in its lock file is no longer on crates.io.
+    dashboard_step 3 "installing wasm-bindgen-cli $bindgen, the version in Cargo.lock" "about 3 minutes" \
+      install_tool wasm-bindgen-cli --version "$bindgen" || return 1
+  fi
+  if wasm_opt_installed; then
+    dashboard_done_already 4 "binaryen's wasm-opt $WASM_OPT_VERSION is installed"
+  else
+    dashboard_step 4 "installing binaryen's wasm-opt $WASM_OPT_VERSION with npm ci" "a few seconds" \
+      install_wasm_opt || return 1
+  fi
+  if dashboard_up_to_date; then
+    dashboard_done_already 5 "$DASHBOARD_DIST is newer than its sources"
+  else
+    dashboard_step 5 "building the dashboard with trunk build --release" "about 3 minutes the first time" \
+      trunk build --release --locked || return 1
+  fi
+  rm -f "$DASHBOARD_PROGRESS"
+  local wasm
+  wasm=$(ls "$DASHBOARD_DIST"/*.wasm)
+  dashboard_say "$DASHBOARD_DIST is ready ($(basename "$wasm"): $(stat -c %s "$wasm") bytes) after $(human_duration $((SECONDS - start)))"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  cd "$DASHBOARD_ROOT"
+  build_dashboard
+fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests and the whole server over HTTP on SQLite, PostgreSQL and MariaDB.
-# Starts (and on a fresh machine installs) the database servers it needs.
+# Starts (and on a fresh machine installs) the database servers, Chromium and the dashboard's
+# build tools it needs; works as root or as a user with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,7 @@ export TEST_REQUIRE_ALL_DATABASES=1
 # The dashboard tests drive a headless Chromium over WebDriver against the built dashboard.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   echo "installing chromium and chromium-driver" >&2
-  apt_install chromium chromium-driver
+  apt_install chromium chromium-driver >&2
 fi
 source scripts/dashboard.sh
 build_dashboard

@@ -34,8 +34,8 @@ pub struct Settings {
     pub admin_token_hash: Option<String>,
     /// Zoom webhooks are taken when this is set.
     pub zoom_webhook_secret: Option<String>,
-    /// The built dashboard, when there is one.
-    pub admin_ui_dir: Option<std::path::PathBuf>,
+    /// The dashboard's build, served at /admin/ (a building page while it is empty).
+    pub admin_ui_dir: std::path::PathBuf,
 }
 
 impl Settings {
@@ -278,16 +278,17 @@ impl Application {
     }
 }
 
-/// The dashboard's folder if it holds a build; otherwise /admin says how to build it.
-fn dashboard(dir: std::path::PathBuf) -> Option<std::path::PathBuf> {
+/// Says at start whether /admin/ serves the dashboard or, until a build arrives, its building
+/// page.
+fn dashboard(dir: std::path::PathBuf) -> std::path::PathBuf {
     if dir.join("index.html").is_file() {
         tracing::info!(dir = %dir.display(), "serving the admin dashboard at /admin/");
-        Some(dir)
     } else {
         tracing::warn!(
             dir = %dir.display(),
-            "ADMIN_UI_DIR holds no dashboard build: /admin/ explains how to build it"
+            "ADMIN_UI_DIR holds no dashboard build yet: /admin/ shows a building page and \
+             serves the dashboard as soon as a build is there"
         );
-        None
     }
+    dir
 }

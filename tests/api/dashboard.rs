@@ -32,6 +32,11 @@ impl Dashboard {
     /// The server (with `extra` flags) and a browser; `None` when the dashboard is not built
     /// or Chromium is not installed.
     async fn open(db: &TestDb, name: &str, extra: &[&str]) -> Option<Self> {
+        Self::open_in(db, name, &dist(), extra).await
+    }
+
+    /// As [`Dashboard::open`], the server serving the dashboard from `folder`.
+    async fn open_in(db: &TestDb, name: &str, folder: &Path, extra: &[&str]) -> Option<Self> {
         let turn = TURN.lock().await;
         if !dist().join("index.html").is_file() {
             unavailable("the dashboard is not built (trunk build --release)");
@@ -44,7 +49,7 @@ impl Dashboard {
             unavailable("chromium or chromedriver is not installed");
             return None;
         };
-        let dir = dist().display().to_string();
+        let dir = folder.display().to_string();
         let mut args = vec!["--admin-ui-dir", dir.as_str()];
         args.extend_from_slice(extra);
         let app = TestApp::spawn(db, &args).await;
@@ -496,4 +501,55 @@ async fn a_session_zoom_ended_shows_zoom_as_its_source_and_the_time_in_the_meeti
         d.close().await;
     })
     .await;
+}
+
+/// The server started before its dashboard was built: the building page the browser shows
+/// reloads itself into the dashboard once the build lands in the folder, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_building_page_turns_into_the_dashboard_without_a_restart() {
+    run_on(Backend::Sqlite, |db| async move {
+        let folder = std::env::temp_dir().join(format!("zt-ui-later-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&folder);
+        let Some(d) = Dashboard::open_in(&db, "later", &folder, &[]).await else {
+            return;
+        };
+        d.browser.goto(&d.app.url("/admin/")).await;
+        d.browser
+            .wait_for_text("#building", "The dashboard is not built yet")
+            .await;
+        copy_folder(&dist(), &folder);
+        assert!(
+            d.browser
+                .wait_for(
+                    "return document.querySelector('#token') !== null",
+                    Duration::from_secs(15)
+                )
+                .await,
+            "the building page did not turn into the dashboard"
+        );
+        d.sign_in().await;
+        d.close().await;
+        let _ = std::fs::remove_dir_all(&folder);
+    })
+    .await;
+}
+
+/// Copies a build as a build lands: beside the folder first, then renamed into place.
+fn copy_folder(from: &Path, to: &Path) {
+    let staged = to.with_extension("staged");
+    copy_tree(from, &staged);
+    std::fs::rename(&staged, to).expect("moved into place");
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("folder");
+    for entry in std::fs::read_dir(from).expect("the build") {
+        let entry = entry.expect("a file of the build");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copied");
+        }
+    }
 }

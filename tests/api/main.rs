@@ -3,6 +3,7 @@ mod bad_input;
 mod concurrency;
 mod contract;
 mod dashboard;
+mod dashboard_build;
 mod durability;
 mod flow;
 mod live;

@@ -33,7 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .route("/graphql/ws", get(graphql::subscriptions))
         .route("/health", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
-        .merge(dashboard::routes(state.settings.admin_ui_dir.as_deref()))
+        .merge(dashboard::routes(&state.settings.admin_ui_dir))
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         // Spans carry the path only: queries hold tracking tokens.

@@ -82,7 +82,8 @@ const SCRIPT: &str = r#"(function () {
   }
 })();"#;
 
-fn escape(text: &str) -> String {
+/// Text made safe to place in HTML, in an element or a quoted attribute.
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
