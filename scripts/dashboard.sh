@@ -83,8 +83,7 @@ ensure_node() {
 }
 
 install_wasm_opt() {
-  { command -v npm >/dev/null || apt_install nodejs npm; } &&
-    npm ci --prefix admin-ui --no-audit --no-fund && wasm-opt --version
+  ensure_node && npm ci --prefix admin-ui --no-audit --no-fund && wasm-opt --version
 }
 
 # True when admin-ui/dist holds a build newer than everything it is built from.

@@ -9,7 +9,7 @@
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
-    time::SystemTime,
+    time::{Duration, SystemTime},
 };
 
 use axum::{
@@ -20,6 +20,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
+use tokio::io::AsyncReadExt;
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
@@ -58,7 +59,7 @@ pub fn routes(dir: &Path) -> Router<AppState> {
 
 /// Where the build script reports its progress: beside the folder, as `<folder>.progress`, so
 /// a build that replaces the folder leaves it alone.
-pub fn progress_file(dir: &Path) -> PathBuf {
+fn progress_file(dir: &Path) -> PathBuf {
     let mut name = dir.components().collect::<PathBuf>().into_os_string();
     name.push(".progress");
     PathBuf::from(name)
@@ -76,15 +77,9 @@ impl Site {
             .await
             .is_ok_and(|meta| meta.is_file());
         if !built {
-            let progress = tokio::fs::read(&self.progress)
+            let (progress, age) = read_progress(&self.progress)
                 .await
-                .ok()
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
-            let age = tokio::fs::metadata(&self.progress)
-                .await
-                .and_then(|meta| meta.modified())
-                .ok()
-                .and_then(|modified| SystemTime::now().duration_since(modified).ok());
+                .map_or((None, None), |(text, age)| (Some(text), age));
             return building_page(progress.as_deref().map(Progress::parse), age);
         }
         match self.files.clone().oneshot(request).await {
@@ -92,6 +87,20 @@ impl Site {
             Err(never) => match never {},
         }
     }
+}
+
+/// The progress file's text and how long ago it was written, from one open file.
+async fn read_progress(path: &Path) -> Option<(String, Option<Duration>)> {
+    let mut file = tokio::fs::File::open(path).await.ok()?;
+    let age = file
+        .metadata()
+        .await
+        .and_then(|meta| meta.modified())
+        .ok()
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok());
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).await.ok()?;
+    Some((String::from_utf8_lossy(&bytes).into_owned(), age))
 }
 
 /// What the build script last wrote: its state on the first line, the step on the second, and
@@ -115,7 +124,7 @@ impl<'a> Progress<'a> {
     }
 }
 
-fn building_page(progress: Option<Progress>, age: Option<std::time::Duration>) -> Response {
+fn building_page(progress: Option<Progress>, age: Option<Duration>) -> Response {
     let (title, body) = match &progress {
         Some(p) if p.failed => (
             "The dashboard build failed",
@@ -184,7 +193,7 @@ fn detail_block(detail: &str) -> String {
     }
 }
 
-fn ago(age: std::time::Duration) -> String {
+fn ago(age: Duration) -> String {
     match age.as_secs() {
         s if s < 60 => format!("{s} s"),
         s => format!("{} min {} s", s / 60, s % 60),
