@@ -1,16 +1,15 @@
-//! Sign-in, the dashboard's frame (navigation, connection state, filters, export, auto-timeout)
-//! and what every view shares.
+//! Sign-in and the dashboard's frame: navigation, connection state, filters, export and
+//! auto-timeout. The frame provides the context the views share.
 
 use std::rc::Rc;
 
 use futures::channel::oneshot;
-use graphql_client::GraphQLQuery;
 use leptos::{prelude::*, task::spawn_local};
 use wasm_bindgen::JsCast;
 
 use crate::{
-    api::{self, ApiError, AutoTimeout, Me, People, me, people},
-    convert::{Row, Stats},
+    api::{self, AutoTimeout, Me, me},
+    context::{Ctx, LiveEvent, ctx},
     format,
     live::{self, Handlers, LinkState},
     overview::OverviewView,
@@ -21,122 +20,8 @@ use crate::{
     teachers::TeachersView,
 };
 
-/// A live session event.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LiveEvent {
-    pub kind: String,
-    pub row: Row,
-}
-
 /// Events kept for a view that is not reading them; it reloads when it opens anyway.
 const MAX_QUEUED_EVENTS: usize = 500;
-
-/// What the views share.
-#[derive(Clone)]
-pub struct Ctx {
-    pub credential: Credential,
-    pub route: RwSignal<Route>,
-    pub time_zone: String,
-    pub stats: RwSignal<Option<Stats>>,
-    /// Session events not yet applied, oldest first.
-    pub events: RwSignal<Vec<LiveEvent>>,
-    /// Bumped on each (re)connect of the live link: reload what may have missed events.
-    pub epoch: RwSignal<u64>,
-    /// The browser's clock in milliseconds, ticking every second (running sessions tick).
-    pub now: RwSignal<f64>,
-    pub teachers: RwSignal<Vec<people::PeopleTeachers>>,
-    pub students: RwSignal<Vec<people::PeopleStudents>>,
-    signed_in: RwSignal<Option<Credential>>,
-    notice: RwSignal<Option<String>>,
-}
-
-impl Ctx {
-    /// An error as the view shows it; a refused credential signs out.
-    pub fn explain(&self, err: ApiError) -> String {
-        if err.is_unauthenticated() {
-            Credential::forget();
-            self.notice.set(Some(
-                "Your credential is no longer accepted. Sign in again.".into(),
-            ));
-            self.signed_in.set(None);
-        }
-        err.message
-    }
-
-    pub fn set_filter(&self, change: impl FnOnce(&mut Filter)) {
-        self.route.update(|route| change(&mut route.filter));
-    }
-
-    pub fn show(&self, view: View) {
-        self.route.update(|route| route.view = view);
-    }
-
-    /// Reloads the teachers and students lists.
-    pub fn reload_people(&self) {
-        let ctx = self.clone();
-        spawn_local(async move {
-            match api::run::<People>(&ctx.credential, people::Variables {}).await {
-                Ok(data) => {
-                    ctx.teachers.set(data.teachers);
-                    ctx.students.set(data.students);
-                }
-                Err(err) => {
-                    ctx.explain(err);
-                }
-            }
-        });
-    }
-}
-
-pub fn ctx() -> Ctx {
-    expect_context::<Ctx>()
-}
-
-/// A view's requests: only the newest answer is applied, and none once the view has closed.
-#[derive(Clone, Copy)]
-pub struct Latest {
-    number: StoredValue<u64>,
-    /// Whether the newest request is still waiting for its answer.
-    pub loading: RwSignal<bool>,
-}
-
-impl Latest {
-    pub fn new() -> Self {
-        Self {
-            number: StoredValue::new(0),
-            loading: RwSignal::new(false),
-        }
-    }
-
-    /// Runs `Q`; the answer goes to `apply`, an error to `error` (a refused credential signs
-    /// out).
-    pub fn run<Q: GraphQLQuery + 'static>(
-        self,
-        ctx: &Ctx,
-        variables: Q::Variables,
-        error: RwSignal<Option<String>>,
-        apply: impl FnOnce(Q::ResponseData) + 'static,
-    ) {
-        let n = self.number.get_value() + 1;
-        self.number.set_value(n);
-        self.loading.set(true);
-        let ctx = ctx.clone();
-        spawn_local(async move {
-            let answer = api::run::<Q>(&ctx.credential, variables).await;
-            if self.number.try_get_value() != Some(n) {
-                return;
-            }
-            self.loading.set(false);
-            match answer {
-                Ok(data) => {
-                    error.set(None);
-                    apply(data);
-                }
-                Err(err) => error.set(Some(ctx.explain(err))),
-            }
-        });
-    }
-}
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -206,22 +91,9 @@ fn Dashboard(
     signed_in: RwSignal<Option<Credential>>,
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    let route = RwSignal::new(Route::current());
-    let ctx = Ctx {
-        credential: credential.clone(),
-        route,
-        time_zone: format::time_zone(),
-        stats: RwSignal::new(None),
-        events: RwSignal::new(Vec::new()),
-        epoch: RwSignal::new(0),
-        now: RwSignal::new(format::now_ms()),
-        teachers: RwSignal::new(Vec::new()),
-        students: RwSignal::new(Vec::new()),
-        signed_in,
-        notice,
-    };
+    let ctx = Ctx::new(credential, signed_in, notice);
     provide_context(ctx.clone());
-    ctx.reload_people();
+    let route = ctx.route;
 
     // The URL follows the view and the filters.
     Effect::new(move |_| route.with(Route::publish));
@@ -238,7 +110,7 @@ fn Dashboard(
     let stop: StoredValue<Option<oneshot::Sender<()>>> = StoredValue::new(None);
     let live_ctx = ctx.clone();
     // Only a change of filter restarts the live link (not a change of view or order).
-    let filter = Memo::new(move |_| route.with(|r| r.filter.clone()));
+    let filter = ctx.filter;
     Effect::new(move |_| {
         let filter = filter.get();
         // The numbers shown belonged to the previous filter.
@@ -306,11 +178,9 @@ fn Dashboard(
     let check_ctx = ctx.clone();
     Effect::new(move |_| {
         if let LinkState::Refused(_) = link.get() {
-            let ctx = check_ctx.clone();
+            let check = check_ctx.fetch::<Me>(me::Variables {});
             spawn_local(async move {
-                if let Err(err) = api::run::<Me>(&ctx.credential, me::Variables {}).await {
-                    ctx.explain(err);
-                }
+                let _ = check.await;
             });
         }
     });
@@ -427,7 +297,7 @@ fn FilterBar() -> impl IntoView {
                         teacher_ctx.set_filter(|f| f.teacher = (!id.is_empty()).then_some(id));
                     }>
                     <option value="" selected=move || filter().teacher.is_none()>"All teachers"</option>
-                    {move || ctx.teachers.get().into_iter().map(|t| {
+                    {move || ctx.teachers().into_iter().map(|t| {
                         let id = t.id.clone();
                         view! {
                             <option value=t.id.clone()
@@ -515,19 +385,16 @@ fn AutoTimeoutButton() -> impl IntoView {
     let result = RwSignal::new(None::<String>);
     let run = move |_| {
         asking.set(false);
-        let ctx = ctx.clone();
+        let answer = ctx.fetch::<AutoTimeout>(api::auto_timeout::Variables {});
         spawn_local(async move {
-            let text =
-                match api::run::<AutoTimeout>(&ctx.credential, api::auto_timeout::Variables {})
-                    .await
-                {
-                    Ok(data) => match data.run_auto_timeout {
-                        0 => "No session was idle long enough: none ended.".to_owned(),
-                        1 => "Ended 1 idle session.".to_owned(),
-                        n => format!("Ended {n} idle sessions."),
-                    },
-                    Err(err) => ctx.explain(err),
-                };
+            let text = match answer.await {
+                Ok(data) => match data.run_auto_timeout {
+                    0 => "No session was idle long enough: none ended.".to_owned(),
+                    1 => "Ended 1 idle session.".to_owned(),
+                    n => format!("Ended {n} idle sessions."),
+                },
+                Err(text) => text,
+            };
             result.set(Some(text));
         });
     };

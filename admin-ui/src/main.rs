@@ -4,6 +4,7 @@
 mod api;
 mod app;
 mod charts;
+mod context;
 mod convert;
 mod format;
 mod live;

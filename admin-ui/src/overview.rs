@@ -4,8 +4,8 @@ use leptos::prelude::*;
 
 use crate::{
     api::{Overview, overview},
-    app::{Latest, ctx},
     charts::{Bar, BarChart},
+    context::ctx,
     convert::Stats,
     format,
 };
@@ -16,52 +16,39 @@ const CHART_REFRESH_MS: u32 = 2000;
 #[component]
 pub fn OverviewView() -> impl IntoView {
     let ctx = ctx();
-    let charts = RwSignal::new(None::<overview::ResponseData>);
-    let error = RwSignal::new(None::<String>);
-    let request = Latest::new();
-    let waiting = StoredValue::new_local(None::<gloo_timers::callback::Timeout>);
-    let load_ctx = ctx.clone();
-    let load = move || {
-        let ctx = load_ctx.clone();
-        let filter = ctx
-            .route
-            .with_untracked(|r| r.filter.overview(&ctx.time_zone));
-        let stats = ctx.stats;
-        request.run::<Overview>(
-            &ctx,
-            overview::Variables {
-                filter: Some(filter),
-            },
-            error,
-            move |data| {
-                if stats.get_untracked().is_none() {
-                    stats.set(Some(data.session_stats.clone().into()));
-                }
-                charts.set(Some(data));
-            },
-        );
-    };
     // Right away on a new filter or connection; a changing total reloads the charts, throttled.
-    let now_load = load.clone();
-    Effect::new(move |_| {
-        ctx.route.with(|r| r.filter.clone());
-        ctx.epoch.track();
-        now_load();
+    let load_ctx = ctx.clone();
+    let charts = LocalResource::new(move || {
+        let filter = load_ctx.filter.with(|f| f.overview(&load_ctx.time_zone));
+        load_ctx.epoch.track();
+        let answer = load_ctx.fetch::<Overview>(overview::Variables {
+            filter: Some(filter),
+        });
+        let stats = load_ctx.stats;
+        async move {
+            let data = answer.await?;
+            // The cards show these numbers until the live link sends its own.
+            if stats.get_untracked().is_none() {
+                stats.set(Some(data.session_stats.clone().into()));
+            }
+            Ok::<_, String>(data)
+        }
     });
+    let waiting = StoredValue::new_local(None::<gloo_timers::callback::Timeout>);
     Effect::new(move |first: Option<()>| {
         ctx.stats.track();
         if first.is_some() && waiting.with_value(Option::is_none) {
-            let load = load.clone();
             waiting.set_value(Some(gloo_timers::callback::Timeout::new(
                 CHART_REFRESH_MS,
                 move || {
                     waiting.set_value(None);
-                    load();
+                    charts.refetch();
                 },
             )));
         }
     });
     on_cleanup(move || waiting.set_value(None));
+    let error = move || charts.map(|a| a.as_ref().err().cloned()).flatten();
 
     let stat = move |pick: fn(&Stats) -> String| {
         move || {
@@ -82,27 +69,29 @@ pub fn OverviewView() -> impl IntoView {
             <Card id="stat-never-clicked" label="Links never opened"
                 value=stat(|s| s.never_clicked.to_string()) />
         </section>
-        <Show when=move || error.get().is_some()>
-            <p class="error" role="alert">{move || error.get()}</p>
+        <Show when=move || error().is_some()>
+            <p class="error" role="alert">{error}</p>
         </Show>
         <section class="charts">
-            {move || charts.get().map(|data| {
-                let days: Vec<_> = data.daily_stats.iter().map(|d| (d.day.get(5..).unwrap_or(&d.day).to_owned(), d)).collect();
-                let sessions = days.iter().map(|(label, d)| Bar { label: label.clone(), value: d.sessions }).collect();
-                let minutes = days.iter().map(|(label, d)| Bar { label: label.clone(), value: d.duration_minutes }).collect();
-                let lengths = data.duration_distribution.iter().map(|b| Bar {
-                    label: match b.to_minutes {
-                        Some(to) => format!("{}–{}", b.from_minutes, to),
-                        None => format!("{}+", b.from_minutes),
-                    },
-                    value: b.sessions,
-                }).collect();
-                view! {
-                    <BarChart id="chart-sessions" title="Sessions per day" bars=sessions />
-                    <BarChart id="chart-minutes" title="Minutes per day" bars=minutes />
-                    <BarChart id="chart-durations" title="Session lengths (minutes, finished sessions)" bars=lengths />
-                }
-            })}
+            <Transition>
+                {move || charts.map(|answer| answer.as_ref().ok().map(|data| {
+                    let days: Vec<_> = data.daily_stats.iter().map(|d| (d.day.get(5..).unwrap_or(&d.day).to_owned(), d)).collect();
+                    let sessions = days.iter().map(|(label, d)| Bar { label: label.clone(), value: d.sessions }).collect();
+                    let minutes = days.iter().map(|(label, d)| Bar { label: label.clone(), value: d.duration_minutes }).collect();
+                    let lengths = data.duration_distribution.iter().map(|b| Bar {
+                        label: match b.to_minutes {
+                            Some(to) => format!("{}–{}", b.from_minutes, to),
+                            None => format!("{}+", b.from_minutes),
+                        },
+                        value: b.sessions,
+                    }).collect();
+                    view! {
+                        <BarChart id="chart-sessions" title="Sessions per day" bars=sessions />
+                        <BarChart id="chart-minutes" title="Minutes per day" bars=minutes />
+                        <BarChart id="chart-durations" title="Session lengths (minutes, finished sessions)" bars=lengths />
+                    }
+                }))}
+            </Transition>
         </section>
     }
 }

@@ -5,24 +5,25 @@ use leptos::{prelude::*, task::spawn_local};
 
 use crate::{
     api::{
-        self, CreateStudent, CreateTeacher, CreateTeacherKey, IssueLink, LinkNotification, Resend,
+        CreateStudent, CreateTeacher, CreateTeacherKey, IssueLink, LinkNotification, Resend,
         create_student, create_teacher, create_teacher_key as key_op, issue_link,
         link_notification, resend,
     },
-    app::{Ctx, ctx},
+    context::{Ctx, ctx},
     format,
 };
 
 #[component]
 pub fn PeopleView() -> impl IntoView {
     let ctx = ctx();
+    let teachers_ctx = ctx.clone();
     view! {
         <div class="people">
             <section>
                 <h2>"Teachers"</h2>
                 <PersonForm kind=Kind::Teacher />
                 <ul id="teachers">
-                    <For each=move || ctx.teachers.get() key=|t| t.id.clone() let:t>
+                    <For each=move || teachers_ctx.teachers() key=|t| t.id.clone() let:t>
                         <li>
                             <strong>{t.name.clone()}</strong>
                             <span class="muted">{format!(" · Telegram {} · since {}", t.telegram_chat_id, format::local_time(&t.created_at))}</span>
@@ -35,7 +36,7 @@ pub fn PeopleView() -> impl IntoView {
                 <h2>"Students"</h2>
                 <PersonForm kind=Kind::Student />
                 <ul id="students">
-                    <For each=move || ctx.students.get() key=|s| s.id.clone() let:s>
+                    <For each=move || ctx.students() key=|s| s.id.clone() let:s>
                         <li>
                             <strong>{s.name.clone()}</strong>
                             <span class="muted">{format!(" · Telegram {}", s.telegram_chat_id)}</span>
@@ -74,24 +75,20 @@ fn PersonForm(kind: Kind) -> impl IntoView {
         let (n, c) = (name.get_untracked(), chat.get_untracked());
         spawn_local(async move {
             let created = match kind {
-                Kind::Teacher => api::run::<CreateTeacher>(
-                    &ctx.credential,
-                    create_teacher::Variables {
+                Kind::Teacher => ctx
+                    .fetch::<CreateTeacher>(create_teacher::Variables {
                         name: n.clone(),
                         chat: c,
-                    },
-                )
-                .await
-                .map(|_| ()),
-                Kind::Student => api::run::<CreateStudent>(
-                    &ctx.credential,
-                    create_student::Variables {
+                    })
+                    .await
+                    .map(|_| ()),
+                Kind::Student => ctx
+                    .fetch::<CreateStudent>(create_student::Variables {
                         name: n.clone(),
                         chat: c,
-                    },
-                )
-                .await
-                .map(|_| ()),
+                    })
+                    .await
+                    .map(|_| ()),
             };
             match created {
                 Ok(()) => {
@@ -100,7 +97,7 @@ fn PersonForm(kind: Kind) -> impl IntoView {
                     message.set(Some((true, format!("Added {n}."))));
                     ctx.reload_people();
                 }
-                Err(err) => message.set(Some((false, ctx.explain(err)))),
+                Err(text) => message.set(Some((false, text))),
             }
         });
     };
@@ -127,18 +124,12 @@ fn TeacherKey(teacher: String) -> impl IntoView {
         let ctx = ctx.clone();
         let teacher = teacher.clone();
         spawn_local(async move {
-            let answer = api::run::<CreateTeacherKey>(
-                &ctx.credential,
-                key_op::Variables {
+            let answer = ctx
+                .fetch::<CreateTeacherKey>(key_op::Variables {
                     teacher_id: teacher,
-                },
-            )
-            .await;
-            token.set(Some(
-                answer
-                    .map(|d| d.create_api_key.token)
-                    .map_err(|e| ctx.explain(e)),
-            ));
+                })
+                .await;
+            token.set(Some(answer.map(|d| d.create_api_key.token)));
         });
     };
     view! {
@@ -162,6 +153,7 @@ struct Issued {
 #[component]
 fn IssueLinkForm() -> impl IntoView {
     let ctx = ctx();
+    let teachers_ctx = ctx.clone();
     let teacher = RwSignal::new(String::new());
     let student = RwSignal::new(String::new());
     let zoom = RwSignal::new(String::new());
@@ -177,7 +169,7 @@ fn IssueLinkForm() -> impl IntoView {
             zoom_url: zoom.get_untracked(),
         };
         spawn_local(async move {
-            match api::run::<IssueLink>(&ctx.credential, variables).await {
+            match ctx.fetch::<IssueLink>(variables).await {
                 Ok(data) => {
                     error.set(None);
                     issued.set(Some(Issued {
@@ -185,7 +177,7 @@ fn IssueLinkForm() -> impl IntoView {
                         tracking_url: data.issue_zoom_link.tracking_url,
                     }));
                 }
-                Err(err) => error.set(Some(ctx.explain(err))),
+                Err(text) => error.set(Some(text)),
             }
         });
     };
@@ -194,13 +186,13 @@ fn IssueLinkForm() -> impl IntoView {
             <label>"Teacher "
                 <select id="link-teacher" required on:change=move |ev| teacher.set(event_target_value(&ev))>
                     <option value="">"Choose…"</option>
-                    {move || ctx.teachers.get().into_iter().map(|t| view! { <option value=t.id>{t.name}</option> }).collect_view()}
+                    {move || teachers_ctx.teachers().into_iter().map(|t| view! { <option value=t.id>{t.name}</option> }).collect_view()}
                 </select>
             </label>
             <label>"Student "
                 <select id="link-student" required on:change=move |ev| student.set(event_target_value(&ev))>
                     <option value="">"Choose…"</option>
-                    {move || ctx.students.get().into_iter().map(|s| view! { <option value=s.id>{s.name}</option> }).collect_view()}
+                    {move || ctx.students().into_iter().map(|s| view! { <option value=s.id>{s.name}</option> }).collect_view()}
                 </select>
             </label>
             <label>"Zoom URL "
@@ -229,11 +221,12 @@ fn IssuedLink(link: Issued) -> impl IntoView {
         let ctx = resend_ctx.clone();
         let id = id.clone();
         spawn_local(async move {
-            match api::run::<Resend>(&ctx.credential, resend::Variables { id: id.clone() }).await {
-                Ok(_) => watch_notification(ctx, id, state, alive),
-                Err(err) => {
-                    ctx.explain(err);
-                }
+            if ctx
+                .fetch::<Resend>(resend::Variables { id: id.clone() })
+                .await
+                .is_ok()
+            {
+                watch_notification(ctx, id, state, alive);
             }
         });
     };
@@ -287,11 +280,9 @@ fn watch_notification(
             if !alive.try_get_value().unwrap_or(false) {
                 return;
             }
-            match api::run::<LinkNotification>(
-                &ctx.credential,
-                link_notification::Variables { id: id.clone() },
-            )
-            .await
+            match ctx
+                .fetch::<LinkNotification>(link_notification::Variables { id: id.clone() })
+                .await
             {
                 Ok(data) => {
                     let settled = matches!(
@@ -303,10 +294,7 @@ fn watch_notification(
                         return;
                     }
                 }
-                Err(err) => {
-                    ctx.explain(err);
-                    return;
-                }
+                Err(_) => return,
             }
             gloo_timers::future::TimeoutFuture::new(1000).await;
         }

@@ -5,76 +5,106 @@ use leptos::prelude::*;
 
 use crate::{
     api::{Sessions, sessions},
-    app::{Latest, ctx},
+    context::ctx,
     convert::{self, Row},
     format,
-    state::SortField,
+    state::{Filter, SortField},
 };
 
 const PAGE: i64 = 25;
+
+/// The sessions a page is taken from: the filter and the order.
+#[derive(Clone, Debug, PartialEq)]
+struct Query {
+    filter: Filter,
+    sort: SortField,
+    descending: bool,
+}
+
+/// Which page of a query the table shows: the cursors of the pages before it, and where it
+/// starts.
+#[derive(Clone, Debug, PartialEq)]
+struct Place {
+    query: Query,
+    before: Vec<Option<String>>,
+    after: Option<String>,
+}
+
+impl Place {
+    fn first(query: Query) -> Self {
+        Self {
+            query,
+            before: Vec::new(),
+            after: None,
+        }
+    }
+}
+
+/// One page as loaded; live events change its rows in place until the next load.
+#[derive(Clone)]
+struct Page {
+    rows: ArcRwSignal<Vec<Row>>,
+    /// Where the next page starts, if there is one.
+    next: Option<String>,
+}
 
 #[component]
 pub fn SessionsView() -> impl IntoView {
     let ctx = ctx();
     let route = ctx.route;
-    let rows = RwSignal::new(Vec::<Row>::new());
-    let error = RwSignal::new(None::<String>);
-
-    // The cursors of the pages before this one, and where the next one starts.
-    let before = RwSignal::new(Vec::<Option<String>>::new());
-    let after = RwSignal::new(None::<String>);
-    let next = RwSignal::new(None::<String>);
-    let request = Latest::new();
-    let loading = request.loading;
-
+    let query = Memo::new(move |_| {
+        route.with(|r| Query {
+            filter: r.filter.clone(),
+            sort: r.sort,
+            descending: r.descending,
+        })
+    });
+    // The page turned to, for the query it was turned in; a new filter or order starts at the
+    // first page.
+    let turned = RwSignal::new(Place::first(query.get_untracked()));
+    let place = Memo::new(move |_| {
+        let query = query.get();
+        turned.with(|p| {
+            if p.query == query {
+                p.clone()
+            } else {
+                Place::first(query)
+            }
+        })
+    });
+    // Reloads the page shown after a reconnect too: events may have been missed.
     let load_ctx = ctx.clone();
-    let load = move || {
-        let ctx = load_ctx.clone();
-        let (filter, order) = route.with_untracked(|r| {
-            (
-                r.filter.sessions(&ctx.time_zone),
-                convert::order(r.sort, r.descending),
-            )
-        });
-        let variables = sessions::Variables {
-            filter: Some(filter),
-            order_by: Some(order),
+    let page = LocalResource::new(move || {
+        let place = place.get();
+        load_ctx.epoch.track();
+        let answer = load_ctx.fetch::<Sessions>(sessions::Variables {
+            filter: Some(place.query.filter.sessions(&load_ctx.time_zone)),
+            order_by: Some(convert::order(place.query.sort, place.query.descending)),
             first: Some(PAGE),
-            after: after.get_untracked(),
-        };
-        request.run::<Sessions>(&ctx, variables, error, move |data| {
-            let page = data.sessions;
-            next.set(
-                page.page_info
+            after: place.after,
+        });
+        async move {
+            let page = answer.await?.sessions;
+            Ok::<_, String>(Page {
+                rows: ArcRwSignal::new(page.edges.into_iter().map(|e| e.node.into()).collect()),
+                next: page
+                    .page_info
                     .has_next_page
                     .then_some(page.page_info.end_cursor)
                     .flatten(),
-            );
-            rows.set(page.edges.into_iter().map(|e| e.node.into()).collect());
-        });
-    };
-
-    // A new filter or order starts at the first page.
-    let first_load = load.clone();
-    Effect::new(move |_| {
-        route.with(|r| (r.filter.clone(), r.sort, r.descending));
-        before.set(Vec::new());
-        after.set(None);
-        first_load();
-    });
-    // After a reconnect, events may have been missed: reload the page shown.
-    let epoch_load = load.clone();
-    Effect::new(move |first: Option<()>| {
-        ctx.epoch.track();
-        if first.is_some() {
-            epoch_load();
+            })
         }
     });
+    let shown = move || page.map(|p| p.as_ref().ok().cloned()).flatten();
+    let rows = move || shown().map(|p| p.rows.get()).unwrap_or_default();
+    let next = move || shown().and_then(|p| p.next);
+    let error = move || page.map(|p| p.as_ref().err().cloned()).flatten();
+    let loading = RwSignal::new(true);
+
     // Live events: a row shown is updated in place, or reloaded away when it no longer matches
     // the status filter; a session that starts or changes state off the page reloads the first
     // page. What arrived while the view was closed is covered by its first load.
     ctx.events.update_untracked(Vec::clear);
-    let event_load = load.clone();
     Effect::new(move |_| {
         ctx.events.track();
         let batch = ctx
@@ -82,27 +112,31 @@ pub fn SessionsView() -> impl IntoView {
             .try_update_untracked(std::mem::take)
             .unwrap_or_default();
         let statuses = route.with_untracked(|r| r.filter.statuses.clone());
+        let first_page = place.with_untracked(|p| p.before.is_empty());
+        let shown = untrack(shown).map(|p| p.rows);
         let mut reload = false;
         for event in batch {
-            let known = rows.with_untracked(|rows| rows.iter().any(|r| r.id == event.row.id));
+            let known = shown.as_ref().is_some_and(|rows| {
+                rows.with_untracked(|rows| rows.iter().any(|r| r.id == event.row.id))
+            });
             let matches = statuses.is_empty()
                 || statuses
                     .iter()
                     .any(|s| s.key().eq_ignore_ascii_case(&event.row.status));
             if known && matches {
-                rows.update(|rows| {
-                    if let Some(row) = rows.iter_mut().find(|r| r.id == event.row.id) {
-                        *row = event.row.clone();
-                    }
-                });
-            } else if known
-                || (matches && event.kind != "HEARTBEAT" && before.with_untracked(Vec::is_empty))
-            {
+                if let Some(rows) = &shown {
+                    rows.update(|rows| {
+                        if let Some(row) = rows.iter_mut().find(|r| r.id == event.row.id) {
+                            *row = event.row.clone();
+                        }
+                    });
+                }
+            } else if known || (matches && event.kind != "HEARTBEAT" && first_page) {
                 reload = true;
             }
         }
         if reload {
-            event_load();
+            page.refetch();
         }
     });
 
@@ -125,69 +159,70 @@ pub fn SessionsView() -> impl IntoView {
             })
         }
     };
-    let next_load = load.clone();
     let go_next = move |_| {
-        if let Some(cursor) = next.get_untracked() {
-            before.update(|b| b.push(after.get_untracked()));
-            after.set(Some(cursor));
-            next_load();
+        if let Some(cursor) = untrack(next) {
+            let mut here = place.get_untracked();
+            here.before.push(here.after.take());
+            here.after = Some(cursor);
+            turned.set(here);
         }
     };
     let go_previous = move |_| {
-        let mut stack = before.get_untracked();
-        if let Some(previous) = stack.pop() {
-            before.set(stack);
-            after.set(previous);
-            load();
+        let mut here = place.get_untracked();
+        if let Some(previous) = here.before.pop() {
+            here.after = previous;
+            turned.set(here);
         }
     };
     let now = ctx.now;
     view! {
-        <Show when=move || error.get().is_some()>
-            <p class="error" role="alert">{move || error.get()}</p>
-        </Show>
-        <table id="sessions" class="sessions" aria-busy=move || loading.get().to_string()>
-            <thead>
-                <tr>
-                    <th><button class="sort" id="sort-teacher" on:click=move |_| sort_by(SortField::Teacher)>
-                        "Teacher"{arrow(SortField::Teacher)}</button></th>
-                    <th>"Student"</th>
-                    <th><button class="sort" id="sort-started" on:click=move |_| sort_by(SortField::Started)>
-                        "Start"{arrow(SortField::Started)}</button></th>
-                    <th>"End"</th>
-                    <th><button class="sort" id="sort-duration" on:click=move |_| sort_by(SortField::Duration)>
-                        "Duration"{arrow(SortField::Duration)}</button></th>
-                    <th>"Status"</th>
-                    <th>"Last activity"</th>
-                    <th>"How it ended"</th>
-                </tr>
-            </thead>
-            <tbody>
-                <For each=move || rows.get() key=|row| (row.id.clone(), row.status.clone(), row.last_activity_at.clone()) let:row>
-                    <tr data-session=row.id.clone() data-status=row.status.clone()>
-                        <td>{row.teacher.clone()}</td>
-                        <td>{row.student.clone()}</td>
-                        <td>{row.clicked_at.as_deref().map(format::local_time)}</td>
-                        <td>{row.ended_at.as_deref().map(format::local_time)}</td>
-                        <td class="duration">{
-                            let row = row.clone();
-                            move || duration(&row, now.get())
-                        }</td>
-                        <td><span class=format!("status {}", row.status.to_lowercase())>{status_label(&row.status)}</span></td>
-                        <td>{row.last_activity_at.as_deref().map(format::local_time)}</td>
-                        <td class="end-reason">{ending(&row)}</td>
+        <Transition set_pending=loading>
+            <Show when=move || error().is_some()>
+                <p class="error" role="alert">{error}</p>
+            </Show>
+            <table id="sessions" class="sessions" aria-busy=move || loading.get().to_string()>
+                <thead>
+                    <tr>
+                        <th><button class="sort" id="sort-teacher" on:click=move |_| sort_by(SortField::Teacher)>
+                            "Teacher"{arrow(SortField::Teacher)}</button></th>
+                        <th>"Student"</th>
+                        <th><button class="sort" id="sort-started" on:click=move |_| sort_by(SortField::Started)>
+                            "Start"{arrow(SortField::Started)}</button></th>
+                        <th>"End"</th>
+                        <th><button class="sort" id="sort-duration" on:click=move |_| sort_by(SortField::Duration)>
+                            "Duration"{arrow(SortField::Duration)}</button></th>
+                        <th>"Status"</th>
+                        <th>"Last activity"</th>
+                        <th>"How it ended"</th>
                     </tr>
-                </For>
-            </tbody>
-        </table>
-        <Show when=move || rows.with(Vec::is_empty) && !loading.get()>
-            <p class="muted" id="no-sessions">"No session matches these filters."</p>
-        </Show>
-        <nav class="pager">
-            <button id="page-previous" disabled=move || before.with(Vec::is_empty) on:click=go_previous>"← Previous"</button>
-            <span>{move || format!("Page {}", before.with(Vec::len) + 1)}</span>
-            <button id="page-next" disabled=move || next.with(Option::is_none) on:click=go_next>"Next →"</button>
-        </nav>
+                </thead>
+                <tbody>
+                    <For each=rows key=|row| (row.id.clone(), row.status.clone(), row.last_activity_at.clone()) let:row>
+                        <tr data-session=row.id.clone() data-status=row.status.clone()>
+                            <td>{row.teacher.clone()}</td>
+                            <td>{row.student.clone()}</td>
+                            <td>{row.clicked_at.as_deref().map(format::local_time)}</td>
+                            <td>{row.ended_at.as_deref().map(format::local_time)}</td>
+                            <td class="duration">{
+                                let row = row.clone();
+                                move || duration(&row, now.get())
+                            }</td>
+                            <td><span class=format!("status {}", row.status.to_lowercase())>{status_label(&row.status)}</span></td>
+                            <td>{row.last_activity_at.as_deref().map(format::local_time)}</td>
+                            <td class="end-reason">{ending(&row)}</td>
+                        </tr>
+                    </For>
+                </tbody>
+            </table>
+            <Show when=move || rows().is_empty() && !loading.get()>
+                <p class="muted" id="no-sessions">"No session matches these filters."</p>
+            </Show>
+            <nav class="pager">
+                <button id="page-previous" disabled=move || place.with(|p| p.before.is_empty()) on:click=go_previous>"← Previous"</button>
+                <span>{move || format!("Page {}", place.with(|p| p.before.len()) + 1)}</span>
+                <button id="page-next" disabled=move || next().is_none() on:click=go_next>"Next →"</button>
+            </nav>
+        </Transition>
     }
 }
 

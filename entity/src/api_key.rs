@@ -15,9 +15,9 @@ pub enum ApiRole {
 #[sea_orm(table_name = "api_keys")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
+    pub id: crate::ApiKeyId,
     pub role: ApiRole,
-    pub teacher_id: Option<i64>,
+    pub teacher_id: Option<crate::TeacherId>,
     #[sea_orm(unique)]
     pub token_hash: String,
     pub created_at: DateTime,

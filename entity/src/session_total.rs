@@ -12,7 +12,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub day: Date,
     #[sea_orm(primary_key, auto_increment = false)]
-    pub teacher_id: i64,
+    pub teacher_id: crate::TeacherId,
     #[sea_orm(primary_key, auto_increment = false)]
     pub session_status: SessionStatus,
     pub sessions: i64,

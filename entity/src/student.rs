@@ -5,7 +5,7 @@ use sea_orm::entity::prelude::*;
 #[sea_orm(table_name = "students")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
+    pub id: crate::StudentId,
     pub name: String,
     pub telegram_chat_id: String,
     pub created_at: DateTime,

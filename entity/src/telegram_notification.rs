@@ -26,7 +26,7 @@ pub enum NotificationStatus {
 #[sea_orm(table_name = "telegram_notifications")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub link_id: i64,
+    pub link_id: crate::LinkId,
     pub status: NotificationStatus,
     pub attempts: i32,
     pub last_error: Option<String>,

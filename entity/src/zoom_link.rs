@@ -32,11 +32,11 @@ pub enum EndReason {
 #[sea_orm(table_name = "wpos_zoom_links")]
 pub struct Model {
     #[sea_orm(primary_key)]
-    pub id: i64,
+    pub id: crate::LinkId,
     #[sea_orm(unique)]
     pub tracking_token: String,
-    pub teacher_id: i64,
-    pub student_id: i64,
+    pub teacher_id: crate::TeacherId,
+    pub student_id: crate::StudentId,
     pub zoom_url: String,
     pub created_at: DateTime,
     pub clicked_at: Option<DateTime>,

@@ -21,7 +21,7 @@ pub enum LeftBy {
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    pub link_id: i64,
+    pub link_id: crate::LinkId,
     /// Zoom's identity of the participant in this meeting (participant UUID, else user id).
     pub participant_key: String,
     /// The name they joined under: a rejoin under a new identity is recognized by it.

@@ -1,13 +1,19 @@
 //! Schema migrations, run by the server at start-up and usable as the SeaORM migration CLI
 //! (`cargo run -p migration -- up`, `status`, `down`, `fresh`).
+//!
+//! A released migration is never edited or removed: databases that ran it would never see the
+//! change. `checksums.txt` holds every migration file as released (see `README.md`).
 
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_tables;
 mod m20261127_000002_telegram_notifications;
 mod m20261128_000003_hot_paths;
+mod m20261128_000003_sqlite_session_totals;
 mod m20261128_000004_end_reason;
 mod m20261128_000005_zoom_webhooks;
+mod m20261203_000006_session_totals_handover;
+mod m20261203_000007_catch_up_edited_migrations;
 
 pub struct Migrator;
 
@@ -17,9 +23,14 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_tables::Migration),
             Box::new(m20261127_000002_telegram_notifications::Migration),
+            // The replaced first `000003`, where databases ran it, then its handover, which
+            // must come before `hot_paths`.
+            Box::new(m20261128_000003_sqlite_session_totals::Migration),
+            Box::new(m20261203_000006_session_totals_handover::Migration),
             Box::new(m20261128_000003_hot_paths::Migration),
             Box::new(m20261128_000004_end_reason::Migration),
             Box::new(m20261128_000005_zoom_webhooks::Migration),
+            Box::new(m20261203_000007_catch_up_edited_migrations::Migration),
         ]
     }
 }

@@ -5,7 +5,10 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use clap::Parser;
 use url::Url;
 
-use crate::telegram::{self, BotToken};
+use crate::{
+    domain::{ApiToken, SessionRules},
+    telegram::{self, BotToken},
+};
 
 /// Where the SQLite database lives when `DATABASE_URL` is not set.
 pub const DEFAULT_SQLITE_PATH: &str = "data/zoomtrack.db";
@@ -116,6 +119,62 @@ impl Config {
                 Some(PathBuf::from(DEFAULT_SQLITE_PATH)),
             ),
         }
+    }
+}
+
+/// Settings the running server needs, derived once from [`Config`].
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub public_base_url: Url,
+    pub rules: SessionRules,
+    pub sweep_interval: Duration,
+    pub heartbeat_interval: Duration,
+    pub heartbeat_flush_interval: Duration,
+    pub zoom_launch_delay: Duration,
+    pub admin_token_hash: Option<String>,
+    /// Zoom webhooks are taken when this is set.
+    pub zoom_webhook_secret: Option<String>,
+    /// The dashboard's build, served at /admin/ (a building page while it is empty).
+    pub admin_ui_dir: PathBuf,
+}
+
+impl Settings {
+    /// The settings of a server listening on `local`.
+    pub fn new(config: &Config, local: SocketAddr) -> anyhow::Result<Self> {
+        let public_base_url = match &config.public_base_url {
+            Some(url) => url.clone(),
+            None if local.ip().is_unspecified() => {
+                tracing::warn!(
+                    "BIND_ADDR listens on every interface: set PUBLIC_BASE_URL to the address \
+                     students reach; tracking links use http://localhost:{} until then",
+                    local.port()
+                );
+                Url::parse(&format!("http://localhost:{}", local.port()))?
+            }
+            None => Url::parse(&format!("http://{local}"))?,
+        };
+        Ok(Self {
+            public_base_url,
+            rules: SessionRules::new(
+                chrono::Duration::from_std(config.session_timeout)?,
+                chrono::Duration::from_std(config.heartbeat_interval)?,
+            ),
+            sweep_interval: config.sweep_interval,
+            heartbeat_interval: config.heartbeat_interval,
+            heartbeat_flush_interval: config.heartbeat_flush_interval,
+            zoom_launch_delay: config.zoom_launch_delay,
+            admin_token_hash: config.admin_token.as_deref().map(ApiToken::hash),
+            zoom_webhook_secret: config.zoom_webhook_secret.clone().filter(|s| !s.is_empty()),
+            admin_ui_dir: config.admin_ui_dir.clone(),
+        })
+    }
+
+    pub fn tracking_url(&self, token: &str) -> String {
+        let mut url = self.public_base_url.clone();
+        let path = format!("{}/api/zoom/track", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+        url.query_pairs_mut().clear().append_pair("token", token);
+        url.into()
     }
 }
 

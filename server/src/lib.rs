@@ -5,7 +5,6 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
-pub mod events;
 pub mod graphql;
 mod http;
 pub mod jobs;

@@ -1,79 +1,29 @@
-//! Building the application from its configuration: database, state, router, jobs.
+//! Wiring: the configuration's database, tracker, delivery job and router, and the jobs that
+//! run beside the server.
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use sea_orm::DatabaseConnection;
 use tokio::{net::TcpListener, sync::watch};
-use url::Url;
 
 use crate::{
-    config::Config,
+    config::{Config, Settings},
     db,
-    domain::{ApiToken, time},
-    events::EventBus,
-    graphql::{self, AppSchema},
-    http,
+    domain::time,
+    graphql, http,
     jobs::{
         self,
-        notifier::{Notifier, RetryPolicy},
+        notifier::{Deliveries, RetryPolicy},
     },
-    services::{self, auth, beats::Heartbeats, sessions::SessionRules},
+    services::{self, Tracker, auth, notifications::Notifier},
     telegram::{self, BotApi},
 };
-
-/// Settings the running server needs, derived once from [`Config`].
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub public_base_url: Url,
-    pub rules: SessionRules,
-    pub sweep_interval: std::time::Duration,
-    pub heartbeat_interval: std::time::Duration,
-    pub heartbeat_flush_interval: std::time::Duration,
-    pub zoom_launch_delay: std::time::Duration,
-    pub admin_token_hash: Option<String>,
-    /// Zoom webhooks are taken when this is set.
-    pub zoom_webhook_secret: Option<String>,
-    /// The dashboard's build, served at /admin/ (a building page while it is empty).
-    pub admin_ui_dir: std::path::PathBuf,
-}
-
-impl Settings {
-    pub fn tracking_url(&self, token: &str) -> String {
-        let mut url = self.public_base_url.clone();
-        let path = format!("{}/api/zoom/track", url.path().trim_end_matches('/'));
-        url.set_path(&path);
-        url.query_pairs_mut().clear().append_pair("token", token);
-        url.into()
-    }
-}
-
-/// What every handler and resolver shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// Writes, and reads that decide a write.
-    pub db: DatabaseConnection,
-    /// Reports and lists (on SQLite, read-only connections beside the one writer).
-    pub read: DatabaseConnection,
-    pub beats: Arc<Heartbeats>,
-    pub settings: Arc<Settings>,
-    pub events: Arc<EventBus>,
-    pub schema: AppSchema,
-    /// Turns `true` when the server begins to shut down: long-lived connections end then.
-    pub stopping: watch::Receiver<bool>,
-}
-
-/// The Telegram side, when a bot token is configured.
-struct Telegram {
-    bot: BotApi,
-    retry: RetryPolicy,
-}
 
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
-    state: AppState,
-    telegram: Option<Telegram>,
+    state: http::AppState,
+    deliveries: Option<Deliveries>,
     notifier: Arc<Notifier>,
     stop: watch::Sender<bool>,
     /// Set when `ADMIN_TOKEN` was not given and this start created the first admin credential.
@@ -84,49 +34,22 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate().map_err(anyhow::Error::msg)?;
         let (url, sqlite_file) = config.database();
-        let db::Pools { write: db, read } = db::connect(&url, sqlite_file.as_deref())
+        let pools = db::connect(&url, sqlite_file.as_deref())
             .await
             .context("DATABASE_URL: cannot open the database")?;
         let listener = TcpListener::bind(config.bind_addr)
             .await
             .with_context(|| format!("BIND_ADDR: cannot listen on {}", config.bind_addr))?;
         let local = listener.local_addr()?;
-        let public_base_url = match config.public_base_url {
-            Some(url) => url,
-            None if local.ip().is_unspecified() => {
-                tracing::warn!(
-                    "BIND_ADDR listens on every interface: set PUBLIC_BASE_URL to the address \
-                     students reach; tracking links use http://localhost:{} until then",
-                    local.port()
-                );
-                Url::parse(&format!("http://localhost:{}", local.port()))?
-            }
-            None => Url::parse(&format!("http://{local}"))?,
-        };
+        let settings = Arc::new(Settings::new(&config, local)?);
+        log_dashboard(&settings);
         let generated_admin_token = match &config.admin_token {
             Some(_) => None,
-            None => auth::bootstrap_admin(&db, time::now())
+            None => auth::bootstrap_admin(&pools.write, time::now())
                 .await
                 .context("creating the first admin credential")?,
         };
-        let timeout = chrono::Duration::from_std(config.session_timeout)?;
-        let heartbeat = chrono::Duration::from_std(config.heartbeat_interval)?;
-        let settings = Arc::new(Settings {
-            public_base_url,
-            rules: SessionRules {
-                timeout,
-                resume_window: heartbeat * 2,
-            },
-            sweep_interval: config.sweep_interval,
-            heartbeat_interval: config.heartbeat_interval,
-            heartbeat_flush_interval: config.heartbeat_flush_interval,
-            zoom_launch_delay: config.zoom_launch_delay,
-            admin_token_hash: config.admin_token.as_deref().map(ApiToken::hash),
-            zoom_webhook_secret: config.zoom_webhook_secret.filter(|s| !s.is_empty()),
-            admin_ui_dir: dashboard(config.admin_ui_dir),
-        });
-        let events = Arc::new(EventBus::new(heartbeat));
-        let telegram = match &config.telegram_bot_token {
+        let deliveries = match &config.telegram_bot_token {
             None => {
                 tracing::info!(
                     "Telegram notifications are off: TELEGRAM_BOT_TOKEN is not set. Links still \
@@ -149,41 +72,34 @@ impl Application {
                          tracking URL goes in the text"
                     );
                 }
-                Some(Telegram {
+                let retry = RetryPolicy {
+                    backoff: config.telegram_retry_backoff,
+                    round_interval: config.telegram_retry_interval,
+                    max_attempts: config.telegram_max_attempts,
+                };
+                Some(Deliveries::new(
+                    pools.write.clone(),
                     bot,
-                    retry: RetryPolicy {
-                        backoff: config.telegram_retry_backoff,
-                        round_interval: config.telegram_retry_interval,
-                        max_attempts: config.telegram_max_attempts,
-                    },
-                })
+                    settings.clone(),
+                    retry,
+                ))
             }
         };
-        let notifier = Arc::new(Notifier::new(telegram.is_some()));
-        let beats = Arc::new(Heartbeats::default());
-        let schema = graphql::schema(
-            db.clone(),
-            read.clone(),
-            beats.clone(),
-            settings.clone(),
-            events.clone(),
-            notifier.clone(),
-        );
+        let notifier = Arc::new(Notifier::new(deliveries.is_some()));
+        let tracker = Arc::new(Tracker::new(pools, settings.rules));
+        let schema = graphql::schema(tracker.clone(), settings.clone(), notifier.clone());
         let (stop, stopping) = watch::channel(false);
         Ok(Self {
             listener,
             local_addr: local,
-            state: AppState {
-                db,
-                read,
-                beats,
+            state: http::AppState {
+                tracker,
                 settings,
-                events,
                 schema,
                 stopping,
             },
             stop,
-            telegram,
+            deliveries,
             notifier,
             generated_admin_token,
         })
@@ -193,20 +109,13 @@ impl Application {
         self.local_addr
     }
 
-    pub fn db(&self) -> &DatabaseConnection {
-        &self.state.db
-    }
-
-    pub fn beats(&self) -> Arc<Heartbeats> {
-        self.state.beats.clone()
+    /// Session tracking: the operations, the live events and the database connections.
+    pub fn tracker(&self) -> Arc<Tracker> {
+        self.state.tracker.clone()
     }
 
     pub fn settings(&self) -> &Settings {
         &self.state.settings
-    }
-
-    pub fn events(&self) -> Arc<EventBus> {
-        self.state.events.clone()
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests and stops the jobs.
@@ -215,35 +124,25 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop_rx = self.stop.subscribe();
+        let tracker = self.state.tracker.clone();
+        let settings = self.state.settings.clone();
         let sweeper = tokio::spawn(jobs::sweeper::run(
-            self.state.db.clone(),
-            self.state.events.clone(),
-            self.state.beats.clone(),
-            self.state.settings.rules.timeout,
-            self.state.settings.sweep_interval,
+            tracker.clone(),
+            settings.sweep_interval,
             stop_rx.clone(),
         ));
         let flusher = tokio::spawn(jobs::flusher::run(
-            self.state.db.clone(),
-            self.state.beats.clone(),
-            self.state.settings.rules.timeout,
-            self.state.settings.heartbeat_flush_interval,
+            tracker.clone(),
+            settings.heartbeat_flush_interval,
             stop_rx.clone(),
         ));
-        let notifier = self.telegram.map(|telegram| {
-            tokio::spawn(jobs::notifier::run(
-                self.state.db.clone(),
-                telegram.bot,
-                self.state.settings.clone(),
-                telegram.retry,
-                self.notifier.clone(),
-                stop_rx,
-            ))
-        });
-        if self.state.settings.zoom_webhook_secret.is_some() {
-            let db = self.state.db.clone();
+        let deliveries = self
+            .deliveries
+            .map(|job| tokio::spawn(job.run(self.notifier.clone(), stop_rx)));
+        if settings.zoom_webhook_secret.is_some() {
+            let tracker = tracker.clone();
             tokio::spawn(async move {
-                match services::zoom::fill_meeting_ids(&db).await {
+                match services::zoom::fill_meeting_ids(tracker.db()).await {
                     Ok(0) => {}
                     Ok(filled) => tracing::info!(filled, "stored the meeting ids of older links"),
                     Err(err) => {
@@ -252,7 +151,6 @@ impl Application {
                 }
             });
         }
-        let (db, beats) = (self.state.db.clone(), self.state.beats.clone());
         let router = http::router(self.state);
         tracing::info!(addr = %self.local_addr, "listening");
         // Jobs and WebSocket subscriptions stop as soon as shutdown begins; requests in flight
@@ -267,12 +165,12 @@ impl Application {
         sweeper.await?;
         flusher.await?;
         // Every request has been answered: store the beats answered since the last flush.
-        beats
-            .flush(&db)
+        tracker
+            .flush()
             .await
             .context("writing the last heartbeats before stopping")?;
-        if let Some(notifier) = notifier {
-            notifier.await?;
+        if let Some(deliveries) = deliveries {
+            deliveries.await?;
         }
         Ok(())
     }
@@ -280,7 +178,8 @@ impl Application {
 
 /// Says at start whether /admin/ serves the dashboard or, until a build arrives, its building
 /// page.
-fn dashboard(dir: std::path::PathBuf) -> std::path::PathBuf {
+fn log_dashboard(settings: &Settings) {
+    let dir = &settings.admin_ui_dir;
     if dir.join("index.html").is_file() {
         tracing::info!(dir = %dir.display(), "serving the admin dashboard at /admin/");
     } else {
@@ -290,5 +189,4 @@ fn dashboard(dir: std::path::PathBuf) -> std::path::PathBuf {
              serves the dashboard as soon as a build is there"
         );
     }
-    dir
 }

@@ -4,7 +4,7 @@ use chrono::Duration;
 use entity::zoom_link::{self, SessionStatus};
 use futures::future::join_all;
 use sea_orm::EntityTrait;
-use zoomtrack_server::{domain::time, services::sessions};
+use zoomtrack_server::{domain::time, services::tracker::Click};
 use zoomtrack_tests::{TestApp, TestDb, db_test};
 
 const SESSIONS: usize = 12;
@@ -27,10 +27,7 @@ async fn concurrent_ends_and_sweeps_take_effect_once(db: TestDb) {
         (0..ENDS_PER_SESSION)
             .map(move |_| async move { (link.id.clone(), client.end_session(&link.token).await) })
     }));
-    let sweeps = join_all(
-        (0..SWEEPS)
-            .map(|_| sessions::sweep(&app.db, &app.events, &app.beats, Duration::hours(2), later)),
-    );
+    let sweeps = join_all((0..SWEEPS).map(|_| app.tracker.sweep(later)));
     let (ends, sweeps) = tokio::join!(ends, sweeps);
     let swept: u64 = sweeps.into_iter().map(|r| r.expect("sweep")).sum();
 
@@ -80,7 +77,7 @@ async fn heartbeats_racing_a_sweep_never_revive_a_timed_out_session(db: TestDb) 
     app.track(&link.token).await;
     let later = time::now() + Duration::hours(3);
     let beats = join_all((0..10).map(|_| app.heartbeat(&link.token)));
-    let sweep = sessions::sweep(&app.db, &app.events, &app.beats, Duration::hours(2), later);
+    let sweep = app.tracker.sweep(later);
     let (beats, swept) = tokio::join!(beats, sweep);
     assert_eq!(swept.unwrap(), 1);
     for (status, body) in beats {
@@ -104,27 +101,14 @@ async fn a_click_behind_a_later_heartbeat_resumes(db: TestDb) {
     let link = app.issue_link().await;
     app.track(&link.token).await;
     let token = zoomtrack_server::domain::TrackingToken::parse(&link.token).unwrap();
-    let rules = sessions::SessionRules {
-        timeout: Duration::hours(2),
-        resume_window: Duration::minutes(1),
-    };
     // Another replica, its clock 10 s ahead, stamped a heartbeat; this one takes a click.
     let now = time::now();
-    sessions::heartbeat(
-        &app.db,
-        &app.db,
-        &app.events,
-        &app.beats,
-        &token,
-        rules,
-        now + Duration::seconds(10),
-    )
-    .await
-    .unwrap();
-    let (click, row) = sessions::click(&app.db, &app.events, &app.beats, &token, rules, now)
+    app.tracker
+        .heartbeat(&token, now + Duration::seconds(10))
         .await
         .unwrap();
-    assert_eq!(click, sessions::Click::Resumed);
+    let (click, row) = app.tracker.click(&token, now).await.unwrap();
+    assert_eq!(click, Click::Resumed);
     assert_eq!(
         row.last_activity_at.map(time::from_db),
         Some(now + Duration::seconds(10)),

@@ -61,7 +61,10 @@ impl Dashboard {
     }
 
     async fn sign_in(&self) {
-        self.browser.goto(&self.app.url("/admin/")).await;
+        self.browser
+            .goto(&self.app.url("/admin/"))
+            .await
+            .expect("the dashboard opens");
         self.browser.type_into("#token", ADMIN_TOKEN).await;
         self.browser.click("#sign-in").await;
         self.browser.wait_for_text("#connection", "Live").await;
@@ -70,8 +73,12 @@ impl Dashboard {
     /// Rows of the sessions table.
     async fn rows(&self) -> i64 {
         self.browser
-            .script("return document.querySelectorAll('#sessions tbody tr').length")
+            .execute(
+                "return document.querySelectorAll('#sessions tbody tr').length",
+                vec![],
+            )
             .await
+            .expect("the rows counted")
             .as_i64()
             .unwrap_or(-1)
     }
@@ -115,7 +122,10 @@ async fn an_admin_signs_in_and_the_overview_shows_the_numbers() {
         d.app.track(&active.token).await;
         d.app.issue_link().await;
 
-        d.browser.goto(&d.app.url("/admin/")).await;
+        d.browser
+            .goto(&d.app.url("/admin/"))
+            .await
+            .expect("the dashboard opens");
         d.browser
             .type_into("#token", "not-a-real-credential-0000")
             .await;
@@ -141,7 +151,7 @@ async fn an_admin_signs_in_and_the_overview_shows_the_numbers() {
         d.browser.find("#chart-durations rect.bar").await;
         eprintln!("overview numbers shown {shown_after:?} after sign-in");
         d.browser
-            .screenshot(&workspace().join("target/screenshots/overview.png"))
+            .save_screenshot(&workspace().join("target/screenshots/overview.png"))
             .await;
 
         // A session that starts now shows up in the numbers without a reload.
@@ -238,14 +248,21 @@ async fn filters_narrow_the_table_and_the_export_holds_every_matching_row() {
         d.wait_rows(3).await;
         d.browser.type_into("#filter-search", "carl").await;
         d.wait_rows(2).await;
-        let search = d.browser.script("return location.search").await;
+        let search = d
+            .browser
+            .execute("return location.search", vec![])
+            .await
+            .expect("the address");
         assert!(
             search.as_str().unwrap_or_default().contains("search=carl"),
             "{search}"
         );
         // The view is in the URL: opening it again shows the same rows.
-        let url = d.browser.script("return location.href").await;
-        d.browser.goto(url.as_str().unwrap_or_default()).await;
+        let url = d.browser.current_url().await.expect("the address");
+        d.browser
+            .goto(url.as_str())
+            .await
+            .expect("the view opens again");
         d.wait_rows(2).await;
         d.browser.click("#status-ended").await;
         d.wait_rows(1).await;
@@ -348,8 +365,9 @@ async fn an_admin_runs_the_product_from_the_browser() {
         d.browser.wait_for_text("#teachers li strong", "Anna Petrova").await;
         d.browser.wait_for_text("#students li strong", "Bob Lee").await;
         d.browser
-            .script("const s = document.querySelector('#link-teacher'); s.selectedIndex = 1; s.dispatchEvent(new Event('change')); const t = document.querySelector('#link-student'); t.selectedIndex = 1; t.dispatchEvent(new Event('change')); return true")
-            .await;
+            .execute("const s = document.querySelector('#link-teacher'); s.selectedIndex = 1; s.dispatchEvent(new Event('change')); const t = document.querySelector('#link-student'); t.selectedIndex = 1; t.dispatchEvent(new Event('change')); return true", vec![])
+            .await
+            .expect("a teacher and a student chosen");
         d.browser
             .type_into("#link-zoom", "https://us02web.zoom.us/j/85012345678?pwd=abc")
             .await;
@@ -447,7 +465,11 @@ async fn a_teacher_row_opens_that_teachers_sessions() {
                 .wait_for(&row_is(&zed.id, "ENDED"), Duration::from_secs(2))
                 .await
         );
-        let search = d.browser.script("return location.search").await;
+        let search = d
+            .browser
+            .execute("return location.search", vec![])
+            .await
+            .expect("the address");
         assert!(
             search
                 .as_str()
@@ -513,7 +535,10 @@ async fn the_building_page_turns_into_the_dashboard_without_a_restart() {
         let Some(d) = Dashboard::open_in(&db, "later", &folder, &[]).await else {
             return;
         };
-        d.browser.goto(&d.app.url("/admin/")).await;
+        d.browser
+            .goto(&d.app.url("/admin/"))
+            .await
+            .expect("the dashboard opens");
         d.browser
             .wait_for_text("#building", "The dashboard is not built yet")
             .await;

@@ -24,7 +24,7 @@ async fn next_second() -> DateTime<Utc> {
 }
 
 async fn row(db: &DatabaseConnection, id: &str) -> zoom_link::Model {
-    zoom_link::Entity::find_by_id(id.parse::<i64>().expect("an id"))
+    zoom_link::Entity::find_by_id(id.parse::<entity::LinkId>().expect("an id"))
         .one(db)
         .await
         .expect("a query")

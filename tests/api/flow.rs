@@ -3,7 +3,7 @@
 use chrono::Duration;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
-use zoomtrack_server::{domain::time, services::sessions};
+use zoomtrack_server::domain::time;
 use zoomtrack_tests::{TestApp, TestDb, at, db_test};
 
 db_test!(a_session_is_issued_tracked_and_ended);
@@ -168,36 +168,20 @@ async fn the_sweep_step_takes_now(db: TestDb) {
     let link = app.issue_link().await;
     let pending = app.issue_link().await;
     app.track(&link.token).await;
-    let timeout = Duration::hours(2);
     let now = time::now();
+    assert_eq!(app.tracker.sweep(now).await.unwrap(), 0);
     assert_eq!(
-        sessions::sweep(&app.db, &app.events, &app.beats, timeout, now)
+        app.tracker
+            .sweep(now + Duration::minutes(119))
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        sessions::sweep(
-            &app.db,
-            &app.events,
-            &app.beats,
-            timeout,
-            now + Duration::minutes(119)
-        )
-        .await
-        .unwrap(),
-        0
-    );
-    assert_eq!(
-        sessions::sweep(
-            &app.db,
-            &app.events,
-            &app.beats,
-            timeout,
-            now + Duration::minutes(121)
-        )
-        .await
-        .unwrap(),
+        app.tracker
+            .sweep(now + Duration::minutes(121))
+            .await
+            .unwrap(),
         1
     );
     let ended = app.link(&link.id).await;
@@ -205,15 +189,7 @@ async fn the_sweep_step_takes_now(db: TestDb) {
     assert_eq!(ended["durationSeconds"], 0);
     // A link never clicked is not a session: the sweep leaves it alone.
     assert_eq!(
-        sessions::sweep(
-            &app.db,
-            &app.events,
-            &app.beats,
-            timeout,
-            now + Duration::days(30)
-        )
-        .await
-        .unwrap(),
+        app.tracker.sweep(now + Duration::days(30)).await.unwrap(),
         0
     );
     assert_eq!(app.link(&pending.id).await["status"], "PENDING");

@@ -240,20 +240,21 @@ async fn a_subscriber_that_falls_behind_has_its_stream_completed(db: TestDb) {
     let link = app.issue_link().await;
     app.track(&link.token).await;
     assert_eq!(event(&next(&mut events).await).0, "STARTED");
-    let model = entity::zoom_link::Entity::find_by_id(link.id.parse::<i64>().expect("an id"))
-        .one(&app.db)
-        .await
-        .expect("read")
-        .expect("the link");
+    let model =
+        entity::zoom_link::Entity::find_by_id(link.id.parse::<entity::LinkId>().expect("an id"))
+            .one(&app.db)
+            .await
+            .expect("read")
+            .expect("the link");
     // Far more events at once than the bus keeps for one subscriber.
-    app.events
-        .publish(
-            &app.db,
-            zoomtrack_server::events::EventKind::Heartbeat,
-            vec![model; 20_000],
-            chrono::Utc::now(),
-        )
-        .await;
+    let session = zoomtrack_server::services::view::view(&app.db, model)
+        .await
+        .expect("the session with its people");
+    app.tracker.events().publish(
+        zoomtrack_server::services::events::EventKind::Heartbeat,
+        vec![session; 20_000],
+        chrono::Utc::now(),
+    );
     // What was kept arrives, then the stream ends instead of going on with a gap.
     let drained = tokio::time::timeout(Duration::from_secs(60), async {
         let mut delivered = 0;

@@ -1,3 +1,4 @@
+mod architecture;
 mod auth;
 mod bad_input;
 mod concurrency;
@@ -7,6 +8,7 @@ mod dashboard_build;
 mod durability;
 mod flow;
 mod live;
+mod migrations;
 mod plans;
 mod reports;
 mod spec_sql;

@@ -77,7 +77,7 @@ pub fn dashboard_filters(
     .map(|(name, parts)| {
         (
             name,
-            reports::parse_filter(parts, Caller::Admin).expect("a valid filter"),
+            reports::parse_filter(parts, Caller::Admin, Utc::now()).expect("a valid filter"),
         )
     })
     .collect()

@@ -10,6 +10,11 @@ use std::{
 
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
+use zoomtrack_server::{
+    domain::time,
+    jobs::notifier::{Deliveries, RetryPolicy},
+    telegram::BotApi,
+};
 use zoomtrack_tests::{
     ADMIN_TOKEN, Backend, Link, TestApp, TestDb, db_test, run_on,
     telegram::{BOT_TOKEN, FakeTelegram, Reply, unused_port},
@@ -32,6 +37,45 @@ async fn spawn(db: &TestDb, api_base: &str, extra: &[&str]) -> TestApp {
         }
     }
     TestApp::spawn(db, &args).await
+}
+
+/// One round of the delivery job an hour from now, as `app`'s server runs them against
+/// `api_base` (its retry waits are a few seconds), its attempts answered before it returns:
+/// what is still to be sent by then. It starts once the server has recorded every answer, so
+/// that the round cannot take an attempt in flight for a lost one.
+async fn round_an_hour_later(app: &TestApp, api_base: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let sending = app
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                app.db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM telegram_notifications WHERE status = 'sending'",
+            ))
+            .await
+            .expect("the notifications")
+            .and_then(|row| row.try_get::<i64>("", "n").ok());
+        if sending == Some(0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "an attempt stayed in flight"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let base = url::Url::parse(api_base).expect("a URL");
+    let token = BOT_TOKEN.parse().expect("a bot token");
+    let bot = BotApi::new(&base, &token, Duration::from_secs(2)).expect("a client");
+    let policy = RetryPolicy {
+        backoff: Duration::from_secs(1),
+        round_interval: Duration::from_secs(2),
+        max_attempts: 12,
+    };
+    let settings = Arc::new(app.settings.clone());
+    let mut job = Deliveries::new(app.db.clone(), bot, settings, policy);
+    job.step(time::now() + chrono::Duration::hours(1)).await;
+    job.finish().await;
 }
 
 fn down(port: u16) -> String {
@@ -171,8 +215,8 @@ async fn refusals_are_final_and_say_why(db: TestDb) {
         unknown["notificationLastError"],
         "Telegram refused the message (400): Bad Request: chat not found"
     );
-    // Longer than the backoff: nothing is tried again.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Long after every backoff, nothing is tried again.
+    round_an_hour_later(&app, &fake.base).await;
     assert_eq!(fake.requests().len(), 2);
     assert!(fake.delivered().is_empty());
     app.stop().await;
@@ -271,7 +315,7 @@ async fn telegram_down_then_up_delivers_each_message_once_across_a_restart(db: T
         assert!(state["notificationAttempts"].as_i64() >= Some(4), "{state}");
         assert_eq!(state["notificationLastError"], Value::Null);
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    round_an_hour_later(&second, &fake.base).await;
     let counts = per_link(&fake);
     assert_eq!(counts.len(), links.len());
     for link in &links {
@@ -296,7 +340,8 @@ async fn two_servers_on_one_database_send_each_message_once(db: TestDb) {
     for link in &links {
         one.notification_reaches(&link.id, "SENT").await;
     }
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    round_an_hour_later(&one, &fake.base).await;
+    round_an_hour_later(&two, &fake.base).await;
     let counts = per_link(&fake);
     assert_eq!(fake.delivered().len(), links.len(), "{counts:?}");
     for link in &links {
@@ -350,7 +395,7 @@ async fn an_unanswered_attempt_is_not_repeated_until_resent(db: TestDb) {
         error.contains("not known whether the message arrived"),
         "{error}"
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    round_an_hour_later(&app, &fake.base).await;
     assert!(
         fake.requests().is_empty(),
         "an unanswered attempt was repeated"
@@ -379,7 +424,7 @@ async fn an_unanswered_attempt_is_not_repeated_until_resent(db: TestDb) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    round_an_hour_later(&app, &fake.base).await;
     assert_eq!(fake.delivered().len(), 2);
     let missing = resend(&app, ADMIN_TOKEN, "999999").await;
     assert_eq!(missing["errors"][0]["extensions"]["code"], "NOT_FOUND");

@@ -8,7 +8,7 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ActiveValue::NotSet, ConnectionTrait, Database, DatabaseConnection, EntityTrait, Statement,
 };
-use zoomtrack_server::{domain::time, services::sessions};
+use zoomtrack_server::domain::time;
 use zoomtrack_tests::{Backend, Seed, TestApp, TestDb, insert_seeds};
 
 /// (day, teacher, status, sessions, seconds) rows, from the totals and from the sessions.
@@ -134,9 +134,7 @@ async fn daily_totals_follow_every_change_and_the_migration() {
     app.track(&links[0].token).await;
     app.end_session(&links[1].token).await;
     let later = time::now() + Duration::hours(3);
-    sessions::sweep(&app.db, &app.events, &app.beats, Duration::hours(2), later)
-        .await
-        .unwrap();
+    app.tracker.sweep(later).await.unwrap();
     app.db
         .execute_unprepared(
             "DELETE FROM telegram_notifications; DELETE FROM wpos_zoom_links WHERE id % 7 = 0",

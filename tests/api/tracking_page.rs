@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use fantoccini::wd::WindowHandle;
 use serde_json::Value;
 use tokio::sync::MutexGuard;
 use zoomtrack_tests::{
@@ -34,8 +35,8 @@ struct Lesson {
     link: Link,
     /// The tab the tracking page is in; the first tab stays blank, so that closing the lesson
     /// leaves the browser running.
-    tab: String,
-    blank: String,
+    tab: WindowHandle,
+    blank: WindowHandle,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -58,10 +59,16 @@ impl Lesson {
         args.extend(["--zoom-launch-delay", launch]);
         let app = TestApp::spawn(db, &args).await;
         let link = app.issue_link().await;
-        let blank = browser.tabs().await.remove(0);
-        let tab = browser.new_tab().await;
-        browser.switch_to(&tab).await;
-        browser.goto(&link.tracking_url).await;
+        let blank = browser.windows().await.expect("the tabs").remove(0);
+        let tab = browser.new_window(true).await.expect("a new tab").handle;
+        browser
+            .switch_to_window(tab.clone())
+            .await
+            .expect("the new tab in front");
+        browser
+            .goto(&link.tracking_url)
+            .await
+            .expect("the tracking page opens");
         let lesson = Self {
             app,
             browser,
@@ -101,9 +108,17 @@ impl Lesson {
 
     /// The student closes the lesson's tab.
     async fn close(&self) {
-        self.browser.switch_to(&self.tab).await;
-        self.browser.close_tab().await;
-        self.browser.switch_to(&self.blank).await;
+        self.front(&self.tab).await;
+        self.browser.close_window().await.expect("the tab closes");
+        self.front(&self.blank).await;
+    }
+
+    /// Brings `tab` to the front: the tab it replaces becomes hidden.
+    async fn front(&self, tab: &WindowHandle) {
+        self.browser
+            .switch_to_window(tab.clone())
+            .await
+            .expect("the tab in front");
     }
 
     /// Recorded minus real length, in seconds, of a session that ended at `real_end`.
@@ -196,14 +211,16 @@ async fn a_hidden_page_keeps_beating_and_is_not_an_end() {
         };
         let browser = &lesson.browser;
         browser
-            .script(
+            .execute(
                 "window.timesHidden = 0; document.addEventListener('visibilitychange', \
                  function () { if (document.hidden) { window.timesHidden += 1; } }); return true",
+                vec![],
             )
-            .await;
+            .await
+            .expect("the page counts its hidings");
         lesson_time(3).await;
         // The student switches to Zoom: the page is hidden for longer than the timeout.
-        browser.switch_to(&lesson.blank).await;
+        lesson.front(&lesson.blank).await;
         let hidden_from = Utc::now();
         lesson_time(12).await;
         let session = lesson.session().await;
@@ -212,12 +229,13 @@ async fn a_hidden_page_keeps_beating_and_is_not_an_end() {
             at(&session["lastActivityAt"]) > hidden_from,
             "the hidden page kept beating: {session}"
         );
-        browser.switch_to(&lesson.tab).await;
-        assert_eq!(browser.script("return window.timesHidden").await, 1);
-        assert_eq!(
-            browser.script("return document.visibilityState").await,
-            "visible"
-        );
+        lesson.front(&lesson.tab).await;
+        let hidden = browser.execute("return window.timesHidden", vec![]).await;
+        assert_eq!(hidden.expect("the hidings"), 1);
+        let visibility = browser
+            .execute("return document.visibilityState", vec![])
+            .await;
+        assert_eq!(visibility.expect("the visibility"), "visible");
         lesson_time(2).await;
         assert_eq!(lesson.session().await["status"], "ACTIVE");
         lesson.close_and_check().await;
@@ -274,7 +292,7 @@ async fn a_reload_keeps_one_session_and_its_time() {
         };
         let first = lesson.session().await;
         lesson_time(4).await;
-        lesson.browser.refresh().await;
+        lesson.browser.refresh().await.expect("the page reloads");
         lesson_time(4).await;
         let reloaded = lesson.wait_status("ACTIVE", Duration::from_secs(3)).await;
         assert_eq!(
@@ -296,8 +314,9 @@ async fn the_app_launch_never_replaces_the_page() {
         };
         let browser = &lesson.browser;
         let app_link = browser
-            .script("return document.getElementById('open-app').href")
-            .await;
+            .execute("return document.getElementById('open-app').href", vec![])
+            .await
+            .expect("the app link");
         assert!(
             app_link
                 .as_str()
@@ -307,7 +326,10 @@ async fn the_app_launch_never_replaces_the_page() {
         // Well past the 1 s launch delay: the app launch went through the URL scheme, and the
         // page is still here, beating.
         lesson_time(4).await;
-        assert_eq!(browser.url().await, lesson.link.tracking_url);
+        assert_eq!(
+            browser.current_url().await.expect("the address").as_str(),
+            lesson.link.tracking_url
+        );
         lesson.keeps_beating(3).await;
         lesson.finish().await;
     })
@@ -326,31 +348,36 @@ async fn join_in_the_browser_opens_the_meeting_in_a_new_tab() {
         };
         let browser = &lesson.browser;
         let join = browser
-            .script(
+            .execute(
                 "const a = document.getElementById('join-browser'); \
                  return [a.href, a.target, a.rel]",
+                vec![],
             )
-            .await;
+            .await
+            .expect("the join link");
         assert_eq!(
             join[0].as_str().map(|href| href.starts_with("https://")),
             Some(true)
         );
         assert_eq!(join[1], "_blank");
         assert_eq!(join[2], "noopener noreferrer");
-        let tabs = browser.tabs().await;
+        let tabs = browser.windows().await.expect("the tabs");
         browser.click("#join-browser").await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         let meeting = loop {
-            let now_open = browser.tabs().await;
+            let now_open = browser.windows().await.expect("the tabs");
             if let Some(new) = now_open.into_iter().find(|tab| !tabs.contains(tab)) {
                 break new;
             }
             assert!(tokio::time::Instant::now() < deadline, "no new tab");
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        assert_eq!(browser.url().await, lesson.link.tracking_url);
+        assert_eq!(
+            browser.current_url().await.expect("the address").as_str(),
+            lesson.link.tracking_url
+        );
         // The student is in the meeting's tab; the tracking page, now behind it, keeps beating.
-        browser.switch_to(&meeting).await;
+        lesson.front(&meeting).await;
         lesson.keeps_beating(4).await;
         lesson.finish().await;
     })

@@ -29,9 +29,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::{net::TcpStream, sync::Mutex};
 use zoomtrack_server::{
-    domain::time,
-    events::EventBus,
-    services::{beats::Heartbeats, sessions},
+    domain::{SessionRules, time},
+    services::Tracker,
 };
 use zoomtrack_tests::{
     ADMIN_TOKEN, Api, Backend, TestDb,
@@ -385,24 +384,21 @@ async fn measure(backend: Backend, sessions: usize, seconds: f64) -> Option<Run>
         let pools = zoomtrack_server::db::connect(&db.url, None)
             .await
             .expect("the bench database");
-        seed_school(&pools.write, groups.history).await;
+        let write = pools.write.clone();
+        seed_school(&write, groups.history).await;
         let now = Utc::now();
         let active = Some(SessionStatus::Active);
-        seed_links(&pools.write, groups.beating, LIVE, active, now).await;
-        seed_links(&pools.write, groups.fresh, LIVE, None, now).await;
-        seed_links(&pools.write, groups.ending, LIVE, active, now).await;
+        seed_links(&write, groups.beating, LIVE, active, now).await;
+        seed_links(&write, groups.fresh, LIVE, None, now).await;
+        seed_links(&write, groups.ending, LIVE, active, now).await;
         // The history is settled, as a running server leaves it: its old active sessions have
         // timed out, so the server starts with nothing to sweep.
-        sessions::sweep(
-            &pools.write,
-            &EventBus::new(Span::seconds(30)),
-            &Heartbeats::default(),
-            Span::hours(2),
-            time::now(),
-        )
-        .await
-        .expect("the history settles");
-        pools.write.close().await.expect("closed");
+        let rules = SessionRules::new(Span::hours(2), Span::seconds(30));
+        Tracker::new(pools, rules)
+            .sweep(time::now())
+            .await
+            .expect("the history settles");
+        write.close().await.expect("closed");
     }
     run.seeded_in = seeding.elapsed().as_secs_f64();
 

@@ -118,6 +118,7 @@ async fn bench(backend: Backend, sessions: usize) {
                 search,
             },
             Caller::Admin,
+            Utc::now(),
         )
         .expect("filter");
         print_plans(&app, &filter).await;

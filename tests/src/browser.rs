@@ -1,14 +1,22 @@
-//! A headless Chromium driven over the W3C WebDriver protocol (chromedriver), with the few
-//! commands the dashboard and tracking page tests use: navigate, find, click, type, read, run a
-//! script, take a screenshot, work with tabs, send DevTools commands, and kill the browser.
+//! A headless Chromium for the dashboard and tracking page tests, driven over WebDriver by
+//! fantoccini (reached through `Deref`). Ours is only what the tests add: starting chromedriver
+//! and Chromium with our flags, finding by CSS with a 10 s wait, polling the page, screenshots,
+//! Chromium's DevTools commands, and killing the browser outright.
 
 use std::{
+    ops::Deref,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use base64::Engine;
+use fantoccini::{
+    Client, ClientBuilder, Locator,
+    elements::Element,
+    error::NewSessionError,
+    wd::{Capabilities, WebDriverCompatibleCommand},
+};
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 
 /// One browser at a time: they are the heaviest thing the tests start.
@@ -23,16 +31,23 @@ pub fn unavailable(why: &str) {
     eprintln!("skipped: {why}");
 }
 
-/// The key under which WebDriver names an element.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How often the waits below look again.
+const POLL: Duration = Duration::from_millis(50);
 
 pub struct Browser {
-    client: reqwest::Client,
-    session: String,
+    client: Client,
     driver: Child,
     pub downloads: PathBuf,
     /// The browser's own profile folder: it names the browser's processes.
     profile: PathBuf,
+}
+
+impl Deref for Browser {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
 }
 
 /// The program `$var` names (default `default`), as a path: found as given or on `PATH`.
@@ -48,6 +63,31 @@ fn program(var: &str, default: &str) -> Option<String> {
         .map(|path| path.display().to_string())
 }
 
+/// A Chrome DevTools Protocol command, through chromedriver's own endpoint for them.
+#[derive(Debug)]
+struct DevTools {
+    command: String,
+    params: Value,
+}
+
+impl WebDriverCompatibleCommand for DevTools {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (hyper::Method, Option<String>) {
+        let body = json!({ "cmd": self.command, "params": self.params });
+        (hyper::Method::POST, Some(body.to_string()))
+    }
+}
+
 impl Browser {
     /// Starts chromedriver and a headless Chromium at 1280×800; `None` when either is not
     /// installed (`CHROMEDRIVER` and `CHROME_BIN` name them when they are not on `PATH`).
@@ -61,60 +101,46 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let client = reqwest::Client::new();
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = client.get(format!("{base}/status")).send().await;
-            if let Ok(response) = ready
-                && let Ok(status) = response.json::<Value>().await
-                && status["value"]["ready"] == true
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
         std::fs::create_dir_all(downloads).expect("download folder");
         let profile =
             std::env::temp_dir().join(format!("zt-chromium-{port}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&profile);
-        let capabilities = json!({
-            "capabilities": { "alwaysMatch": {
-                "browserName": "chrome",
-                "goog:chromeOptions": {
-                    "binary": chrome,
-                    "args": [
-                        "--headless=new", "--no-sandbox", "--disable-gpu",
-                        "--disable-dev-shm-usage", "--window-size=1280,800",
-                        "--no-first-run", "--disable-extensions",
-                        "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync",
-                        format!("--user-data-dir={}", profile.display()),
-                    ],
-                    "prefs": {
-                        "download.default_directory": downloads.display().to_string(),
-                        "download.prompt_for_download": false,
-                    },
+        let capabilities: Capabilities = serde_json::from_value(json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chrome,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu",
+                    "--disable-dev-shm-usage", "--window-size=1280,800",
+                    "--no-first-run", "--disable-extensions",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+                "prefs": {
+                    "download.default_directory": downloads.display().to_string(),
+                    "download.prompt_for_download": false,
                 },
-            }},
-        });
-        let answer: Value = client
-            .post(format!("{base}/session"))
-            .json(&capabilities)
-            .send()
-            .await
-            .expect("new session")
-            .json()
-            .await
-            .expect("session json");
-        let session = answer["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no WebDriver session: {answer}"))
-            .to_owned();
+            },
+        }))
+        .expect("capabilities are an object");
+        let mut builder = ClientBuilder::new(HttpConnector::new());
+        builder.capabilities(capabilities);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            match builder.connect(&format!("http://127.0.0.1:{port}")).await {
+                Ok(client) => break client,
+                // Not listening yet.
+                Err(NewSessionError::Failed(_) | NewSessionError::FailedC(_))
+                    if Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => panic!("no WebDriver session: {error}"),
+            }
+        };
         let browser = Self {
             client,
-            session: format!("{base}/session/{session}"),
             driver,
             downloads: downloads.to_owned(),
             profile,
@@ -124,132 +150,84 @@ impl Browser {
     }
 
     /// Sizes the window so that the page itself is `width`×`height`.
-    async fn viewport(&self, width: i64, height: i64) {
+    async fn viewport(&self, width: u32, height: u32) {
         let frame = self
-            .script("return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]")
-            .await;
-        let extra = |i: usize| frame[i].as_i64().unwrap_or(0);
-        self.command(
-            reqwest::Method::POST,
-            "/window/rect",
-            Some(json!({ "width": width + extra(0), "height": height + extra(1) })),
-        )
-        .await;
-    }
-
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.session));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let answer: Value = request
-            .send()
+            .execute(
+                "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight]",
+                vec![],
+            )
             .await
-            .expect("WebDriver request")
-            .json()
+            .expect("the window's frame");
+        let extra = |i: usize| u32::try_from(frame[i].as_u64().unwrap_or(0)).unwrap_or(0);
+        self.set_window_size(width + extra(0), height + extra(1))
             .await
-            .expect("WebDriver json");
-        answer["value"].clone()
-    }
-
-    pub async fn goto(&self, url: &str) {
-        self.command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
+            .expect("the window resized");
     }
 
     /// The element `css` selects, waiting for it up to 10 s.
-    pub async fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let found = self
-                .command(
-                    reqwest::Method::POST,
-                    "/element",
-                    Some(json!({ "using": "css selector", "value": css })),
-                )
-                .await;
-            if let Some(id) = found[ELEMENT].as_str() {
-                return id.to_owned();
-            }
-            assert!(Instant::now() < deadline, "no element matches {css}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    pub async fn find(&self, css: &str) -> Element {
+        self.wait()
+            .at_most(Duration::from_secs(10))
+            .every(POLL)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("no element matches {css}: {error}"))
     }
 
     pub async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        let answer = self
-            .command(
-                reqwest::Method::POST,
-                &format!("/element/{id}/click"),
-                Some(json!({})),
-            )
-            .await;
-        assert!(answer.is_null(), "clicking {css}: {answer}");
+        let element = self.find(css).await;
+        element
+            .click()
+            .await
+            .unwrap_or_else(|error| panic!("clicking {css}: {error}"));
     }
 
     /// Types `text` into the field `css` selects.
     pub async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        let element = self.find(css).await;
+        element
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|error| panic!("typing into {css}: {error}"));
     }
 
     /// Empties the field `css` selects.
     pub async fn clear(&self, css: &str) {
-        let id = self.find(css).await;
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{id}/clear"),
-            Some(json!({})),
-        )
-        .await;
+        let element = self.find(css).await;
+        element
+            .clear()
+            .await
+            .unwrap_or_else(|error| panic!("clearing {css}: {error}"));
     }
 
     pub async fn text(&self, css: &str) -> String {
-        let id = self.find(css).await;
-        self.command(reqwest::Method::GET, &format!("/element/{id}/text"), None)
+        let element = self.find(css).await;
+        element
+            .text()
             .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
-    /// Runs `script` in the page; its `return` value.
-    pub async fn script(&self, script: &str) -> Value {
-        self.command(
-            reqwest::Method::POST,
-            "/execute/sync",
-            Some(json!({ "script": script, "args": [] })),
-        )
-        .await
+            .unwrap_or_else(|error| panic!("reading {css}: {error}"))
     }
 
     /// Waits up to `within` for `script` to return `true`.
     pub async fn wait_for(&self, script: &str, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         loop {
-            if self.script(script).await == true {
+            if matches!(self.execute(script, vec![]).await, Ok(Value::Bool(true))) {
                 return true;
             }
             if Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(POLL).await;
         }
     }
 
-    /// Waits until the element `css` selects shows `expected`.
+    /// Waits until the element `css` selects shows `expected`; a page that replaces the
+    /// element meanwhile is read again.
     pub async fn wait_for_text(&self, css: &str, expected: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let text = self.text(css).await;
+            let text = self.find(css).await.text().await.unwrap_or_default();
             if text == expected {
                 return;
             }
@@ -257,65 +235,19 @@ impl Browser {
                 Instant::now() < deadline,
                 "{css} shows {text:?}, not {expected:?}"
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(POLL).await;
         }
-    }
-
-    /// The current tab's address.
-    pub async fn url(&self) -> String {
-        let url = self.command(reqwest::Method::GET, "/url", None).await;
-        url.as_str().unwrap_or_default().to_owned()
-    }
-
-    /// Reloads the current tab.
-    pub async fn refresh(&self) {
-        self.command(reqwest::Method::POST, "/refresh", Some(json!({})))
-            .await;
-    }
-
-    /// Opens a new tab and returns its handle; the current tab stays current.
-    pub async fn new_tab(&self) -> String {
-        let tab = self
-            .command(
-                reqwest::Method::POST,
-                "/window/new",
-                Some(json!({ "type": "tab" })),
-            )
-            .await;
-        tab["handle"].as_str().expect("a tab handle").to_owned()
-    }
-
-    /// Every open tab's handle.
-    pub async fn tabs(&self) -> Vec<String> {
-        let handles = self
-            .command(reqwest::Method::GET, "/window/handles", None)
-            .await;
-        serde_json::from_value(handles).expect("tab handles")
-    }
-
-    /// Makes `handle` the current tab, in front: the tab it replaces becomes hidden.
-    pub async fn switch_to(&self, handle: &str) {
-        self.command(
-            reqwest::Method::POST,
-            "/window",
-            Some(json!({ "handle": handle })),
-        )
-        .await;
-    }
-
-    /// Closes the current tab, as the student closing it would.
-    pub async fn close_tab(&self) {
-        self.command(reqwest::Method::DELETE, "/window", None).await;
     }
 
     /// Sends a Chrome DevTools Protocol command to the current tab.
     pub async fn devtools(&self, command: &str, params: Value) -> Value {
-        self.command(
-            reqwest::Method::POST,
-            "/goog/cdp/execute",
-            Some(json!({ "cmd": command, "params": params })),
-        )
-        .await
+        let command = DevTools {
+            command: command.to_owned(),
+            params,
+        };
+        self.issue_cmd(command)
+            .await
+            .unwrap_or_else(|error| panic!("DevTools: {error}"))
     }
 
     /// SIGKILL to every process of this browser: a crash, a battery pulled out. Nothing the page
@@ -338,13 +270,9 @@ impl Browser {
         }
     }
 
-    pub async fn screenshot(&self, path: &Path) {
-        let encoded = self
-            .command(reqwest::Method::GET, "/screenshot", None)
-            .await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(encoded.as_str().unwrap_or_default())
-            .expect("a PNG");
+    /// Saves the current tab as a PNG at `path`.
+    pub async fn save_screenshot(&self, path: &Path) {
+        let png = self.screenshot().await.expect("a screenshot");
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).expect("screenshot folder");
         }
@@ -352,7 +280,7 @@ impl Browser {
     }
 
     pub async fn quit(mut self) {
-        let _ = self.client.delete(&self.session).send().await;
+        let _ = self.client.clone().close().await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

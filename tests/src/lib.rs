@@ -14,7 +14,7 @@ use clap::Parser;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::{Value, json};
 use tokio::{sync::oneshot, task::JoinHandle};
-use zoomtrack_server::{Application, Config, events::EventBus, services::beats::Heartbeats};
+use zoomtrack_server::{Application, Config, config::Settings, services::Tracker};
 
 pub mod bench;
 pub mod browser;
@@ -190,8 +190,9 @@ pub struct Api {
 /// A server running in this process on port 0, and a client for it.
 pub struct TestApp {
     api: Api,
-    pub events: Arc<EventBus>,
-    pub beats: Arc<Heartbeats>,
+    /// The server's session tracking: its operations take `now`, for tests that set the time.
+    pub tracker: Arc<Tracker>,
+    pub settings: Settings,
     pub generated_admin_token: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
@@ -231,9 +232,9 @@ impl TestApp {
         let config = Config::try_parse_from(all).expect("test flags parse");
         let app = Application::build(config).await.expect("the server starts");
         let base = format!("http://{}", app.local_addr());
-        let db = app.db().clone();
-        let events = app.events();
-        let beats = app.beats();
+        let db = app.tracker().db().clone();
+        let tracker = app.tracker();
+        let settings = app.settings().clone();
         let generated_admin_token = app.generated_admin_token.clone();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async {
@@ -245,8 +246,8 @@ impl TestApp {
                 client: reqwest::Client::new(),
                 db,
             },
-            events,
-            beats,
+            tracker,
+            settings,
             generated_admin_token,
             shutdown: Some(tx),
             server: Some(server),
@@ -265,10 +266,7 @@ impl TestApp {
 
     /// Writes the heartbeats the server answered and has not written yet.
     pub async fn flush(&self) {
-        self.beats
-            .flush(&self.db)
-            .await
-            .expect("heartbeats written");
+        self.tracker.flush().await.expect("heartbeats written");
     }
 }
 
@@ -538,13 +536,15 @@ impl Seed {
             .map(|(at, secs)| at + chrono::Duration::seconds(secs));
         entity::zoom_link::ActiveModel {
             tracking_token: Set(format!("seed{n:0>28}")),
-            teacher_id: Set(self.teacher_id),
-            student_id: Set(self.student_id),
+            teacher_id: Set(entity::TeacherId(self.teacher_id)),
+            student_id: Set(entity::StudentId(self.student_id)),
             zoom_url: Set("https://zoom.us/j/1234567890".into()),
             created_at: Set(issued),
             clicked_at: Set(clicked),
             session_ended_at: Set(ended),
-            session_duration_minutes: Set(duration.map(|s| ((s + 30) / 60) as i32)),
+            session_duration_minutes: Set(
+                duration.map(zoomtrack_server::domain::time::whole_minutes)
+            ),
             session_duration_seconds: Set(duration),
             session_status: Set(self.status),
             last_activity_at: Set(ended.or(clicked)),

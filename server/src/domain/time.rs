@@ -2,6 +2,7 @@
 //! and the three databases must agree to the second.
 
 use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+use chrono_tz::Tz;
 
 /// The current time, truncated to the second.
 pub fn now() -> DateTime<Utc> {
@@ -21,9 +22,19 @@ pub fn from_db(at: NaiveDateTime) -> DateTime<Utc> {
     at.and_utc()
 }
 
+/// A stored time in the zone `tz` reads days in, as RFC 3339.
+pub fn local(at: Option<NaiveDateTime>, tz: Tz) -> Option<String> {
+    at.map(|at| from_db(at).with_timezone(&tz).to_rfc3339())
+}
+
 /// Minutes as the spec stores them: whole minutes, rounded to the nearest.
 pub fn whole_minutes(seconds: i64) -> i32 {
-    i32::try_from((seconds + 30) / 60).unwrap_or(i32::MAX)
+    i32::try_from(minutes(seconds)).unwrap_or(i32::MAX)
+}
+
+/// Seconds as whole minutes, rounded to the nearest: every minutes figure the APIs show.
+pub fn minutes(seconds: i64) -> i64 {
+    (seconds + 30) / 60
 }
 
 #[cfg(test)]

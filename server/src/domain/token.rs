@@ -48,6 +48,14 @@ pub fn new_visit_id() -> Result<String, getrandom::Error> {
     random_base64::<12>()
 }
 
+/// The token of an `Authorization` value `Bearer <token>` (the scheme in any case); `None`
+/// for any other shape.
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// A bearer token for the API. Only its SHA-256 is stored.
 pub struct ApiToken(String);
 
@@ -91,6 +99,15 @@ mod tests {
             "abc%27;DROP TABLE x;--aaaaaaaaaa",
         ] {
             assert_eq!(TrackingToken::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bearer_values_name_their_token() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        for bad in ["", "Bearer", "Bearer ", "Basic abc", "abc"] {
+            assert_eq!(bearer(bad), None, "{bad:?}");
         }
     }
 

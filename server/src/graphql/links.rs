@@ -2,10 +2,13 @@
 
 use async_graphql::{Context, ID, InputObject, Object};
 
-use super::{Gql, caller, db, error, notifier, parse_id, types::ZoomLink};
+use super::{
+    context::{Gql, caller, error, notifier, tracker},
+    types::ZoomLink,
+};
 use crate::{
     domain::{ZoomUrl, time},
-    services::{links, notifications, reports},
+    services::{links, notifications, parse_id, view},
 };
 
 #[derive(InputObject)]
@@ -30,18 +33,18 @@ impl LinkMutation {
     ) -> async_graphql::Result<ZoomLink> {
         let caller = caller(ctx)?;
         let issue = links::IssueLink {
-            teacher_id: parse_id(&input.teacher_id, "teacherId")?,
-            student_id: parse_id(&input.student_id, "studentId")?,
+            teacher_id: parse_id(&input.teacher_id, "teacherId").gql()?,
+            student_id: parse_id(&input.student_id, "studentId").gql()?,
             zoom_url: ZoomUrl::parse(&input.zoom_url)
                 .map_err(|msg| error("BAD_USER_INPUT", msg))?,
         };
-        let db = db(ctx)?;
+        let db = tracker(ctx)?.db();
         let notifier = notifier(ctx)?;
         let link = links::issue(db, caller, issue, notifier.enabled(), time::now())
             .await
             .gql()?;
         notifier.wake();
-        reports::view(db, link).await.gql().map(Into::into)
+        view::view(db, link).await.gql().map(Into::into)
     }
 
     /// Sends the link's Telegram message again: the only way a second message goes out. A
@@ -52,14 +55,15 @@ impl LinkMutation {
         link_id: ID,
     ) -> async_graphql::Result<ZoomLink> {
         let caller = caller(ctx)?;
-        let id = parse_id(&link_id, "linkId")?;
-        let db = db(ctx)?;
+        let id = parse_id(&link_id, "linkId").gql()?;
+        let db = tracker(ctx)?.db();
         let notifier = notifier(ctx)?;
-        notifications::resend(db, caller, id, notifier.enabled(), time::now())
+        let link = links::by_id(db, id).await.gql()?;
+        notifications::resend(db, caller, &link, notifier.enabled(), time::now())
             .await
             .gql()?;
         notifier.wake();
         let link = links::by_id(db, id).await.gql()?;
-        reports::view(db, link).await.gql().map(Into::into)
+        view::view(db, link).await.gql().map(Into::into)
     }
 }

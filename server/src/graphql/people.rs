@@ -3,12 +3,12 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::{
-    Gql, caller, db, parse_id,
+    context::{Gql, caller, tracker},
     types::{ApiRole, NewApiKey, Student, Teacher, Viewer},
 };
 use crate::{
     domain::{Caller, time},
-    services::{auth, people},
+    services::{auth, parse_id, people},
 };
 
 #[derive(InputObject)]
@@ -58,7 +58,7 @@ impl PeopleMutation {
     ) -> async_graphql::Result<Teacher> {
         auth::require_admin(caller(ctx)?).gql()?;
         let input = people::PersonInput::parse(&input.name, &input.telegram_chat_id).gql()?;
-        people::create_teacher(db(ctx)?, input, time::now())
+        people::create_teacher(tracker(ctx)?.db(), input, time::now())
             .await
             .gql()
             .map(Into::into)
@@ -72,7 +72,7 @@ impl PeopleMutation {
     ) -> async_graphql::Result<Student> {
         auth::require_admin(caller(ctx)?).gql()?;
         let input = people::PersonInput::parse(&input.name, &input.telegram_chat_id).gql()?;
-        people::create_student(db(ctx)?, input, time::now())
+        people::create_student(tracker(ctx)?.db(), input, time::now())
             .await
             .gql()
             .map(Into::into)
@@ -89,10 +89,12 @@ impl PeopleMutation {
             .teacher_id
             .as_ref()
             .map(|id| parse_id(id, "teacherId"))
-            .transpose()?;
-        let created = auth::create_api_key(db(ctx)?, input.role.into(), teacher, time::now())
-            .await
+            .transpose()
             .gql()?;
+        let created =
+            auth::create_api_key(tracker(ctx)?.db(), input.role.into(), teacher, time::now())
+                .await
+                .gql()?;
         Ok(NewApiKey::new(created.key, created.token))
     }
 }

@@ -1,23 +1,23 @@
 //! The read side: sessions, statistics, and their live versions.
 
-use std::{sync::Arc, time::Duration};
-
 use async_graphql::{
     Context, Enum, ID, InputObject, Object, SimpleObject, Subscription,
     connection::{Connection, Edge},
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::{Stream, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
 
 use super::{
-    Gql, caller, error, events, parse_id, read_db,
+    context::{Gql, caller, tracker},
     types::{SessionStatus, Student, Teacher, ZoomLink},
 };
 use crate::{
-    domain::{Caller, range::DayRange, time},
-    events::{EventBus, EventKind, SessionEvent as BusEvent},
-    services::reports::{self, Sort, SortKey},
+    domain::{Caller, time},
+    services::{
+        events::{EventKind, SessionEvent as BusEvent},
+        parse_id,
+        reports::{self, Sort, SortKey, live},
+    },
 };
 
 /// Finished sessions whose length is at least `fromMinutes` and below `toMinutes` (open when
@@ -64,6 +64,7 @@ impl SessionFilter {
                 search: f.search.as_deref(),
             },
             caller,
+            time::now(),
         )
         .gql()
     }
@@ -130,7 +131,7 @@ impl From<reports::SessionStats> for SessionStats {
             ended_sessions: s.ended,
             timeout_sessions: s.timeout,
             total_duration_seconds: s.total_duration_seconds,
-            total_duration_minutes: (s.total_duration_seconds + 30) / 60,
+            total_duration_minutes: time::minutes(s.total_duration_seconds),
             avg_duration_minutes: s.average_duration_seconds().map(|secs| secs / 60.0),
             never_clicked_links: s.never_clicked,
         }
@@ -158,7 +159,7 @@ impl From<reports::TeacherStats> for TeacherStats {
             active_now: t.stats.active,
             ended_sessions: t.stats.ended,
             timeout_sessions: t.stats.timeout,
-            total_duration_minutes: (t.stats.total_duration_seconds + 30) / 60,
+            total_duration_minutes: time::minutes(t.stats.total_duration_seconds),
             avg_duration_minutes: t.stats.average_duration_seconds().map(|s| s / 60.0),
             teacher: t.teacher.into(),
         }
@@ -228,7 +229,7 @@ impl ReportQuery {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
         let sort = order_by.map_or(Sort::NEWEST_FIRST, |o| o.sort());
         let first = reports::page_size(first).gql()?;
-        let page = reports::list(read_db(ctx)?, &filter, sort, first, after.as_deref())
+        let page = reports::list(tracker(ctx)?.read(), &filter, sort, first, after.as_deref())
             .await
             .gql()?;
         let mut connection = Connection::new(page.has_previous, page.has_next);
@@ -242,10 +243,14 @@ impl ReportQuery {
 
     /// One link and its session: admins read any, a teacher only their own.
     async fn session(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ZoomLink> {
-        reports::session(read_db(ctx)?, caller(ctx)?, parse_id(&id, "id")?)
-            .await
-            .gql()
-            .map(Into::into)
+        reports::session(
+            tracker(ctx)?.read(),
+            caller(ctx)?,
+            parse_id(&id, "id").gql()?,
+        )
+        .await
+        .gql()
+        .map(Into::into)
     }
 
     /// Costs 100 against the complexity limit: it may add up every session.
@@ -256,7 +261,7 @@ impl ReportQuery {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<SessionStats> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        reports::stats(read_db(ctx)?, &filter)
+        reports::stats(tracker(ctx)?.read(), &filter)
             .await
             .gql()
             .map(Into::into)
@@ -270,7 +275,7 @@ impl ReportQuery {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<Vec<TeacherStats>> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        Ok(reports::teacher_stats(read_db(ctx)?, &filter)
+        Ok(reports::teacher_stats(tracker(ctx)?.read(), &filter)
             .await
             .gql()?
             .into_iter()
@@ -287,7 +292,7 @@ impl ReportQuery {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<Vec<DurationBucket>> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        Ok(reports::durations(read_db(ctx)?, &filter)
+        Ok(reports::durations(tracker(ctx)?.read(), &filter)
             .await
             .gql()?
             .into_iter()
@@ -308,29 +313,22 @@ impl ReportQuery {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<Vec<DayStats>> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        let range = match filter.range {
-            Some(range) => range,
-            None => {
-                let today = time::now().with_timezone(&filter.time_zone).date_naive();
-                DayRange::new(today - chrono::Days::new(29), today, filter.time_zone)
-                    .map_err(|e| error("BAD_USER_INPUT", e))?
-            }
-        };
-        Ok(reports::daily(read_db(ctx)?, &filter, range)
+        let range = reports::daily_range(&filter, time::now()).gql()?;
+        Ok(reports::daily(tracker(ctx)?.read(), &filter, range)
             .await
             .gql()?
             .into_iter()
             .map(|d| DayStats {
                 day: d.day,
                 sessions: d.sessions,
-                duration_minutes: (d.duration_seconds + 30) / 60,
+                duration_minutes: time::minutes(d.duration_seconds),
             })
             .collect())
     }
 
     /// Teachers by name (a teacher credential: itself).
     async fn teachers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Teacher>> {
-        Ok(reports::teachers(read_db(ctx)?, caller(ctx)?)
+        Ok(reports::teachers(tracker(ctx)?.read(), caller(ctx)?)
             .await
             .gql()?
             .into_iter()
@@ -340,7 +338,7 @@ impl ReportQuery {
 
     /// Students by name (a teacher credential: those it has issued links for).
     async fn students(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Student>> {
-        Ok(reports::students(read_db(ctx)?, caller(ctx)?)
+        Ok(reports::students(tracker(ctx)?.read(), caller(ctx)?)
             .await
             .gql()?
             .into_iter()
@@ -348,9 +346,6 @@ impl ReportQuery {
             .collect())
     }
 }
-
-/// How long `sessionStats` waits after a change for more changes before it recounts.
-const STATS_DEBOUNCE: Duration = Duration::from_millis(200);
 
 #[derive(Default)]
 pub struct ReportSubscription;
@@ -365,30 +360,7 @@ impl ReportSubscription {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<impl Stream<Item = SessionEvent> + use<>> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        let receiver = events(ctx)?.subscribe();
-        Ok(futures::stream::unfold(receiver, move |mut receiver| {
-            let filter = filter.clone();
-            async move {
-                loop {
-                    match receiver.recv().await {
-                        Ok(event) if filter.matches(&event.session) => {
-                            return Some((SessionEvent::from(event.as_ref()), receiver));
-                        }
-                        Ok(_) => continue,
-                        // Events were missed: end the stream rather than go on with a gap;
-                        // the client subscribes again and reloads what it shows.
-                        Err(RecvError::Lagged(missed)) => {
-                            tracing::warn!(
-                                missed,
-                                "a sessionEvents subscriber fell behind; its stream ends"
-                            );
-                            return None;
-                        }
-                        Err(RecvError::Closed) => return None,
-                    }
-                }
-            }
-        }))
+        Ok(live::events(tracker(ctx)?, filter).map(|event| SessionEvent::from(event.as_ref())))
     }
 
     /// The statistics of `sessionStats(filter)`: now, then again whenever they change.
@@ -398,42 +370,9 @@ impl ReportSubscription {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<impl Stream<Item = SessionStats> + use<>> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        let db = read_db(ctx)?.clone();
-        let bus = ctx.data::<Arc<EventBus>>()?.clone();
-        let receiver = bus.subscribe();
-        let first = SessionStats::from(reports::stats(&db, &filter).await.gql()?);
-        let state = (receiver, Some(first.clone()), db, filter, bus);
-        let updates =
-            futures::stream::unfold(state, |(mut receiver, last, db, filter, bus)| async move {
-                loop {
-                    let changed = match receiver.recv().await {
-                        Ok(event) => {
-                            event.kind != EventKind::Heartbeat
-                                && filter.matches_any_status(&event.session)
-                        }
-                        Err(RecvError::Lagged(_)) => true,
-                        Err(RecvError::Closed) => return None,
-                    };
-                    if !changed {
-                        continue;
-                    }
-                    tokio::time::sleep(STATS_DEBOUNCE).await;
-                    while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) =
-                        receiver.try_recv()
-                    {}
-                    let recount = async {
-                        let _permit = bus.recounts.acquire().await.ok()?;
-                        reports::stats(&db, &filter).await.ok()
-                    };
-                    let Some(stats) = recount.await else {
-                        continue;
-                    };
-                    let stats = SessionStats::from(stats);
-                    if last.as_ref() != Some(&stats) {
-                        return Some((stats.clone(), (receiver, Some(stats), db, filter, bus)));
-                    }
-                }
-            });
-        Ok(futures::stream::once(async move { first }).chain(updates))
+        let updates = live::stats_updates(tracker(ctx)?.clone(), filter)
+            .await
+            .gql()?;
+        Ok(updates.map(SessionStats::from))
     }
 }

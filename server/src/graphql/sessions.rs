@@ -2,18 +2,14 @@
 
 use async_graphql::{Context, Object};
 
-use super::{Gql, beats, caller, db, error, events, read_db, settings, types::SessionEndResult};
-use crate::{
-    domain::{TrackingToken, time},
-    services::{
-        auth,
-        sessions::{self, EndOutcome},
-    },
+use super::{
+    context::{Gql, caller, error, tracker},
+    types::SessionEndResult,
 };
-
-fn token(value: &str) -> async_graphql::Result<TrackingToken> {
-    TrackingToken::parse(value).ok_or_else(|| error("BAD_USER_INPUT", "token is malformed"))
-}
+use crate::{
+    domain::time,
+    services::{self, auth, tracker::EndOutcome},
+};
 
 #[derive(Default)]
 pub struct SessionMutation;
@@ -22,18 +18,8 @@ pub struct SessionMutation;
 impl SessionMutation {
     /// The student is still there (as `POST /api/zoom/heartbeat`). The token is the credential.
     async fn heartbeat(&self, ctx: &Context<'_>, token: String) -> async_graphql::Result<bool> {
-        let token = self::token(&token)?;
-        sessions::heartbeat(
-            db(ctx)?,
-            read_db(ctx)?,
-            events(ctx)?,
-            beats(ctx)?,
-            &token,
-            settings(ctx)?.rules,
-            time::now(),
-        )
-        .await
-        .gql()?;
+        let token = services::parse_token(&token).gql()?;
+        tracker(ctx)?.heartbeat(&token, time::now()).await.gql()?;
         Ok(true)
     }
 
@@ -43,19 +29,8 @@ impl SessionMutation {
         ctx: &Context<'_>,
         token: String,
     ) -> async_graphql::Result<SessionEndResult> {
-        let token = self::token(&token)?;
-        match sessions::end(
-            db(ctx)?,
-            events(ctx)?,
-            beats(ctx)?,
-            &token,
-            None,
-            settings(ctx)?.rules,
-            time::now(),
-        )
-        .await
-        .gql()?
-        {
+        let token = services::parse_token(&token).gql()?;
+        match tracker(ctx)?.end(&token, None, time::now()).await.gql()? {
             EndOutcome::Ended(end) => Ok(end.into()),
             EndOutcome::Superseded => Err(error(
                 "INTERNAL",
@@ -71,14 +46,6 @@ impl SessionMutation {
     /// Admin. Runs the auto-timeout now; returns how many sessions it ended.
     async fn run_auto_timeout(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
         auth::require_admin(caller(ctx)?).gql()?;
-        sessions::sweep(
-            db(ctx)?,
-            events(ctx)?,
-            beats(ctx)?,
-            settings(ctx)?.rules.timeout,
-            time::now(),
-        )
-        .await
-        .gql()
+        tracker(ctx)?.sweep(time::now()).await.gql()
     }
 }

@@ -11,10 +11,10 @@ use entity::{
 };
 use tokio::sync::OnceCell;
 
-use super::{Gql, db, settings};
+use super::context::{Gql, settings, tracker};
 use crate::{
-    domain::time,
-    services::{notifications, reports::SessionView, sessions::SessionEnd},
+    domain::{LinkId, time},
+    services::{notifications, tracker::SessionEnd, view::SessionView},
 };
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -188,7 +188,7 @@ pub struct ZoomLink {
     #[graphql(skip)]
     token: String,
     #[graphql(skip)]
-    link_id: i64,
+    link_id: LinkId,
     /// The Telegram message's record, read once for all `notification*` fields.
     #[graphql(skip)]
     notification: OnceCell<Option<telegram_notification::Model>>,
@@ -257,7 +257,7 @@ impl ZoomLink {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<&telegram_notification::Model>> {
-        let db = db(ctx)?;
+        let db = tracker(ctx)?.db();
         self.notification
             .get_or_try_init(|| notifications::get(db, self.link_id))
             .await

@@ -9,19 +9,22 @@ use axum::{
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
-use super::{auth::Admin, end_reason_name, error::ApiError, status_name};
+use super::{auth::Admin, error::ApiError, state::AppState};
 use crate::{
-    domain::{Caller, time},
+    domain::{
+        Caller,
+        names::{end_reason_name, status_name},
+        time::{self, local},
+    },
     services::{
         ServiceError,
-        reports::{self, FilterParts, SessionFilter, SessionView, Sort},
-        sessions,
+        reports::{self, FilterParts, SessionFilter, Sort, csv},
+        view::SessionView,
     },
-    startup::AppState,
 };
 
 /// `POST /api/admin/auto-timeout`: runs one sweep now.
@@ -29,14 +32,7 @@ pub async fn auto_timeout(
     _: Admin,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let ended = sessions::sweep(
-        &state.db,
-        &state.events,
-        &state.beats,
-        state.settings.rules.timeout,
-        time::now(),
-    )
-    .await?;
+    let ended = state.tracker.sweep(time::now()).await?;
     Ok(Json(json!({ "success": true, "ended": ended })))
 }
 
@@ -106,20 +102,17 @@ fn filter_from(
             search: get("search"),
         },
         Caller::Admin,
+        time::now(),
     )
-}
-
-fn local(at: Option<NaiveDateTime>, tz: Tz) -> Option<String> {
-    at.map(|at| time::from_db(at).with_timezone(&tz).to_rfc3339())
 }
 
 fn session_json(view: &SessionView, tz: Tz) -> Value {
     let link = &view.link;
     json!({
-        "id": link.id,
-        "teacherId": link.teacher_id,
+        "id": link.id.0,
+        "teacherId": link.teacher_id.0,
         "teacherName": view.teacher.name,
-        "studentId": link.student_id,
+        "studentId": link.student_id.0,
         "studentName": view.student.name,
         "zoomUrl": link.zoom_url,
         "status": status_name(link.session_status),
@@ -150,14 +143,14 @@ pub async fn teacher_sessions(
     let filter = filter_from(&params, day, day)?;
     let tz = filter.time_zone;
     let page = reports::list(
-        &state.read,
+        state.tracker.read(),
         &filter,
         Sort::NEWEST_FIRST,
         TEACHER_SESSIONS_LIMIT,
         None,
     )
     .await?;
-    let stats = reports::stats(&state.read, &filter).await?;
+    let stats = reports::stats(state.tracker.read(), &filter).await?;
     let sessions: Vec<Value> = page
         .rows
         .iter()
@@ -171,7 +164,7 @@ pub async fn teacher_sessions(
             "activeSessions": stats.active,
             "endedSessions": stats.ended,
             "timeoutSessions": stats.timeout,
-            "totalDurationMinutes": (stats.total_duration_seconds + 30) / 60,
+            "totalDurationMinutes": time::minutes(stats.total_duration_seconds),
             "avgDurationMinutes": stats.average_duration_seconds().map(|s| s / 60.0),
             "neverClickedLinks": stats.never_clicked,
         },
@@ -180,49 +173,6 @@ pub async fn teacher_sessions(
 
 /// Rows the export reads per query: memory stays flat whatever the export's size.
 const CSV_CHUNK: u64 = 1000;
-
-const CSV_HEADER: &str = "session_id,teacher_id,teacher_name,student_id,student_name,status,\
-started_at,ended_at,last_activity_at,duration_minutes,duration_seconds,issued_at,zoom_url,end_reason,\
-zoom_joined_at,in_meeting_seconds\r\n";
-
-/// One RFC 4180 field: quoted when it holds a comma, a quote or a line break.
-fn field(value: &str) -> String {
-    if value.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
-}
-
-fn csv_row(view: &SessionView, tz: Tz) -> String {
-    let link = &view.link;
-    let time = |at: Option<NaiveDateTime>| local(at, tz).unwrap_or_default();
-    let number = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
-    let fields = [
-        link.id.to_string(),
-        link.teacher_id.to_string(),
-        field(&view.teacher.name),
-        link.student_id.to_string(),
-        field(&view.student.name),
-        status_name(link.session_status).to_owned(),
-        time(link.clicked_at),
-        time(link.session_ended_at),
-        time(link.last_activity_at),
-        number(link.session_duration_minutes.map(i64::from)),
-        number(link.session_duration_seconds),
-        time(Some(link.created_at)),
-        field(&link.zoom_url),
-        link.session_end_reason
-            .map(end_reason_name)
-            .unwrap_or_default()
-            .to_owned(),
-        time(link.zoom_joined_at),
-        number(link.in_meeting_seconds),
-    ];
-    let mut row = fields.join(",");
-    row.push_str("\r\n");
-    row
-}
 
 /// `GET /api/admin/sessions.csv?teacherId=&studentId=&status=&from=&to=&search=&timeZone=`:
 /// every matching session, newest first, streamed page by page.
@@ -234,9 +184,9 @@ pub async fn sessions_csv(
     let params = query_map(query.as_deref());
     let filter = filter_from(&params, date(&params, "from")?, date(&params, "to")?)?;
     let tz = filter.time_zone;
-    let start = futures::stream::once(async { Ok::<_, std::io::Error>(CSV_HEADER.to_owned()) });
+    let start = futures::stream::once(async { Ok::<_, std::io::Error>(csv::HEADER.to_owned()) });
     let pages = futures::stream::unfold(Some(None::<String>), move |after| {
-        let (db, filter) = (state.read.clone(), filter.clone());
+        let (db, filter) = (state.tracker.read().clone(), filter.clone());
         async move {
             let after = after?;
             match reports::list(
@@ -256,7 +206,7 @@ pub async fn sessions_csv(
                     let chunk: String = page
                         .rows
                         .iter()
-                        .map(|(_, view)| csv_row(view, tz))
+                        .map(|(_, view)| csv::row(view, tz))
                         .collect();
                     Some((Ok(chunk), next.map(Some)))
                 }
@@ -280,17 +230,4 @@ pub async fn sessions_csv(
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::field;
-
-    #[test]
-    fn fields_are_quoted_as_rfc_4180_says() {
-        assert_eq!(field("Anna"), "Anna");
-        assert_eq!(field("Lee, Bob"), "\"Lee, Bob\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("two\nlines"), "\"two\nlines\"");
-    }
 }

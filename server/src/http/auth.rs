@@ -2,27 +2,19 @@
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 
-use super::error::ApiError;
+use super::{error::ApiError, state::AppState};
 use crate::{
-    domain::Caller,
+    domain::{Caller, bearer},
     services::{ServiceError, auth},
-    startup::AppState,
 };
 
 /// The bearer token of a request, if it sent one.
-pub fn bearer(headers: &axum::http::HeaderMap) -> Result<Option<&str>, ServiceError> {
+fn bearer_token(headers: &axum::http::HeaderMap) -> Result<Option<&str>, ServiceError> {
     let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| ServiceError::Unauthenticated)?;
-    match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Ok(Some(token.trim()))
-        }
-        _ => Err(ServiceError::Unauthenticated),
-    }
+    bearer(value).map(Some).ok_or(ServiceError::Unauthenticated)
 }
 
 /// The caller a request's credential stands for; `None` without a credential.
@@ -30,10 +22,11 @@ pub async fn caller(
     state: &AppState,
     headers: &axum::http::HeaderMap,
 ) -> Result<Option<Caller>, ServiceError> {
-    match bearer(headers)? {
+    match bearer_token(headers)? {
         None => Ok(None),
         Some(token) => {
-            auth::authenticate(&state.db, state.settings.admin_token_hash.as_deref(), token)
+            let admin = state.settings.admin_token_hash.as_deref();
+            auth::authenticate(state.tracker.db(), admin, token)
                 .await
                 .map(Some)
         }

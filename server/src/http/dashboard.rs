@@ -24,8 +24,7 @@ use tokio::io::AsyncReadExt;
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
-use super::page::escape;
-use crate::startup::AppState;
+use super::{page::escape, state::AppState};
 
 /// How often the building page reloads itself.
 const RELOAD_SECONDS: u32 = 5;

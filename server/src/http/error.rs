@@ -7,7 +7,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::services::ServiceError;
+use crate::{domain::names::status_name, services::ServiceError};
 
 #[derive(Debug)]
 pub enum ApiError {
@@ -99,7 +99,7 @@ impl IntoResponse for ApiError {
             "error": { "code": self.code(), "message": self.message() },
         });
         if let Self::Service(ServiceError::SessionNotActive(status)) = &self {
-            body["status"] = json!(super::status_name(*status));
+            body["status"] = json!(status_name(*status));
         }
         (self.status(), Json(body)).into_response()
     }

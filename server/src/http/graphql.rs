@@ -11,9 +11,8 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{auth, body::read_limited, error::ApiError};
-use crate::services::auth as credentials;
-use crate::startup::AppState;
+use super::{auth, body::read_limited, error::ApiError, state::AppState};
+use crate::{domain::bearer, graphql::error, services::auth as credentials};
 
 /// A GraphQL document with its variables; generous, but bounded.
 pub const GRAPHQL_BODY_LIMIT: usize = 256 * 1024;
@@ -105,21 +104,16 @@ async fn connection_caller(
         .find_map(|key| payload.get(key))
         .and_then(serde_json::Value::as_str)
         .unwrap_or_default();
-    let token = header
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|token| !token.is_empty())
-        .ok_or_else(|| {
-            crate::graphql::error(
-                "UNAUTHENTICATED",
-                "connection_init needs {\"authorization\": \"Bearer <token>\"}",
-            )
-        })?;
-    let caller =
-        credentials::authenticate(&state.db, state.settings.admin_token_hash.as_deref(), token)
-            .await
-            .map_err(|err| crate::graphql::error(err.code(), err.public_message()))?;
+    let token = bearer(header).ok_or_else(|| {
+        error(
+            "UNAUTHENTICATED",
+            "connection_init needs {\"authorization\": \"Bearer <token>\"}",
+        )
+    })?;
+    let admin = state.settings.admin_token_hash.as_deref();
+    let caller = credentials::authenticate(state.tracker.db(), admin, token)
+        .await
+        .map_err(|err| error(err.code(), err.public_message()))?;
     let mut data = Data::default();
     data.insert(caller);
     Ok(data)

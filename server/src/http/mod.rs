@@ -8,6 +8,7 @@ mod dashboard;
 mod error;
 mod graphql;
 mod page;
+mod state;
 mod tracking;
 mod zoom;
 
@@ -16,10 +17,9 @@ use axum::{
     http::Request,
     routing::{get, post},
 };
-use entity::zoom_link::{EndReason, SessionStatus};
 use tower_http::trace::TraceLayer;
 
-use crate::startup::AppState;
+pub use self::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -41,24 +41,4 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
         }))
         .with_state(state)
-}
-
-/// How a session ended, as the REST answers and the CSV name it.
-pub fn end_reason_name(reason: EndReason) -> &'static str {
-    match reason {
-        EndReason::TabClosed => "tab_closed",
-        EndReason::LeftZoom => "left_zoom",
-        EndReason::MeetingEnded => "meeting_ended",
-        EndReason::TimedOut => "timed_out",
-    }
-}
-
-/// The spec's name for a session state; `pending` for a link never clicked.
-pub fn status_name(status: Option<SessionStatus>) -> &'static str {
-    match status {
-        None => "pending",
-        Some(SessionStatus::Active) => "active",
-        Some(SessionStatus::Ended) => "ended",
-        Some(SessionStatus::Timeout) => "timeout",
-    }
 }

@@ -11,7 +11,7 @@ use base64::{Engine, engine::general_purpose::STANDARD_NO_PAD};
 use entity::zoom_link;
 use serde_json::json;
 
-use crate::{domain::ZoomUrl, startup::Settings};
+use crate::{config::Settings, domain::ZoomUrl};
 
 const STYLE: &str = "\
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;min-height:100vh;\

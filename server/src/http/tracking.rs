@@ -9,20 +9,21 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{body::JsonBody, end_reason_name, error::ApiError, page, status_name};
+use super::{body::JsonBody, error::ApiError, page, state::AppState};
 use crate::{
-    domain::{TrackingToken, time},
-    services::{
-        links,
-        sessions::{self, Click, EndOutcome},
+    domain::{
+        TrackingToken,
+        names::{end_reason_name, status_name},
+        time,
     },
-    startup::AppState,
+    services::{
+        self, links,
+        tracker::{Click, EndOutcome},
+    },
 };
 
 fn parse_token(token: &str) -> Result<TrackingToken, ApiError> {
-    TrackingToken::parse(token).ok_or_else(|| {
-        ApiError::BadRequest("token is malformed: expected the token from a tracking link".into())
-    })
+    services::parse_token(token).map_err(|err| ApiError::BadRequest(err.to_string()))
 }
 
 fn token_from_query(query: Option<&str>) -> Result<TrackingToken, ApiError> {
@@ -75,18 +76,10 @@ pub async fn track(
         if is_preview(&method, &headers) {
             return Ok((
                 page::View::Preview,
-                links::by_token(&state.db, &token).await?,
+                links::by_token(state.tracker.db(), &token).await?,
             ));
         }
-        let (click, link) = sessions::click(
-            &state.db,
-            &state.events,
-            &state.beats,
-            &token,
-            state.settings.rules,
-            time::now(),
-        )
-        .await?;
+        let (click, link) = state.tracker.click(&token, time::now()).await?;
         tracing::info!(token = %token.redacted(), ?click, "tracking link opened");
         let view = match click {
             Click::AlreadyOver(_) => page::View::Over,
@@ -116,16 +109,7 @@ pub async fn heartbeat(
     JsonBody(body): JsonBody<HeartbeatBody>,
 ) -> Result<Json<Value>, ApiError> {
     let token = parse_token(&body.token)?;
-    sessions::heartbeat(
-        &state.db,
-        &state.read,
-        &state.events,
-        &state.beats,
-        &token,
-        state.settings.rules,
-        time::now(),
-    )
-    .await?;
+    state.tracker.heartbeat(&token, time::now()).await?;
     Ok(Json(json!({ "success": true })))
 }
 
@@ -149,16 +133,10 @@ pub async fn end_session(
     JsonBody(body): JsonBody<EndSessionBody>,
 ) -> Result<Json<Value>, ApiError> {
     let token = parse_token(&body.token)?;
-    let outcome = sessions::end(
-        &state.db,
-        &state.events,
-        &state.beats,
-        &token,
-        body.visit.as_deref(),
-        state.settings.rules,
-        time::now(),
-    )
-    .await?;
+    let outcome = state
+        .tracker
+        .end(&token, body.visit.as_deref(), time::now())
+        .await?;
     let end = match outcome {
         EndOutcome::Ended(end) => end,
         EndOutcome::Superseded => {

@@ -9,11 +9,10 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{body::read_limited, error::ApiError};
+use super::{body::read_limited, error::ApiError, state::AppState};
 use crate::{
     domain::{time, zoom_webhook},
-    services::zoom::{self, Applied, Participant, ZoomEvent},
-    startup::AppState,
+    services::zoom::{Applied, Participant, ZoomEvent},
 };
 
 /// Zoom's event bodies are a few kilobytes.
@@ -124,9 +123,9 @@ pub async fn webhook(State(state): State<AppState>, req: Request) -> Result<Json
             json!({ "success": true, "event": event, "result": "ignored" }),
         ));
     };
-    let applied = zoom::apply(&state.db, &state.events, &state.beats, parsed, now).await?;
+    let applied = state.tracker.apply_zoom(parsed, now).await?;
     let (result, sessions) = match applied {
-        Applied::Sessions(ids) => ("applied", ids),
+        Applied::Sessions(ids) => ("applied", ids.into_iter().map(|id| id.0).collect()),
         Applied::Unmatched => ("unmatched", Vec::new()),
         Applied::Duplicate => ("duplicate", Vec::new()),
         Applied::OutOfRange => ("out_of_range", Vec::new()),

@@ -4,23 +4,19 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sea_orm::DatabaseConnection;
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::{domain::time, services::beats::Heartbeats};
+use crate::{domain::time, services::Tracker};
 
-pub async fn run(
-    db: DatabaseConnection,
-    beats: Arc<Heartbeats>,
-    timeout: chrono::Duration,
-    interval: Duration,
-    stop: watch::Receiver<bool>,
-) {
-    super::every(interval, stop, || async {
-        if let Err(err) = beats.flush(&db).await {
-            tracing::error!(error = %err, cause = ?err, "writing heartbeats failed; retrying");
-        }
-        beats.prune(time::now(), timeout);
-    })
-    .await;
+pub async fn run(tracker: Arc<Tracker>, interval: Duration, stop: watch::Receiver<bool>) {
+    super::every(interval, stop, || step(&tracker, time::now())).await;
+}
+
+/// One round at `now`: a failed write keeps its beats for the next round.
+pub async fn step(tracker: &Tracker, now: DateTime<Utc>) {
+    if let Err(err) = tracker.flush().await {
+        tracing::error!(error = %err, cause = ?err, "writing heartbeats failed; retrying");
+    }
+    tracker.prune(now);
 }

@@ -5,19 +5,16 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DatabaseConnection;
-use tokio::{
-    sync::{Notify, watch},
-    task::JoinSet,
-};
+use tokio::{sync::watch, task::JoinSet};
 
 use crate::{
-    domain::time,
+    config::Settings,
+    domain::{LinkId, time},
     services::{
         links,
-        notifications::{self, Outcome},
-        reports,
+        notifications::{self, Notifier, Outcome},
+        view,
     },
-    startup::Settings,
     telegram::{BotApi, Failure, Lesson, is_public},
 };
 
@@ -28,31 +25,6 @@ pub const ATTEMPTS_PER_ROUND: i32 = 3;
 const MAX_IN_FLIGHT: usize = 16;
 /// The longest the job sleeps without looking at the queue (work from other replicas).
 const IDLE_POLL: Duration = Duration::from_secs(30);
-
-/// What the API needs of the job: whether it runs, and a way to wake it for new work.
-#[derive(Debug, Default)]
-pub struct Notifier {
-    enabled: bool,
-    wake: Notify,
-}
-
-impl Notifier {
-    pub fn new(enabled: bool) -> Self {
-        Self {
-            enabled,
-            wake: Notify::new(),
-        }
-    }
-
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
-    /// A message was queued: look at the queue now rather than at the next poll.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-}
 
 /// When attempts are repeated.
 #[derive(Clone, Copy, Debug)]
@@ -91,29 +63,43 @@ struct Courier {
     public: bool,
 }
 
-pub async fn run(
-    db: DatabaseConnection,
-    bot: BotApi,
-    settings: Arc<Settings>,
-    policy: RetryPolicy,
-    notifier: Arc<Notifier>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let public = is_public(&settings.public_base_url);
-    // An attempt still unanswered after this long belonged to a server that went away.
-    let lease = chrono::Duration::from_std(bot.timeout() * 2 + Duration::from_secs(5))
-        .unwrap_or(chrono::Duration::MAX);
-    let courier = Arc::new(Courier {
-        db,
-        bot,
-        settings,
-        policy,
-        public,
-    });
-    let mut in_flight = JoinSet::new();
-    loop {
-        let now = time::now();
-        match notifications::give_up_lost(&courier.db, now).await {
+/// The delivery job: the loop ([`Self::run`]) waits between rounds; each round is a
+/// [`Self::step`].
+pub struct Deliveries {
+    courier: Arc<Courier>,
+    /// An attempt still unanswered after this long belonged to a server that went away.
+    lease: chrono::Duration,
+    in_flight: JoinSet<()>,
+}
+
+impl Deliveries {
+    pub fn new(
+        db: DatabaseConnection,
+        bot: BotApi,
+        settings: Arc<Settings>,
+        policy: RetryPolicy,
+    ) -> Self {
+        let lease = chrono::Duration::from_std(bot.timeout() * 2 + Duration::from_secs(5))
+            .unwrap_or(chrono::Duration::MAX);
+        Self {
+            courier: Arc::new(Courier {
+                public: is_public(&settings.public_base_url),
+                db,
+                bot,
+                settings,
+                policy,
+            }),
+            lease,
+            in_flight: JoinSet::new(),
+        }
+    }
+
+    /// One round at `now`: gives up attempts that were never answered, and starts the due
+    /// messages there is room for. Their answers are recorded as they come, timed by the clock
+    /// when Telegram answers. Returns when the next message falls due, if one is waiting.
+    pub async fn step(&mut self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let db = &self.courier.db;
+        match notifications::give_up_lost(db, now).await {
             Ok(0) => {}
             Ok(lost) => tracing::warn!(
                 lost,
@@ -121,36 +107,53 @@ pub async fn run(
             ),
             Err(err) => tracing::error!(error = %err, cause = ?err, "notification queue"),
         }
-        let room = MAX_IN_FLIGHT - in_flight.len();
+        let room = MAX_IN_FLIGHT - self.in_flight.len();
         if room > 0 {
-            match claim_due(&courier.db, now, room, lease).await {
+            match claim_due(db, now, room, self.lease).await {
                 Ok(claimed) => {
                     for (link_id, attempt) in claimed {
-                        let courier = courier.clone();
-                        in_flight.spawn(async move { courier.deliver(link_id, attempt).await });
+                        let courier = self.courier.clone();
+                        self.in_flight
+                            .spawn(async move { courier.deliver(link_id, attempt).await });
                     }
                 }
                 Err(err) => tracing::error!(error = %err, cause = ?err, "notification queue"),
             }
         }
-        let wait = match notifications::next_due(&courier.db).await {
-            Ok(Some(due)) => until(due).min(IDLE_POLL),
-            Ok(None) => IDLE_POLL,
+        match notifications::next_due(db).await {
+            Ok(due) => due,
             Err(err) => {
                 tracing::error!(error = %err, cause = ?err, "notification queue");
-                IDLE_POLL
+                None
             }
-        };
-        let full = in_flight.len() >= MAX_IN_FLIGHT;
-        tokio::select! {
-            _ = notifier.wake.notified() => {}
-            _ = tokio::time::sleep(wait), if !full => {}
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
-            _ = stop.changed() => break,
         }
     }
-    // Attempts in flight finish (each is bounded by the request timeout) and are recorded.
-    while in_flight.join_next().await.is_some() {}
+
+    /// Rounds until `stop`: at once when `notifier` is woken or an attempt finishes, else when
+    /// the next message falls due (at the latest after [`IDLE_POLL`]: work from other
+    /// replicas).
+    pub async fn run(mut self, notifier: Arc<Notifier>, mut stop: watch::Receiver<bool>) {
+        loop {
+            let wait = self
+                .step(time::now())
+                .await
+                .map_or(IDLE_POLL, |due| until(due).min(IDLE_POLL));
+            let full = self.in_flight.len() >= MAX_IN_FLIGHT;
+            tokio::select! {
+                _ = notifier.woken() => {}
+                _ = tokio::time::sleep(wait), if !full => {}
+                Some(_) = self.in_flight.join_next(), if !self.in_flight.is_empty() => {}
+                _ = stop.changed() => break,
+            }
+        }
+        self.finish().await;
+    }
+
+    /// Waits for the attempts in flight: each is bounded by the request timeout, and its
+    /// answer is recorded.
+    pub async fn finish(mut self) {
+        while self.in_flight.join_next().await.is_some() {}
+    }
 }
 
 async fn claim_due(
@@ -158,7 +161,7 @@ async fn claim_due(
     now: DateTime<Utc>,
     room: usize,
     lease: chrono::Duration,
-) -> crate::services::Result<Vec<(i64, i32)>> {
+) -> crate::services::Result<Vec<(LinkId, i32)>> {
     let mut claimed = Vec::new();
     for link_id in notifications::due(db, now, room as u64).await? {
         if let Some(attempt) = notifications::claim(db, link_id, lease, now).await? {
@@ -188,10 +191,10 @@ fn after(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
 }
 
 impl Courier {
-    async fn deliver(&self, link_id: i64, attempt: i32) {
+    async fn deliver(&self, link_id: LinkId, attempt: i32) {
         let outcome = match self.send(link_id).await {
             Ok(message_id) => {
-                tracing::info!(link_id, attempt, message_id, "Telegram message sent");
+                tracing::info!(link_id = %link_id, attempt, message_id, "Telegram message sent");
                 Outcome::Sent { message_id }
             }
             Err(Failure::Retry {
@@ -200,7 +203,7 @@ impl Courier {
             }) => match self.policy.delay_after(attempt, asked) {
                 Some(delay) => {
                     tracing::warn!(
-                        link_id,
+                        link_id = %link_id,
                         attempt,
                         error = %reason,
                         retry_in = %humantime::format_duration(delay),
@@ -213,12 +216,12 @@ impl Courier {
                 }
                 None => {
                     let error = format!("gave up after {attempt} attempts: {reason}");
-                    tracing::warn!(link_id, attempt, %error, "Telegram message failed");
+                    tracing::warn!(link_id = %link_id, attempt, %error, "Telegram message failed");
                     Outcome::Failed { error }
                 }
             },
             Err(Failure::Final(error)) => {
-                tracing::warn!(link_id, attempt, %error, "Telegram message failed");
+                tracing::warn!(link_id = %link_id, attempt, %error, "Telegram message failed");
                 Outcome::Failed { error }
             }
         };
@@ -226,14 +229,14 @@ impl Courier {
     }
 
     /// One attempt: the message as it reads now, sent once.
-    async fn send(&self, link_id: i64) -> Result<i64, Failure> {
+    async fn send(&self, link_id: LinkId) -> Result<i64, Failure> {
         let view = async {
             let link = links::by_id(&self.db, link_id).await?;
-            reports::view(&self.db, link).await
+            view::view(&self.db, link).await
         }
         .await
         .map_err(|err| {
-            tracing::error!(link_id, error = %err, cause = ?err, "loading a link to notify");
+            tracing::error!(link_id = %link_id, error = %err, cause = ?err, "loading a link to notify");
             Failure::Retry {
                 reason: "the link could not be read from the database".into(),
                 after: None,
@@ -252,20 +255,20 @@ impl Courier {
     }
 
     /// Stores the answer; a database hiccup is retried, since Telegram will not be asked again.
-    async fn record(&self, link_id: i64, attempt: i32, outcome: &Outcome) {
+    async fn record(&self, link_id: LinkId, attempt: i32, outcome: &Outcome) {
         for wait in [1, 2, 4] {
             match notifications::record(&self.db, link_id, attempt, outcome, time::now()).await {
                 Ok(true) => return,
                 Ok(false) => {
                     tracing::warn!(
-                        link_id,
+                        link_id = %link_id,
                         attempt,
                         "the attempt was given up before its answer came; answer not recorded"
                     );
                     return;
                 }
                 Err(err) => {
-                    tracing::error!(link_id, error = %err, cause = ?err, "recording Telegram's answer");
+                    tracing::error!(link_id = %link_id, error = %err, cause = ?err, "recording Telegram's answer");
                     tokio::time::sleep(Duration::from_secs(wait)).await;
                 }
             }

@@ -6,7 +6,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use subtle::ConstantTimeEq;
 
 use super::{Result, ServiceError, people};
-use crate::domain::{ApiToken, Caller, time};
+use crate::domain::{ApiToken, Caller, TeacherId, time};
 
 /// The caller a bearer token stands for. `admin_token_hash` is the hash of `ADMIN_TOKEN`.
 pub async fn authenticate(
@@ -50,7 +50,7 @@ pub struct NewApiKey {
 pub async fn create_api_key(
     db: &impl ConnectionTrait,
     role: ApiRole,
-    teacher_id: Option<i64>,
+    teacher_id: Option<TeacherId>,
     now: DateTime<Utc>,
 ) -> Result<NewApiKey> {
     match (role, teacher_id) {

@@ -8,11 +8,11 @@ use sea_orm::{
 };
 
 use super::{Result, ServiceError, notifications, people};
-use crate::domain::{Caller, TrackingToken, ZoomUrl, time};
+use crate::domain::{Caller, LinkId, StudentId, TeacherId, TrackingToken, ZoomUrl, time};
 
 pub struct IssueLink {
-    pub teacher_id: i64,
-    pub student_id: i64,
+    pub teacher_id: TeacherId,
+    pub student_id: StudentId,
     pub zoom_url: ZoomUrl,
 }
 
@@ -65,7 +65,7 @@ pub async fn by_token(
         .ok_or(ServiceError::NotFound("tracking token"))
 }
 
-pub async fn by_id(db: &impl ConnectionTrait, id: i64) -> Result<zoom_link::Model> {
+pub async fn by_id(db: &impl ConnectionTrait, id: LinkId) -> Result<zoom_link::Model> {
     zoom_link::Entity::find_by_id(id)
         .one(db)
         .await?

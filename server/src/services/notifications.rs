@@ -14,8 +14,41 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 
-use super::{Result, ServiceError, links};
-use crate::domain::{Caller, time};
+use entity::zoom_link;
+use tokio::sync::Notify;
+
+use super::{Result, ServiceError};
+use crate::domain::{Caller, LinkId, time};
+
+/// What the API needs of the delivery job: whether it runs, and a way to wake it for new work.
+#[derive(Debug, Default)]
+pub struct Notifier {
+    enabled: bool,
+    wake: Notify,
+}
+
+impl Notifier {
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            wake: Notify::new(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// A message was queued: look at the queue now rather than at the next poll.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits until [`Self::wake`] is called (the delivery job, between its rounds).
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+}
 
 /// What is kept of an error text.
 const MAX_ERROR_LEN: usize = 480;
@@ -55,7 +88,7 @@ fn truncated(error: &str) -> String {
 /// The row of a new link: due now, or `disabled` when notifications are off.
 pub async fn create(
     db: &impl ConnectionTrait,
-    link_id: i64,
+    link_id: LinkId,
     enabled: bool,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -78,12 +111,15 @@ pub async fn create(
     Ok(())
 }
 
-pub async fn get(db: &impl ConnectionTrait, link_id: i64) -> Result<Option<notification::Model>> {
+pub async fn get(
+    db: &impl ConnectionTrait,
+    link_id: LinkId,
+) -> Result<Option<notification::Model>> {
     Ok(notification::Entity::find_by_id(link_id).one(db).await?)
 }
 
 /// Links whose next attempt is due, oldest first.
-pub async fn due(db: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<Vec<i64>> {
+pub async fn due(db: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> Result<Vec<LinkId>> {
     Ok(notification::Entity::find()
         .select_only()
         .column(notification::Column::LinkId)
@@ -115,7 +151,7 @@ pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>
 /// from now. `None` when it is not due or another job took it.
 pub async fn claim(
     db: &impl ConnectionTrait,
-    link_id: i64,
+    link_id: LinkId,
     lease: Duration,
     now: DateTime<Utc>,
 ) -> Result<Option<i32>> {
@@ -142,7 +178,7 @@ pub async fn claim(
 /// longer the one in flight (its lease ran out and it was marked failed meanwhile).
 pub async fn record(
     db: &impl ConnectionTrait,
-    link_id: i64,
+    link_id: LinkId,
     attempt: i32,
     outcome: &Outcome,
     now: DateTime<Utc>,
@@ -213,11 +249,11 @@ pub async fn give_up_lost(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Resu
 pub async fn resend(
     db: &impl ConnectionTrait,
     caller: Caller,
-    link_id: i64,
+    link: &zoom_link::Model,
     enabled: bool,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let link = links::by_id(db, link_id).await?;
+    let link_id = link.id;
     if let Caller::Teacher(own) = caller
         && own != link.teacher_id
     {

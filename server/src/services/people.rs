@@ -4,7 +4,7 @@ use entity::{student, teacher};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 
 use super::{Result, ServiceError};
-use crate::domain::time;
+use crate::domain::{StudentId, TeacherId, time};
 use chrono::{DateTime, Utc};
 
 const MAX_NAME: usize = 200;
@@ -74,14 +74,14 @@ pub async fn create_student(
     .await?)
 }
 
-pub async fn teacher(db: &impl ConnectionTrait, id: i64) -> Result<teacher::Model> {
+pub async fn teacher(db: &impl ConnectionTrait, id: TeacherId) -> Result<teacher::Model> {
     teacher::Entity::find_by_id(id)
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("teacher"))
 }
 
-pub async fn student(db: &impl ConnectionTrait, id: i64) -> Result<student::Model> {
+pub async fn student(db: &impl ConnectionTrait, id: StudentId) -> Result<student::Model> {
     student::Entity::find_by_id(id)
         .one(db)
         .await?

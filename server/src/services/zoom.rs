@@ -24,13 +24,12 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr, TransactionSession, TransactionTrait, sea_query::Expr,
+    QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait, sea_query::Expr,
 };
 use sha2::{Digest, Sha256};
 
-use super::{Result, beats::Heartbeats};
-use crate::domain::{ZoomUrl, time};
-use crate::events::{EventBus, EventKind};
+use super::{Result, events::EventKind, tracker::Tracker};
+use crate::domain::{LinkId, ZoomUrl, rules::LONGEST_MEETING, time};
 
 /// A participant of a meeting, as Zoom names them.
 #[derive(Clone, Debug)]
@@ -65,7 +64,7 @@ pub enum ZoomEvent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {
     /// The sessions it concerns (possibly none: a meeting that ended with no tracked student).
-    Sessions(Vec<i64>),
+    Sessions(Vec<LinkId>),
     /// No tracked session matches this participant; a repeat of it is tried again.
     Unmatched,
     /// The same event was applied before.
@@ -82,8 +81,6 @@ const SAME_TIME: Duration = Duration::minutes(2);
 /// A participant's later events follow their match for this long (a recurring meeting keeps
 /// its id, so next week's lesson is matched afresh).
 const FOLLOW: Duration = Duration::hours(6);
-/// A meeting's end closes the joins of at most this long before it.
-pub const LONGEST_MEETING: Duration = Duration::hours(24);
 /// Events further than this from the server's clock are not taken.
 pub const EVENT_WINDOW: Duration = Duration::hours(24);
 
@@ -172,7 +169,7 @@ async fn lock_meeting(
         .filter(zoom_link::Column::ClickedAt.lte(time::to_db(at + reach)))
         .order_by_asc(zoom_link::Column::Id)
         .lock_exclusive()
-        .into_tuple::<i64>()
+        .into_tuple::<LinkId>()
         .all(db)
         .await?;
     Ok(())
@@ -217,7 +214,7 @@ async fn match_link(
         .all(db)
         .await?;
     // Taken when someone joined it (a leave alone may be the previous lesson's).
-    let taken: Vec<i64> = zoom_participation::Entity::find()
+    let taken: Vec<LinkId> = zoom_participation::Entity::find()
         .select_only()
         .column(zoom_participation::Column::LinkId)
         .filter(
@@ -253,7 +250,7 @@ async fn match_link(
 pub async fn fill_meeting_ids(db: &impl ConnectionTrait) -> Result<u64> {
     let mut filled = 0;
     loop {
-        let links: Vec<(i64, String)> = zoom_link::Entity::find()
+        let links: Vec<(LinkId, String)> = zoom_link::Entity::find()
             .select_only()
             .columns([zoom_link::Column::Id, zoom_link::Column::ZoomUrl])
             .filter(zoom_link::Column::ZoomMeetingId.is_null())
@@ -264,7 +261,7 @@ pub async fn fill_meeting_ids(db: &impl ConnectionTrait) -> Result<u64> {
         if links.is_empty() {
             return Ok(filled);
         }
-        let mut by_meeting: HashMap<String, Vec<i64>> = HashMap::new();
+        let mut by_meeting: HashMap<String, Vec<LinkId>> = HashMap::new();
         for (id, url) in links {
             let meeting = ZoomUrl::parse(&url)
                 .ok()
@@ -284,79 +281,76 @@ pub async fn fill_meeting_ids(db: &impl ConnectionTrait) -> Result<u64> {
     }
 }
 
-/// Applies one event, once: a repeat of an event already applied changes nothing.
-pub async fn apply<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    events: &EventBus,
-    beats: &Heartbeats,
-    event: ZoomEvent,
-    now: DateTime<Utc>,
-) -> Result<Applied> {
-    if (event.at() - now).abs() > EVENT_WINDOW {
-        return Ok(Applied::OutOfRange);
-    }
-    let txn = db.begin().await?;
-    let recorded = zoom_webhook_event::Entity::insert(zoom_webhook_event::ActiveModel {
-        event_key: Set(event.key()),
-        event: Set(event.name().to_owned()),
-        received_at: Set(time::to_db(now)),
-    })
-    .exec_without_returning(&txn)
-    .await;
-    match recorded {
-        Ok(_) => {}
-        // Applied before (or right now, by a concurrent delivery of the same event).
-        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            txn.rollback().await?;
-            return Ok(Applied::Duplicate);
+impl Tracker {
+    /// Applies one event, once: a repeat of an event already applied changes nothing.
+    pub async fn apply_zoom(&self, event: ZoomEvent, now: DateTime<Utc>) -> Result<Applied> {
+        let db = &self.db;
+        if (event.at() - now).abs() > EVENT_WINDOW {
+            return Ok(Applied::OutOfRange);
         }
-        Err(err) => return Err(err.into()),
-    }
-    lock_meeting(&txn, event.meeting_id(), event.at()).await?;
-    let links = match &event {
-        ZoomEvent::Joined {
-            meeting_id,
-            participant,
-            at,
-        }
-        | ZoomEvent::Left {
-            meeting_id,
-            participant,
-            at,
-        } => {
-            let Some(link) = match_link(&txn, meeting_id, participant, *at).await? else {
-                // Not recorded as applied: a repeat (once the link is known) is tried again.
+        let txn = db.begin().await?;
+        let recorded = zoom_webhook_event::Entity::insert(zoom_webhook_event::ActiveModel {
+            event_key: Set(event.key()),
+            event: Set(event.name().to_owned()),
+            received_at: Set(time::to_db(now)),
+        })
+        .exec_without_returning(&txn)
+        .await;
+        match recorded {
+            Ok(_) => {}
+            // Applied before (or right now, by a concurrent delivery of the same event).
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 txn.rollback().await?;
-                return Ok(Applied::Unmatched);
-            };
-            let (joined_at, left_at, left_by) = match event {
-                ZoomEvent::Joined { .. } => (Some(time::to_db(*at)), None, None),
-                _ => (None, Some(time::to_db(*at)), Some(LeftBy::LeftZoom)),
-            };
-            record(&txn, link.id, participant, joined_at, left_at, left_by).await?;
-            vec![link.id]
+                return Ok(Applied::Duplicate);
+            }
+            Err(err) => return Err(err.into()),
         }
-        ZoomEvent::MeetingEnded { meeting_id, at, .. } => {
-            meeting_ended(&txn, meeting_id, *at).await?
+        lock_meeting(&txn, event.meeting_id(), event.at()).await?;
+        let links = match &event {
+            ZoomEvent::Joined {
+                meeting_id,
+                participant,
+                at,
+            }
+            | ZoomEvent::Left {
+                meeting_id,
+                participant,
+                at,
+            } => {
+                let Some(link) = match_link(&txn, meeting_id, participant, *at).await? else {
+                    // Not recorded as applied: a repeat (once the link is known) is tried again.
+                    txn.rollback().await?;
+                    return Ok(Applied::Unmatched);
+                };
+                let (joined_at, left_at, left_by) = match event {
+                    ZoomEvent::Joined { .. } => (Some(time::to_db(*at)), None, None),
+                    _ => (None, Some(time::to_db(*at)), Some(LeftBy::LeftZoom)),
+                };
+                record(&txn, link.id, participant, joined_at, left_at, left_by).await?;
+                vec![link.id]
+            }
+            ZoomEvent::MeetingEnded { meeting_id, at, .. } => {
+                meeting_ended(&txn, meeting_id, *at).await?
+            }
+        };
+        let mut changed = Vec::new();
+        for &id in &links {
+            if let Some(change) = decide(&txn, id).await? {
+                changed.push(change);
+            }
         }
-    };
-    let mut changed = Vec::new();
-    for &id in &links {
-        if let Some(change) = decide(&txn, id).await? {
-            changed.push(change);
+        txn.commit().await?;
+        for (kind, link) in changed {
+            self.beats.forget(&link.tracking_token);
+            self.announce(kind, vec![link], now).await;
         }
+        Ok(Applied::Sessions(links))
     }
-    txn.commit().await?;
-    for (kind, link) in changed {
-        beats.forget(&link.tracking_token);
-        events.publish(db, kind, vec![link], now).await;
-    }
-    Ok(Applied::Sessions(links))
 }
 
 async fn record(
     db: &impl ConnectionTrait,
-    link_id: i64,
+    link_id: LinkId,
     participant: &Participant,
     joined_at: Option<NaiveDateTime>,
     left_at: Option<NaiveDateTime>,
@@ -382,7 +376,7 @@ async fn meeting_ended(
     db: &impl ConnectionTrait,
     meeting_id: &str,
     at: DateTime<Utc>,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<LinkId>> {
     let joins = zoom_participation::Entity::find()
         .inner_join(zoom_link::Entity)
         .filter(zoom_link::Column::ZoomMeetingId.eq(meeting_id))
@@ -392,7 +386,7 @@ async fn meeting_ended(
         )
         .all(db)
         .await?;
-    let mut participants: HashMap<(i64, String), String> = HashMap::new();
+    let mut participants: HashMap<(LinkId, String), String> = HashMap::new();
     for join in joins {
         participants.insert((join.link_id, join.participant_key), join.participant_name);
     }
@@ -451,7 +445,7 @@ fn stays(mut points: Vec<&zoom_participation::Model>) -> Vec<Stay> {
 /// publish.
 async fn decide(
     db: &impl ConnectionTrait,
-    link_id: i64,
+    link_id: LinkId,
 ) -> Result<Option<(EventKind, zoom_link::Model)>> {
     let Some(link) = zoom_link::Entity::find_by_id(link_id).one(db).await? else {
         return Ok(None);

@@ -1,0 +1,316 @@
+//! Totals over a filter's sessions: overall and per teacher.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use entity::{session_total, teacher, zoom_link};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, Select,
+    sea_query::{Expr, SimpleExpr},
+};
+
+use super::filter::SessionFilter;
+use crate::{
+    domain::{TeacherId, time},
+    services::Result,
+};
+
+/// Totals over the sessions a filter selects. Durations count finished sessions only.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SessionStats {
+    pub total: i64,
+    pub active: i64,
+    pub ended: i64,
+    pub timeout: i64,
+    pub total_duration_seconds: i64,
+    /// Links in the same scope issued but never opened (by issue time in the range).
+    pub never_clicked: i64,
+}
+
+impl SessionStats {
+    pub fn finished(&self) -> i64 {
+        self.ended + self.timeout
+    }
+
+    pub fn average_duration_seconds(&self) -> Option<f64> {
+        (self.finished() > 0).then(|| self.total_duration_seconds as f64 / self.finished() as f64)
+    }
+}
+
+/// An integer aggregate, cast so each backend decodes it as a 64-bit integer.
+pub(super) fn int(db: DbBackend, expr: &str) -> SimpleExpr {
+    let ty = match db {
+        DbBackend::MySql => "SIGNED",
+        DbBackend::Postgres => "BIGINT",
+        _ => "INTEGER",
+    };
+    Expr::cust(format!("CAST(COALESCE({expr}, 0) AS {ty})"))
+}
+
+#[derive(Clone, Copy, Default, FromQueryResult)]
+struct CountsRow {
+    total: i64,
+    active: i64,
+    ended: i64,
+    timeout: i64,
+    seconds: i64,
+}
+
+impl CountsRow {
+    fn add(self, other: Self) -> Self {
+        Self {
+            total: self.total + other.total,
+            active: self.active + other.active,
+            ended: self.ended + other.ended,
+            timeout: self.timeout + other.timeout,
+            seconds: self.seconds + other.seconds,
+        }
+    }
+}
+
+#[derive(FromQueryResult)]
+struct TeacherCounts {
+    teacher_id: TeacherId,
+    #[sea_orm(nested)]
+    counts: CountsRow,
+}
+
+/// What a filter's counts are made of on SQLite: whole UTC days from `session_totals`, and
+/// the sessions of the partial days at either end of the range. `None` when the totals
+/// cannot answer (another backend, a student or a name search).
+struct Rollup {
+    /// Whole days `[from, to)`; `None` for an open end.
+    days: Option<(Option<NaiveDate>, Option<NaiveDate>)>,
+    /// Start-time ranges `[from, to)` read from the sessions themselves.
+    edges: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+fn rollup(filter: &SessionFilter, backend: DbBackend) -> Option<Rollup> {
+    if backend != DbBackend::Sqlite || filter.student_id.is_some() || filter.search.is_some() {
+        return None;
+    }
+    let Some(range) = filter.range else {
+        return Some(Rollup {
+            days: Some((None, None)),
+            edges: Vec::new(),
+        });
+    };
+    let (start, end) = range.bounds();
+    let midnight = |day: NaiveDate| day.and_time(chrono::NaiveTime::MIN).and_utc();
+    let first = if midnight(start.date_naive()) == start {
+        start.date_naive()
+    } else {
+        start.date_naive() + chrono::Days::new(1)
+    };
+    let last = end.date_naive();
+    if first >= last {
+        return Some(Rollup {
+            days: None,
+            edges: vec![(start, end)],
+        });
+    }
+    let edges = [(start, midnight(first)), (midnight(last), end)]
+        .into_iter()
+        .filter(|(from, to)| from < to)
+        .collect();
+    Some(Rollup {
+        days: Some((Some(first), Some(last))),
+        edges,
+    })
+}
+
+/// The counts' columns, over rows that each stand for `sessions` sessions.
+fn counts_sql(
+    db: DbBackend,
+    status: &str,
+    sessions: &str,
+    seconds: &str,
+) -> [(SimpleExpr, &'static str); 5] {
+    let of =
+        |value: &str| format!("SUM(CASE WHEN {status} = '{value}' THEN {sessions} ELSE 0 END)");
+    [
+        (int(db, &format!("SUM({sessions})")), "total"),
+        (int(db, &of("active")), "active"),
+        (int(db, &of("ended")), "ended"),
+        (int(db, &of("timeout")), "timeout"),
+        (int(db, &format!("SUM({seconds})")), "seconds"),
+    ]
+}
+
+/// Adds the counts' columns, and `teacher_id` (grouped by it when `by_teacher`, else 0).
+fn with_counts<E: EntityTrait>(
+    mut select: Select<E>,
+    columns: [(SimpleExpr, &'static str); 5],
+    teacher: SimpleExpr,
+    by_teacher: bool,
+) -> Select<E> {
+    select = select.select_only();
+    for (expr, alias) in columns {
+        select = select.column_as(expr, alias);
+    }
+    if by_teacher {
+        select
+            .column_as(teacher.clone(), "teacher_id")
+            .group_by(teacher)
+    } else {
+        select.column_as(Expr::val(0i64), "teacher_id")
+    }
+}
+
+pub(super) fn session_counts(
+    select: Select<zoom_link::Entity>,
+    db: DbBackend,
+    by_teacher: bool,
+) -> Select<zoom_link::Entity> {
+    let columns = counts_sql(
+        db,
+        "wpos_zoom_links.session_status",
+        "1",
+        "wpos_zoom_links.session_duration_seconds",
+    );
+    let teacher = Expr::col((zoom_link::Entity, zoom_link::Column::TeacherId));
+    with_counts(select, columns, teacher, by_teacher)
+}
+
+/// The counts of `filter`, per teacher when `by_teacher` (otherwise under teacher 0).
+async fn counts(
+    db: &impl ConnectionTrait,
+    filter: &SessionFilter,
+    by_teacher: bool,
+) -> Result<HashMap<TeacherId, CountsRow>> {
+    let backend = db.get_database_backend();
+    let mut out: HashMap<TeacherId, CountsRow> = HashMap::new();
+    let mut merge = |rows: Vec<TeacherCounts>| {
+        for row in rows {
+            let slot = out.entry(row.teacher_id).or_default();
+            *slot = slot.add(row.counts);
+        }
+    };
+    let Some(plan) = rollup(filter, backend) else {
+        let select = session_counts(filter.sessions(), backend, by_teacher);
+        merge(select.into_model().all(db).await?);
+        return Ok(out);
+    };
+    if let Some((from, to)) = plan.days {
+        let columns = counts_sql(
+            backend,
+            "session_totals.session_status",
+            "session_totals.sessions",
+            "session_totals.duration_seconds",
+        );
+        let teacher = Expr::col((session_total::Entity, session_total::Column::TeacherId));
+        let mut select = with_counts(session_total::Entity::find(), columns, teacher, by_teacher);
+        if let Some(from) = from {
+            select = select.filter(session_total::Column::Day.gte(from));
+        }
+        if let Some(to) = to {
+            select = select.filter(session_total::Column::Day.lt(to));
+        }
+        if let Some(id) = filter.teacher_id {
+            select = select.filter(session_total::Column::TeacherId.eq(id));
+        }
+        if !filter.statuses.is_empty() {
+            select =
+                select.filter(session_total::Column::SessionStatus.is_in(filter.statuses.clone()));
+        }
+        merge(select.into_model().all(db).await?);
+    }
+    let whole = SessionFilter {
+        range: None,
+        ..filter.clone()
+    };
+    for (from, to) in plan.edges {
+        let edge = whole
+            .sessions()
+            .filter(zoom_link::Column::ClickedAt.gte(time::to_db(from)))
+            .filter(zoom_link::Column::ClickedAt.lt(time::to_db(to)));
+        merge(
+            session_counts(edge, backend, by_teacher)
+                .into_model()
+                .all(db)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+pub async fn stats(db: &impl ConnectionTrait, filter: &SessionFilter) -> Result<SessionStats> {
+    let backend = db.get_database_backend();
+    let row = counts(db, filter, false)
+        .await?
+        .into_values()
+        .fold(CountsRow::default(), CountsRow::add);
+    let never_clicked = zoom_link::Entity::find()
+        .filter(zoom_link::Column::SessionStatus.is_null())
+        .filter(filter.condition(zoom_link::Column::CreatedAt))
+        .select_only()
+        .column_as(int(backend, "COUNT(*)"), "total")
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .unwrap_or(0);
+    Ok(SessionStats {
+        total: row.total,
+        active: row.active,
+        ended: row.ended,
+        timeout: row.timeout,
+        total_duration_seconds: row.seconds,
+        never_clicked,
+    })
+}
+
+/// One teacher's sessions in a filter's scope.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TeacherStats {
+    pub teacher: teacher::Model,
+    pub stats: SessionStats,
+}
+
+impl TeacherStats {
+    /// Timed-out sessions among the finished ones.
+    pub fn timeout_rate(&self) -> Option<f64> {
+        let finished = self.stats.finished();
+        (finished > 0).then(|| self.stats.timeout as f64 / finished as f64)
+    }
+}
+
+/// One row per teacher with sessions in scope, most sessions first.
+pub async fn teacher_stats(
+    db: &impl ConnectionTrait,
+    filter: &SessionFilter,
+) -> Result<Vec<TeacherStats>> {
+    let mut rows = counts(db, filter, true).await?;
+    // Totals of a day whose sessions all moved elsewhere stay as zero rows.
+    rows.retain(|_, row| row.total > 0);
+    let teachers: HashMap<TeacherId, teacher::Model> = teacher::Entity::find()
+        .filter(teacher::Column::Id.is_in(rows.keys().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    let mut out: Vec<TeacherStats> = rows
+        .into_iter()
+        .filter_map(|(teacher_id, row)| {
+            Some(TeacherStats {
+                teacher: teachers.get(&teacher_id)?.clone(),
+                stats: SessionStats {
+                    total: row.total,
+                    active: row.active,
+                    ended: row.ended,
+                    timeout: row.timeout,
+                    total_duration_seconds: row.seconds,
+                    never_clicked: 0,
+                },
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.stats
+            .total
+            .cmp(&a.stats.total)
+            .then_with(|| a.teacher.name.cmp(&b.teacher.name))
+    });
+    Ok(out)
+}

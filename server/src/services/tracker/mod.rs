@@ -1,0 +1,103 @@
+//! Session tracking: one handle that owns what the session rules act on.
+//!
+//! [`Tracker`] holds the database connections, the heartbeat buffer, the live event bus and
+//! the session rules; its methods are the operations the tracking endpoints, the GraphQL API,
+//! Zoom's webhooks and the jobs call: [`Tracker::click`], [`Tracker::heartbeat`],
+//! [`Tracker::end`], [`Tracker::sweep`], `Tracker::apply_zoom` (in `services::zoom`). Every
+//! operation takes `now`, so tests decide the time.
+//!
+//! Every transition out of `active` is one conditional `UPDATE … WHERE session_status =
+//! 'active'`, so of an end-session, a sweep and a webhook racing on one session exactly one
+//! takes effect; the others read back what it recorded.
+
+mod beats;
+mod session;
+mod sweep;
+
+use chrono::{DateTime, Utc};
+use entity::zoom_link;
+use sea_orm::DatabaseConnection;
+
+use self::beats::Heartbeats;
+pub use self::session::{Click, EndOutcome, SessionEnd};
+use super::{
+    events::{EventBus, EventKind},
+    view,
+};
+use crate::{
+    db::Pools,
+    domain::{SessionRules, time},
+};
+
+pub struct Tracker {
+    /// Writes, and reads that decide a write.
+    pub(in crate::services) db: DatabaseConnection,
+    /// Reads that may run beside the writer (on SQLite, read-only connections).
+    pub(in crate::services) read: DatabaseConnection,
+    pub(in crate::services) beats: Heartbeats,
+    pub(in crate::services) events: EventBus,
+    pub(in crate::services) rules: SessionRules,
+}
+
+impl Tracker {
+    pub fn new(pools: Pools, rules: SessionRules) -> Self {
+        Self {
+            db: pools.write,
+            read: pools.read,
+            // Live heartbeat events go out at most once per session per heartbeat interval.
+            beats: Heartbeats::new(rules.timeout, rules.heartbeat),
+            events: EventBus::default(),
+            rules,
+        }
+    }
+
+    /// The writer's connection: also for services that change other tables.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Connections for reports and lists.
+    pub fn read(&self) -> &DatabaseConnection {
+        &self.read
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    /// Writes the heartbeats answered from memory (the flush job, and the last one at stop).
+    pub async fn flush(&self) -> super::Result<u64> {
+        self.beats.flush(&self.db).await
+    }
+
+    /// Drops sessions that went quiet from memory (the flush job, at most once a minute).
+    pub fn prune(&self, now: DateTime<Utc>) {
+        self.beats.prune(now);
+    }
+
+    /// Publishes `links`' change to subscribers with their teacher and student, read (beside
+    /// the writer) only while somebody listens. The change is committed: a failed read is
+    /// logged, never returned.
+    pub(in crate::services) async fn announce(
+        &self,
+        kind: EventKind,
+        links: Vec<zoom_link::Model>,
+        now: DateTime<Utc>,
+    ) {
+        if !self.events.listened() || links.is_empty() {
+            return;
+        }
+        match view::attach(&self.read, links).await {
+            Ok(sessions) => self.events.publish(kind, sessions, now),
+            Err(err) => tracing::error!(error = %err, cause = ?err, "a live event was lost"),
+        }
+    }
+}
+
+/// Silent for longer than the timeout (a day longer while Zoom reports the student in the
+/// meeting: Zoom's leave was lost).
+fn is_stale(link: &zoom_link::Model, rules: SessionRules, now: DateTime<Utc>) -> bool {
+    let before = rules.stale_before(now, link.zoom_in_meeting);
+    link.last_activity_at
+        .is_none_or(|last| time::from_db(last) < before)
+}

@@ -1,0 +1,145 @@
+//! The auto-timeout sweep.
+
+use chrono::{DateTime, Utc};
+use entity::zoom_link::{self, EndReason, SessionStatus};
+use sea_orm::{
+    ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    sea_query::Expr,
+};
+
+use super::Tracker;
+use crate::{
+    domain::{LinkId, time},
+    services::{Result, events::EventKind},
+};
+
+/// Sessions one sweep statement ends at most: a long sweep leaves the writer to others between
+/// its statements.
+const SWEEP_CHUNK: u64 = 5000;
+
+/// The sessions one sweep statement ended: read back for subscribers, or only counted.
+enum Ended {
+    Read(Vec<zoom_link::Model>),
+    Counted(u64),
+}
+
+impl Tracker {
+    /// One auto-timeout sweep at `now`: every active session idle for longer than the session
+    /// timeout ends at its last activity. Pending heartbeats are written first, so a session
+    /// that beat is never ended. Set-based statements of [`SWEEP_CHUNK`] sessions; returns how
+    /// many sessions it ended.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<u64> {
+        let (db, events, beats) = (&self.db, &self.events, &self.beats);
+        beats.flush(db).await?;
+        let backend = db.get_database_backend();
+        let seconds = match backend {
+            DbBackend::Postgres => {
+                "CAST(EXTRACT(EPOCH FROM (last_activity_at - clicked_at)) AS BIGINT)"
+            }
+            DbBackend::MySql => "TIMESTAMPDIFF(SECOND, clicked_at, last_activity_at)",
+            _ => "(unixepoch(last_activity_at) - unixepoch(clicked_at))",
+        };
+        // Never negative, even if replicas' clocks disagree.
+        let seconds = match backend {
+            DbBackend::Sqlite => format!("MAX({seconds}, 0)"),
+            _ => format!("GREATEST({seconds}, 0)"),
+        };
+        let minutes = match backend {
+            DbBackend::MySql => format!("({seconds} + 30) DIV 60"),
+            _ => format!("({seconds} + 30) / 60"),
+        };
+        let cutoff = time::to_db(self.rules.stale_before(now, false));
+        // Zoom reports the student in the meeting: only a day more of silence ends it.
+        let not_in_meeting = || {
+            Condition::any()
+                .add(zoom_link::Column::ZoomInMeeting.eq(false))
+                .add(
+                    zoom_link::Column::LastActivityAt
+                        .lt(time::to_db(self.rules.stale_before(now, true))),
+                )
+        };
+        let stale = |lock: bool| {
+            let mut select = zoom_link::Entity::find()
+                .select_only()
+                .columns([zoom_link::Column::Id, zoom_link::Column::TrackingToken])
+                .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
+                .filter(zoom_link::Column::LastActivityAt.lt(cutoff))
+                .filter(not_in_meeting())
+                .limit(SWEEP_CHUNK);
+            if lock {
+                select = select.lock_exclusive();
+            }
+            select.into_tuple::<(LinkId, String)>()
+        };
+        let split = |found: Vec<(LinkId, String)>| -> (Vec<LinkId>, Vec<String>) {
+            found.into_iter().unzip()
+        };
+        let update = |ids: Vec<LinkId>| {
+            zoom_link::Entity::update_many()
+                .col_expr(
+                    zoom_link::Column::SessionStatus,
+                    Expr::value(SessionStatus::Timeout),
+                )
+                .col_expr(
+                    zoom_link::Column::SessionEndReason,
+                    Expr::value(EndReason::TimedOut),
+                )
+                .col_expr(
+                    zoom_link::Column::SessionEndedAt,
+                    Expr::col(zoom_link::Column::LastActivityAt),
+                )
+                .col_expr(
+                    zoom_link::Column::SessionDurationSeconds,
+                    Expr::cust(seconds.clone()),
+                )
+                .col_expr(
+                    zoom_link::Column::SessionDurationMinutes,
+                    Expr::cust(minutes.clone()),
+                )
+                .filter(zoom_link::Column::Id.is_in(ids))
+                .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
+                .filter(zoom_link::Column::LastActivityAt.lt(cutoff))
+                .filter(not_in_meeting())
+        };
+        let mut total = 0;
+        loop {
+            // Subscribers want to know which sessions ended: read them back in the same statement,
+            // or on MySQL (no UPDATE … RETURNING) lock and re-read them in one transaction.
+            let listened = events.listened();
+            let (tokens, ended) = if listened && backend == DbBackend::MySql {
+                let txn = db.begin().await?;
+                let (ids, tokens) = split(stale(true).all(&txn).await?);
+                update(ids.clone()).exec(&txn).await?;
+                let ended = zoom_link::Entity::find()
+                    .filter(zoom_link::Column::Id.is_in(ids))
+                    .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout))
+                    .all(&txn)
+                    .await?;
+                txn.commit().await?;
+                (tokens, Ended::Read(ended))
+            } else {
+                let (ids, tokens) = split(stale(false).all(db).await?);
+                let ended = if listened {
+                    Ended::Read(update(ids).exec_with_returning(db).await?)
+                } else {
+                    Ended::Counted(update(ids).exec(db).await?.rows_affected)
+                };
+                (tokens, ended)
+            };
+            beats.forget_tokens(&tokens);
+            let ended = match ended {
+                Ended::Read(rows) => {
+                    let count = rows.len() as u64;
+                    self.announce(EventKind::TimedOut, rows, now).await;
+                    count
+                }
+                Ended::Counted(count) => count,
+            };
+            let found = tokens.len() as u64;
+            total += ended;
+            if found < SWEEP_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+}
