@@ -156,6 +156,32 @@ async fn zoom_join_and_leave_decide_the_length(db: TestDb) {
     app.stop().await;
 }
 
+db_test!(a_reload_never_undoes_zoom_s_end);
+async fn a_reload_never_undoes_zoom_s_end(db: TestDb) {
+    let app = app(&db).await;
+    let (link, click) = clicked(&app).await;
+    let join = click + Duration::seconds(5);
+    let leave = join + Duration::seconds(20);
+    deliver(&app, &joined(STUDENT, join)).await;
+    deliver(&app, &left(STUDENT, leave)).await;
+    let ended = session(&app, &link).await;
+    assert_eq!(
+        (ended["status"].as_str(), ended["endReason"].as_str()),
+        (Some("ENDED"), Some("LEFT_ZOOM"))
+    );
+    // The tracking page reloads (and resumes) within the window that picks up a reload after
+    // a tab close: Zoom's end stands, and the page's heartbeats are refused.
+    let page = app.track(&link.token).await;
+    assert_eq!(page.status(), 200);
+    let (status, _) = app.heartbeat(&link.token).await;
+    assert_eq!(status, 409);
+    assert_eq!(session(&app, &link).await, ended, "the end is unchanged");
+    // Only Zoom's own rejoin reopens it.
+    deliver(&app, &joined(STUDENT, leave + Duration::seconds(10))).await;
+    assert_eq!(session(&app, &link).await["status"], "ACTIVE");
+    app.stop().await;
+}
+
 db_test!(repeats_and_reordering_change_nothing);
 async fn repeats_and_reordering_change_nothing(db: TestDb) {
     let app = app(&db).await;

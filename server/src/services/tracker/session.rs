@@ -27,7 +27,8 @@ pub enum Click {
     Started,
     /// The session was active: it goes on, its start unchanged.
     Resumed,
-    /// The session had just been closed (a reload): it is active again, its start unchanged.
+    /// The tab had just been closed (a reload): the session is active again, its start
+    /// unchanged. A session Zoom ended is not reopened by the page.
     Reopened,
     /// The session is over; the click changes nothing.
     AlreadyOver(SessionStatus),
@@ -123,8 +124,13 @@ impl Tracker {
                             .filter(zoom_link::Column::LastActivityAt.eq(link.last_activity_at)),
                     )
                 }
+                // A reload right after the tab closed. Zoom's own end stands: only Zoom's rejoin
+                // reopens it.
                 Some(SessionStatus::Ended)
-                    if link
+                    if !matches!(
+                        link.session_end_reason,
+                        Some(EndReason::LeftZoom | EndReason::MeetingEnded)
+                    ) && link
                         .session_ended_at
                         .is_some_and(|end| time::from_db(end) >= now - rules.resume_window) =>
                 {
