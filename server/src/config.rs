@@ -6,7 +6,7 @@ use clap::Parser;
 use url::Url;
 
 use crate::{
-    domain::{ApiToken, SessionRules},
+    domain::{ApiToken, Secret, SessionRules},
     telegram::{self, BotToken},
 };
 
@@ -35,7 +35,7 @@ pub struct Config {
 
     /// Token accepted as `Authorization: Bearer <ADMIN_TOKEN>` for the admin role.
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
 
     /// A session with no activity for this long is ended at its last activity.
     #[arg(long, env = "SESSION_TIMEOUT", default_value = "2h", value_parser = parse_duration)]
@@ -65,8 +65,8 @@ pub struct Config {
     /// Secret token of the Zoom app's webhook (Zoom Marketplace → Feature → Event
     /// subscriptions). With it, `POST /api/zoom/webhook` takes Zoom's participant joined/left and
     /// meeting ended events, and their times decide the lessons' lengths.
-    #[arg(long, env = "ZOOM_WEBHOOK_SECRET", hide_env_values = true)]
-    pub zoom_webhook_secret: Option<String>,
+    #[arg(long, env = "ZOOM_WEBHOOK_SECRET", hide_env_values = true, value_parser = parse_secret)]
+    pub zoom_webhook_secret: Option<Secret>,
 
     /// Bot token for Telegram notifications (from @BotFather). Without it, no messages are sent.
     #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
@@ -133,7 +133,7 @@ pub struct Settings {
     pub zoom_launch_delay: Duration,
     pub admin_token_hash: Option<String>,
     /// Zoom webhooks are taken when this is set.
-    pub zoom_webhook_secret: Option<String>,
+    pub zoom_webhook_secret: Option<Secret>,
     /// The dashboard's build, served at /admin/ (a building page while it is empty).
     pub admin_ui_dir: PathBuf,
 }
@@ -163,8 +163,14 @@ impl Settings {
             heartbeat_interval: config.heartbeat_interval,
             heartbeat_flush_interval: config.heartbeat_flush_interval,
             zoom_launch_delay: config.zoom_launch_delay,
-            admin_token_hash: config.admin_token.as_deref().map(ApiToken::hash),
-            zoom_webhook_secret: config.zoom_webhook_secret.clone().filter(|s| !s.is_empty()),
+            admin_token_hash: config
+                .admin_token
+                .as_ref()
+                .map(|token| ApiToken::hash(token.expose())),
+            zoom_webhook_secret: config
+                .zoom_webhook_secret
+                .clone()
+                .filter(|s| !s.expose().is_empty()),
             admin_ui_dir: config.admin_ui_dir.clone(),
         })
     }
@@ -186,11 +192,18 @@ fn sqlite_file(url: &str) -> Option<PathBuf> {
     (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
 
+/// The longest any duration setting may be: longer ones are mistakes (and times that far
+/// away do not fit a date).
+const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 fn parse_duration(value: &str) -> Result<Duration, String> {
     let duration =
         humantime::parse_duration(value).map_err(|e| format!("{e} (examples: 30s, 5m, 2h)"))?;
     if duration < Duration::from_secs(1) {
         return Err("must be at least 1s".into());
+    }
+    if duration > MAX_DURATION {
+        return Err("must be at most 30d".into());
     }
     Ok(duration)
 }
@@ -224,14 +237,18 @@ fn parse_base_url(value: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn parse_admin_token(value: &str) -> Result<String, String> {
+fn parse_admin_token(value: &str) -> Result<Secret, String> {
     if value.len() < 16 {
         return Err("must be at least 16 characters".into());
     }
     if !value.chars().all(|c| c.is_ascii_graphic()) {
         return Err("must be printable ASCII without spaces".into());
     }
-    Ok(value.to_owned())
+    Ok(Secret::new(value))
+}
+
+fn parse_secret(value: &str) -> Result<Secret, String> {
+    Ok(Secret::new(value))
 }
 
 #[cfg(test)]
@@ -261,11 +278,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("PUBLIC_BASE_URL"), "{err}");
+        for huge in ["31d", "1000years"] {
+            let err = parse(&["--session-timeout", huge]).unwrap_err().to_string();
+            assert!(
+                err.contains("SESSION_TIMEOUT") && err.contains("at most 30d"),
+                "{err}"
+            );
+        }
+        assert!(parse(&["--session-timeout", "30d"]).is_ok());
         let err = parse(&["--heartbeat-interval", "2h"])
             .expect("parses")
             .validate()
             .unwrap_err();
         assert!(err.contains("HEARTBEAT_INTERVAL"), "{err}");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let config = parse(&[
+            "--admin-token",
+            "admin-token-0123456789",
+            "--zoom-webhook-secret",
+            "zoom-secret-9876",
+            "--telegram-bot-token",
+            "123456:bot-secret-abcdef",
+        ])
+        .expect("parses");
+        let settings = Settings::new(&config, "127.0.0.1:8080".parse().unwrap()).unwrap();
+        for shown in [format!("{config:?}"), format!("{settings:?}")] {
+            for secret in ["admin-token-0123456789", "zoom-secret-9876", "bot-secret"] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+        }
+        assert_eq!(
+            settings.zoom_webhook_secret.map(|s| s.expose().to_owned()),
+            Some("zoom-secret-9876".into())
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod zoom_webhook;
 
 pub use entity::{ApiKeyId, LinkId, StudentId, TeacherId};
 pub use rules::SessionRules;
-pub use token::{ApiToken, TrackingToken, bearer};
+pub use token::{ApiToken, Secret, TrackingToken, bearer};
 pub use zoom_url::ZoomUrl;
 
 /// Who is calling an authenticated operation.

@@ -71,7 +71,7 @@ pub async fn webhook(State(state): State<AppState>, req: Request) -> Result<Json
     let body = read_limited(req, WEBHOOK_BODY_LIMIT).await?;
     let now = time::now();
     zoom_webhook::verify(
-        &secret,
+        secret.expose(),
         timestamp.as_deref(),
         signature.as_deref(),
         &body,
@@ -94,7 +94,7 @@ pub async fn webhook(State(state): State<AppState>, req: Request) -> Result<Json
                 .ok_or_else(|| ApiError::BadRequest("payload.plainToken is missing".into()))?;
             return Ok(Json(json!({
                 "plainToken": plain,
-                "encryptedToken": zoom_webhook::encrypted_token(&secret, plain),
+                "encryptedToken": zoom_webhook::encrypted_token(secret.expose(), plain),
             })));
         }
         "meeting.participant_joined" | "meeting.participant_left" if is_host(object) => None,
