@@ -202,10 +202,54 @@ async fn bad_graphql_input_is_refused_and_changes_nothing(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(response.status(), 413);
-    let deep = format!("{{ {} }}", "me { ".repeat(40) + &"}".repeat(40));
-    let response = app
-        .graphql_as(Some(zoomtrack_tests::ADMIN_TOKEN), &deep, json!({}))
-        .await;
-    assert!(response["errors"][0]["message"].is_string(), "{response}");
+    app.stop().await;
+}
+
+/// A valid document `depth` fields deep: the introspection schema nests `ofType` at will.
+fn nested(depth: usize) -> String {
+    format!(
+        "{{ __schema {{ types {{ {}name{} }} }} }}",
+        "ofType { ".repeat(depth - 3),
+        " }".repeat(depth - 3)
+    )
+}
+
+/// `n` aliases of `me { role }`, each costing 2 against the complexity limit.
+fn aliases(n: usize) -> String {
+    let fields: String = (0..n).map(|i| format!("a{i}: me {{ role }} ")).collect();
+    format!("{{ {fields}}}")
+}
+
+db_test!(the_depth_and_complexity_limits_hold_exactly);
+async fn the_depth_and_complexity_limits_hold_exactly(db: TestDb) {
+    use zoomtrack_server::graphql::{MAX_COMPLEXITY, MAX_DEPTH};
+    let app = TestApp::spawn(&db, &[]).await;
+    let ask = |query: String| {
+        let app = &app;
+        async move {
+            app.graphql_as(Some(zoomtrack_tests::ADMIN_TOKEN), &query, json!({}))
+                .await
+        }
+    };
+    let at_limit = ask(nested(MAX_DEPTH)).await;
+    assert!(at_limit.get("errors").is_none(), "{at_limit}");
+    let deeper = ask(nested(MAX_DEPTH + 1)).await;
+    assert_eq!(
+        deeper["errors"][0]["message"], "Query is nested too deep.",
+        "{deeper}"
+    );
+    assert_eq!(deeper["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert!(deeper.get("data").is_none_or(Value::is_null), "{deeper}");
+
+    let at_limit = ask(aliases(MAX_COMPLEXITY / 2)).await;
+    assert!(at_limit.get("errors").is_none(), "{}", at_limit["errors"]);
+    assert_eq!(at_limit["data"]["a0"]["role"], "ADMIN");
+    let costlier = ask(aliases(MAX_COMPLEXITY / 2 + 1)).await;
+    assert_eq!(
+        costlier["errors"][0]["message"], "Query is too complex.",
+        "{}",
+        costlier["errors"]
+    );
+    assert!(costlier.get("data").is_none_or(Value::is_null));
     app.stop().await;
 }
