@@ -275,6 +275,32 @@ async fn a_second_click_keeps_the_first_visit(db: TestDb) {
     app.stop().await;
 }
 
+db_test!(a_stored_address_that_is_not_zoom_never_becomes_a_link);
+async fn a_stored_address_that_is_not_zoom_never_becomes_a_link(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    let link = app.issue_link().await;
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE wpos_zoom_links SET zoom_url = 'javascript:alert(1)//zoom.us/j/123' \
+             WHERE id = {}",
+            link.id
+        ))
+        .await
+        .unwrap();
+    let page = app.track(&link.token).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("javascript:"), "{html}");
+    assert!(
+        !html.contains("join-browser") && !html.contains("open-app"),
+        "{html}"
+    );
+    assert!(html.contains("not a Zoom meeting"), "{html}");
+    // The visit is still tracked: the lesson may go on through a link sent another way.
+    assert_eq!(app.link(&link.id).await["status"], "ACTIVE");
+    app.stop().await;
+}
+
 db_test!(an_end_after_a_long_silence_is_a_timeout);
 async fn an_end_after_a_long_silence_is_a_timeout(db: TestDb) {
     let app = TestApp::spawn(&db, &[]).await;

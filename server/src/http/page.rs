@@ -154,9 +154,10 @@ pub enum View {
 }
 
 pub fn tracking(settings: &Settings, view: View, link: &zoom_link::Model) -> Response {
+    // The stored address is checked again before it becomes a link on the page: a row written
+    // by other means than the API never puts anything but a Zoom meeting there.
     let zoom = ZoomUrl::parse(&link.zoom_url).ok();
     let app_url = zoom.as_ref().and_then(ZoomUrl::app_url);
-    let web_url = escape(&link.zoom_url);
     let (title, lead) = match view {
         View::Tracking => (
             "Opening your Zoom lesson…",
@@ -175,10 +176,18 @@ pub fn tracking(settings: &Settings, view: View, link: &zoom_link::Model) -> Res
             escape(url)
         )
     });
+    let browser_link = match &zoom {
+        Some(zoom) => format!(
+            "<p><a id=\"join-browser\" href=\"{}\" target=\"_blank\" \
+             rel=\"noopener noreferrer\">Join in the browser instead</a></p>",
+            escape(zoom.as_str())
+        ),
+        None => "<p id=\"no-meeting\">This link's meeting address is not a Zoom meeting: ask \
+                 your teacher for the meeting link.</p>"
+            .to_owned(),
+    };
     let main = format!(
-        "<h1>{title}</h1><p id=\"status\">{lead}</p>{app_button}\
-         <p><a id=\"join-browser\" href=\"{web_url}\" target=\"_blank\" \
-         rel=\"noopener noreferrer\">Join in the browser instead</a></p>\
+        "<h1>{title}</h1><p id=\"status\">{lead}</p>{app_button}{browser_link}\
          <p class=\"muted\">Closing this tab tells your school the lesson has ended.</p>",
         title = escape(title),
         lead = escape(lead),
