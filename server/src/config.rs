@@ -128,7 +128,6 @@ pub struct Settings {
     pub public_base_url: Url,
     pub rules: SessionRules,
     pub sweep_interval: Duration,
-    pub heartbeat_interval: Duration,
     pub heartbeat_flush_interval: Duration,
     pub zoom_launch_delay: Duration,
     pub admin_token_hash: Option<String>,
@@ -160,7 +159,6 @@ impl Settings {
                 chrono::Duration::from_std(config.heartbeat_interval)?,
             ),
             sweep_interval: config.sweep_interval,
-            heartbeat_interval: config.heartbeat_interval,
             heartbeat_flush_interval: config.heartbeat_flush_interval,
             zoom_launch_delay: config.zoom_launch_delay,
             admin_token_hash: config

@@ -197,7 +197,7 @@ pub fn tracking(settings: &Settings, view: View, link: &zoom_link::Model) -> Res
             "tracking": true,
             "token": link.tracking_token,
             "visit": link.visit_id,
-            "heartbeatMs": settings.heartbeat_interval.as_millis() as u64,
+            "heartbeatMs": settings.rules.heartbeat.num_milliseconds(),
             "launchDelayMs": settings.zoom_launch_delay.as_millis() as u64,
             "appUrl": app_url,
         })

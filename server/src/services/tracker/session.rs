@@ -186,8 +186,8 @@ impl Tracker {
     pub async fn heartbeat(&self, token: &TrackingToken, now: DateTime<Utc>) -> Result<()> {
         let beats = &self.beats;
         let listened = self.events.listened();
-        let accepted = match beats.accept(token.as_str(), now, listened) {
-            Some(accepted) => accepted,
+        let (accepted, read) = match beats.accept(token.as_str(), now, listened) {
+            Some(accepted) => (accepted, None),
             None => {
                 let mark = beats.mark();
                 let link = links::by_token(&self.read, token).await?;
@@ -199,7 +199,9 @@ impl Tracker {
                     }
                     Some(SessionStatus::Active) => {
                         let last = link.last_activity_at.map_or(now, time::from_db);
-                        beats.record(token.as_str(), link.id, last, now, mark, listened)
+                        let accepted =
+                            beats.record(token.as_str(), link.id, last, now, mark, listened);
+                        (accepted, Some(link))
                     }
                     other => {
                         beats.forget(token.as_str());
@@ -209,25 +211,37 @@ impl Tracker {
             }
         };
         if accepted.announce {
-            match links::by_token(&self.read, token).await {
-                Ok(mut link) => {
-                    // The beat is not written yet: show it as the flush will record it.
-                    let last = link
-                        .last_activity_at
-                        .map_or(now, |last| time::from_db(last).max(now));
-                    link.last_activity_at = Some(time::to_db(last));
-                    match view::view(&self.read, link).await {
-                        Ok(session) => {
-                            self.events
-                                .publish(EventKind::Heartbeat, vec![session], now)
-                        }
-                        Err(err) => tracing::error!(error = %err, "a live heartbeat was lost"),
-                    }
-                }
-                Err(err) => tracing::error!(error = %err, "a live heartbeat was lost"),
-            }
+            self.announce_beat(token, read, now).await;
         }
         Ok(())
+    }
+
+    /// Publishes a live heartbeat of the session, as `read` showed it when the beat had to ask
+    /// the database (else read now). A failed read is logged: the beat itself is answered.
+    async fn announce_beat(
+        &self,
+        token: &TrackingToken,
+        read: Option<zoom_link::Model>,
+        now: DateTime<Utc>,
+    ) {
+        let session = async {
+            let mut link = match read {
+                Some(link) => link,
+                None => links::by_token(&self.read, token).await?,
+            };
+            // The beat is not written yet: show it as the flush will record it.
+            let last = link
+                .last_activity_at
+                .map_or(now, |last| time::from_db(last).max(now));
+            link.last_activity_at = Some(time::to_db(last));
+            view::view(&self.read, link).await
+        };
+        match session.await {
+            Ok(session) => self
+                .events
+                .publish(EventKind::Heartbeat, vec![session], now),
+            Err(err) => tracing::error!(error = %err, "a live heartbeat was lost"),
+        }
     }
 
     /// The tracking page closed. Ends an active session now, or at its last activity when it had
