@@ -69,6 +69,7 @@ wasm_bindgen_version() {
 
 wasm_opt_installed() {
   [ -f admin-ui/node_modules/.package-lock.json ] &&
+    [ ! admin-ui/package-lock.json -nt admin-ui/node_modules/.package-lock.json ] &&
     [ "$(command -v wasm-opt)" = "$DASHBOARD_ROOT/admin-ui/node_modules/.bin/wasm-opt" ] &&
     wasm-opt --version 2>/dev/null | grep "(version_$WASM_OPT_VERSION)" >/dev/null
 }
@@ -86,10 +87,23 @@ install_wasm_opt() {
   ensure_node && npm ci --prefix admin-ui --no-audit --no-fund && wasm-opt --version
 }
 
+# The app, then GraphiQL's files beside it (served only when the server runs with GRAPHIQL=1):
+# React and GraphiQL from the npm packages pinned in admin-ui/package-lock.json, and our page's
+# start script, so that GraphiQL loads nothing from a third party.
+build_app() {
+  trunk build --release --locked || return 1
+  local to="$DASHBOARD_DIST/graphiql" from=admin-ui/node_modules
+  mkdir -p "$to"
+  cp "$from/react/umd/react.production.min.js" "$from/react-dom/umd/react-dom.production.min.js" \
+    "$from/graphiql/graphiql.min.js" "$from/graphiql/graphiql.min.css" \
+    admin-ui/graphiql/start.js admin-ui/graphiql/page.css "$to/"
+}
+
 # True when admin-ui/dist holds a build newer than everything it is built from.
 dashboard_up_to_date() {
   [ -f "$DASHBOARD_DIST/index.html" ] &&
-    [ -z "$(find admin-ui/src admin-ui/graphql admin-ui/index.html admin-ui/style.css \
+    [ -f "$DASHBOARD_DIST/graphiql/start.js" ] &&
+    [ -z "$(find admin-ui/src admin-ui/graphql admin-ui/graphiql admin-ui/index.html admin-ui/style.css \
       admin-ui/Cargo.toml admin-ui/package-lock.json Cargo.toml Cargo.lock Trunk.toml \
       schema.graphql scripts/dashboard.sh -newer "$DASHBOARD_DIST/index.html" -print -quit)" ]
 }
@@ -136,14 +150,14 @@ dashboard_steps() {
   if wasm_opt_installed; then
     dashboard_done_already 4 "binaryen's wasm-opt $WASM_OPT_VERSION is installed"
   else
-    dashboard_step 4 "installing binaryen's wasm-opt $WASM_OPT_VERSION with npm ci" "a few seconds" \
+    dashboard_step 4 "installing binaryen's wasm-opt $WASM_OPT_VERSION and GraphiQL's files with npm ci" "a few seconds" \
       install_wasm_opt || return 1
   fi
   if dashboard_up_to_date; then
     dashboard_done_already 5 "$DASHBOARD_DIST is newer than its sources"
   else
     dashboard_step 5 "building the dashboard with trunk build --release" "about 3 minutes the first time" \
-      trunk build --release --locked || return 1
+      build_app || return 1
   fi
   rm -f "$DASHBOARD_PROGRESS"
   local wasm

@@ -39,6 +39,8 @@ operation!(IssueLink, "graphql/issue_link.graphql");
 operation!(LinkNotification, "graphql/link_notification.graphql");
 operation!(Resend, "graphql/resend.graphql");
 operation!(AutoTimeout, "graphql/auto_timeout.graphql");
+operation!(ApiKeys, "graphql/api_keys.graphql");
+operation!(RevokeApiKey, "graphql/revoke_api_key.graphql");
 
 /// What went wrong, in words for the admin, and the API's code when it gave one.
 #[derive(Clone, Debug, PartialEq)]

@@ -11,6 +11,7 @@ use crate::{
     api::{self, AutoTimeout, Me, me},
     context::{Ctx, LiveEvent, ctx},
     format,
+    keys::KeysView,
     live::{self, Handlers, LinkState},
     overview::OverviewView,
     people::PeopleView,
@@ -219,7 +220,7 @@ fn Dashboard(
             <AutoTimeoutButton />
             <button id="sign-out" class="quiet" on:click=sign_out>"Sign out"</button>
         </header>
-        <Show when=move || view() != View::People>
+        <Show when=move || !matches!(view(), View::People | View::Keys)>
             <FilterBar />
         </Show>
         <main class="content">
@@ -228,6 +229,7 @@ fn Dashboard(
                 View::Sessions => view! { <SessionsView /> }.into_any(),
                 View::Teachers => view! { <TeachersView /> }.into_any(),
                 View::People => view! { <PeopleView /> }.into_any(),
+                View::Keys => view! { <KeysView /> }.into_any(),
             }}
         </main>
     }

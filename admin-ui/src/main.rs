@@ -7,6 +7,7 @@ mod charts;
 mod context;
 mod convert;
 mod format;
+mod keys;
 mod live;
 mod overview;
 mod people;

@@ -39,7 +39,7 @@ pub fn PeopleView() -> impl IntoView {
                     <For each=move || ctx.students() key=|s| s.id.clone() let:s>
                         <li>
                             <strong>{s.name.clone()}</strong>
-                            <span class="muted">{format!(" · Telegram {}", s.telegram_chat_id)}</span>
+                            <span class="muted">{s.telegram_chat_id.as_deref().map(|chat| format!(" · Telegram {chat}")).unwrap_or_default()}</span>
                         </li>
                     </For>
                 </ul>
@@ -174,7 +174,7 @@ fn IssueLinkForm() -> impl IntoView {
                     error.set(None);
                     issued.set(Some(Issued {
                         id: data.issue_zoom_link.id,
-                        tracking_url: data.issue_zoom_link.tracking_url,
+                        tracking_url: data.issue_zoom_link.tracking_url.unwrap_or_default(),
                     }));
                 }
                 Err(text) => error.set(Some(text)),

@@ -10,10 +10,17 @@ pub enum View {
     Sessions,
     Teachers,
     People,
+    Keys,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [View::Overview, View::Sessions, View::Teachers, View::People];
+    pub const ALL: [View; 5] = [
+        View::Overview,
+        View::Sessions,
+        View::Teachers,
+        View::People,
+        View::Keys,
+    ];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -21,6 +28,7 @@ impl View {
             View::Sessions => "sessions",
             View::Teachers => "teachers",
             View::People => "people",
+            View::Keys => "keys",
         }
     }
 
@@ -30,6 +38,7 @@ impl View {
             View::Sessions => "Sessions",
             View::Teachers => "Teachers",
             View::People => "Teachers & students",
+            View::Keys => "API keys",
         }
     }
 

@@ -22,6 +22,8 @@ pub struct Model {
     pub token_hash: String,
     pub created_at: DateTime,
     pub revoked_at: Option<DateTime>,
+    /// Recorded at most once a minute.
+    pub last_used_at: Option<DateTime>,
 }
 
 impl ActiveModelBehavior for ActiveModel {}

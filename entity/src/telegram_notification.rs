@@ -34,6 +34,8 @@ pub struct Model {
     pub sent_at: Option<DateTime>,
     pub message_id: Option<i64>,
     pub updated_at: DateTime,
+    /// The attempt in flight: only its own answer is recorded.
+    pub claim_id: Option<String>,
     #[sea_orm(belongs_to, from = "link_id", to = "id")]
     pub link: BelongsTo<super::zoom_link::Entity>,
 }

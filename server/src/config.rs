@@ -1,10 +1,13 @@
 //! Start-up configuration: environment variables, each also a command-line flag.
 
+pub mod limits;
+
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 use url::Url;
 
+pub use self::limits::Limits;
 use crate::{
     domain::{ApiToken, Secret, SessionRules},
     telegram::{self, BotToken},
@@ -91,6 +94,14 @@ pub struct Config {
     /// Attempts per message before it is marked failed (a 400 or 403 fails at once).
     #[arg(long, env = "TELEGRAM_MAX_ATTEMPTS", default_value = "12", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub telegram_max_attempts: u32,
+
+    /// After a link's message reached the student, a resend waits this long: a teacher cannot
+    /// flood a student's chat.
+    #[arg(long, env = "TELEGRAM_RESEND_COOLDOWN", default_value = "2m", value_parser = parse_duration)]
+    pub telegram_resend_cooldown: Duration,
+
+    #[command(flatten)]
+    pub limits: Limits,
 }
 
 impl Config {
@@ -135,6 +146,9 @@ pub struct Settings {
     pub zoom_webhook_secret: Option<Secret>,
     /// The dashboard's build, served at /admin/ (a building page while it is empty).
     pub admin_ui_dir: PathBuf,
+    pub limits: Limits,
+    /// How long after a delivered message a resend is refused.
+    pub resend_cooldown: chrono::Duration,
 }
 
 impl Settings {
@@ -170,6 +184,8 @@ impl Settings {
                 .clone()
                 .filter(|s| !s.expose().is_empty()),
             admin_ui_dir: config.admin_ui_dir.clone(),
+            limits: config.limits.clone(),
+            resend_cooldown: chrono::Duration::from_std(config.telegram_resend_cooldown)?,
         })
     }
 

@@ -15,7 +15,11 @@ use crate::{
         self,
         notifier::{Deliveries, RetryPolicy},
     },
-    services::{self, Tracker, auth, notifications::Notifier},
+    services::{
+        self, Tracker,
+        auth::{self, Revocations},
+        notifications::Notifier,
+    },
     telegram::{self, BotApi},
 };
 
@@ -87,8 +91,19 @@ impl Application {
         };
         let notifier = Arc::new(Notifier::new(deliveries.is_some()));
         let tracker = Arc::new(Tracker::new(pools, settings.rules));
-        let schema = graphql::schema(tracker.clone(), settings.clone(), notifier.clone());
+        let revocations = Arc::new(Revocations::default());
+        let schema = graphql::schema(
+            tracker.clone(),
+            settings.clone(),
+            notifier.clone(),
+            revocations.clone(),
+        );
         let (stop, stopping) = watch::channel(false);
+        let limits = Arc::new(http::RateLimits::new(&settings.limits));
+        let sockets = Arc::new(http::Sockets::new(&settings.limits));
+        if !settings.limits.rate_limits {
+            tracing::warn!("RATE_LIMITS=off: no address is ever refused for its request rate");
+        }
         Ok(Self {
             listener,
             local_addr: local,
@@ -96,6 +111,9 @@ impl Application {
                 tracker,
                 settings,
                 schema,
+                limits,
+                sockets,
+                revocations,
                 stopping,
             },
             stop,
@@ -151,17 +169,28 @@ impl Application {
                 }
             });
         }
+        let limits = self.state.limits.clone();
+        let mut stopped = self.stop.subscribe();
+        tokio::spawn(async move {
+            // Addresses whose buckets refilled are forgotten once a minute.
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = every.tick() => limits.prune(),
+                    _ = stopped.wait_for(|stop| *stop) => break,
+                }
+            }
+        });
         let router = http::router(self.state);
         tracing::info!(addr = %self.local_addr, "listening");
         // Jobs and WebSocket subscriptions stop as soon as shutdown begins; requests in flight
         // finish.
         let stop = self.stop;
-        axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop.send(true);
-            })
-            .await?;
+        http::serve(self.listener, router, &settings.limits, async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        })
+        .await;
         sweeper.await?;
         flusher.await?;
         // Every request has been answered: store the beats answered since the last flush.

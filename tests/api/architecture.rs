@@ -32,7 +32,7 @@ const DASHBOARD_LAYERS: &[&[&str]] = &[
     &["api"],
     &["convert", "live"],
     &["context"],
-    &["overview", "people", "sessions", "teachers"],
+    &["keys", "overview", "people", "sessions", "teachers"],
     &["app"],
     &["main"],
 ];

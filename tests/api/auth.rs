@@ -95,6 +95,10 @@ async fn a_teacher_issues_and_reads_only_their_own_links(db: TestDb) {
     let student = app.create_student("Carl").await;
     let anna_key = app.teacher_key(&anna).await;
 
+    // An admin issues Anna's first link for Carl; then Carl is her student.
+    app.issue_link_for(Some(ADMIN_TOKEN), &anna, &student)
+        .await
+        .expect("the first link");
     let own = app
         .issue_link_for(Some(&anna_key), &anna, &student)
         .await
@@ -153,5 +157,73 @@ async fn credentials_are_checked_on_creation(db: TestDb) {
         .graphql_as(Some(token), "{ me { role } }", json!({}))
         .await;
     assert_eq!(me["data"]["me"]["role"], "ADMIN");
+    app.stop().await;
+}
+
+db_test!(a_teacher_issues_and_reads_only_what_is_its_own);
+async fn a_teacher_issues_and_reads_only_what_is_its_own(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    let anna = app.create_teacher("Anna").await;
+    let own = app.create_student("Carl").await;
+    let stranger = app.create_student("Dora").await;
+    let key = app.teacher_key(&anna).await;
+
+    // A student the teacher has no link with: refused, until an admin issues the first one.
+    let refused = app
+        .issue_link_for(Some(&key), &anna, &own)
+        .await
+        .expect_err("not yet its student");
+    assert_eq!(refused["extensions"]["code"], "FORBIDDEN");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("an admin issues"),
+        "{refused}"
+    );
+    let first = app
+        .issue_link_for(Some(ADMIN_TOKEN), &anna, &own)
+        .await
+        .expect("the admin issues the first");
+    // Then the teacher may, and gets the tracking URL in that answer, once.
+    let issued = app
+        .issue_link_for(Some(&key), &anna, &own)
+        .await
+        .expect("now its student");
+    assert!(issued.tracking_url.contains(&issued.token));
+    let refused = app
+        .issue_link_for(Some(&key), &anna, &stranger)
+        .await
+        .expect_err("another student");
+    assert_eq!(refused["extensions"]["code"], "FORBIDDEN");
+
+    // Later reads: no tracking URL for the teacher, and no student's chat id.
+    let query = "{ sessions(filter: {status: [ACTIVE, ENDED, TIMEOUT]}) { nodes { id } } \
+                 students { id name telegramChatId } }";
+    app.track(&first.token).await;
+    app.track(&issued.token).await;
+    let listed = app.graphql_as(Some(&key), query, json!({})).await;
+    assert!(listed.get("errors").is_none(), "{listed}");
+    let students = listed["data"]["students"].as_array().unwrap();
+    assert_eq!(students.len(), 1, "only its own: {students:?}");
+    assert!(students[0]["telegramChatId"].is_null(), "{students:?}");
+    let read = "query($f: SessionFilter) { sessions(filter: $f) { nodes { id trackingUrl \
+                student { telegramChatId } } } }";
+    let as_teacher = app
+        .graphql_as(Some(&key), read, json!({ "f": { "status": ["ACTIVE"] } }))
+        .await;
+    let nodes = as_teacher["data"]["sessions"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{as_teacher}");
+    for node in nodes {
+        assert!(node["trackingUrl"].is_null(), "{node}");
+        assert!(node["student"]["telegramChatId"].is_null(), "{node}");
+    }
+    let as_admin = app
+        .admin(read, json!({ "f": { "status": ["ACTIVE"] } }))
+        .await;
+    for node in as_admin["sessions"]["nodes"].as_array().unwrap() {
+        assert!(node["trackingUrl"].is_string(), "{node}");
+        assert!(node["student"]["telegramChatId"].is_string(), "{node}");
+    }
     app.stop().await;
 }

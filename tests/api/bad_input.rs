@@ -214,10 +214,13 @@ fn nested(depth: usize) -> String {
     )
 }
 
-/// `n` aliases of `me { role }`, each costing 2 against the complexity limit.
+/// `me { role }` and `n` aliases of `queryType { name }` inside `__schema`: two root fields,
+/// costing `2n + 3` against the complexity limit.
 fn aliases(n: usize) -> String {
-    let fields: String = (0..n).map(|i| format!("a{i}: me {{ role }} ")).collect();
-    format!("{{ {fields}}}")
+    let fields: String = (0..n)
+        .map(|i| format!("a{i}: queryType {{ name }} "))
+        .collect();
+    format!("{{ me {{ role }} __schema {{ {fields}}} }}")
 }
 
 db_test!(the_depth_and_complexity_limits_hold_exactly);
@@ -241,10 +244,11 @@ async fn the_depth_and_complexity_limits_hold_exactly(db: TestDb) {
     assert_eq!(deeper["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     assert!(deeper.get("data").is_none_or(Value::is_null), "{deeper}");
 
-    let at_limit = ask(aliases(MAX_COMPLEXITY / 2)).await;
+    let at_limit = ask(aliases(MAX_COMPLEXITY / 2 - 2)).await;
     assert!(at_limit.get("errors").is_none(), "{}", at_limit["errors"]);
-    assert_eq!(at_limit["data"]["a0"]["role"], "ADMIN");
-    let costlier = ask(aliases(MAX_COMPLEXITY / 2 + 1)).await;
+    assert_eq!(at_limit["data"]["me"]["role"], "ADMIN");
+    assert_eq!(at_limit["data"]["__schema"]["a0"]["name"], "Query");
+    let costlier = ask(aliases(MAX_COMPLEXITY / 2 - 1)).await;
     assert_eq!(
         costlier["errors"][0]["message"], "Query is too complex.",
         "{}",

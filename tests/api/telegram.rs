@@ -388,7 +388,7 @@ async fn an_unanswered_attempt_is_not_repeated_until_resent(db: TestDb) {
         .expect("crash state");
 
     let fake = FakeTelegram::start().await;
-    let app = spawn(&db, &fake.base, &[]).await;
+    let app = spawn(&db, &fake.base, &["--telegram-resend-cooldown", "2s"]).await;
     let state = app.notification_reaches(&link.id, "FAILED").await;
     let error = state["notificationLastError"].as_str().unwrap_or_default();
     assert!(
@@ -412,7 +412,13 @@ async fn an_unanswered_attempt_is_not_repeated_until_resent(db: TestDb) {
     let state = app.notification_reaches(&link.id, "SENT").await;
     assert_eq!(state["notificationAttempts"], 1);
     assert_eq!(fake.delivered().len(), 1);
-    // Only a resend sends a second message.
+    // Only a resend sends a second message, and not right after the first arrived.
+    let early = resend(&app, ADMIN_TOKEN, &link.id).await;
+    assert_eq!(early["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    let why = early["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(why.contains("TELEGRAM_RESEND_COOLDOWN"), "{why}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(fake.delivered().len(), 1, "a refused resend sends nothing");
     let again = resend(&app, ADMIN_TOKEN, &link.id).await;
     assert!(again.get("errors").is_none(), "{again}");
     app.notification_reaches(&link.id, "SENT").await;
@@ -538,4 +544,68 @@ async fn the_bot_token_never_appears_in_logs_or_errors() {
     ] {
         assert!(!logs.contains(secret), "a bot token was logged");
     }
+}
+
+db_test!(a_late_answer_to_an_attempt_before_a_resend_is_never_recorded);
+async fn a_late_answer_to_an_attempt_before_a_resend_is_never_recorded(db: TestDb) {
+    use sea_orm::ConnectionTrait;
+    use zoomtrack_server::{
+        domain::Caller,
+        services::{links, notifications},
+    };
+    // No bot token: the delivery job does not run, the test makes the attempts itself.
+    let app = TestApp::spawn(&db, &[]).await;
+    let link = app.issue_link().await;
+    let id: entity::LinkId = link.id.parse().unwrap();
+    let now = chrono::Utc::now();
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE telegram_notifications SET status = 'pending', due_at = updated_at WHERE link_id = {id}"
+        ))
+        .await
+        .expect("queued");
+    let lease = chrono::Duration::seconds(30);
+    let old = notifications::claim(&app.db, id, lease, now)
+        .await
+        .unwrap()
+        .expect("the first attempt");
+    // Its answer never came: given up, then resent, then attempted again with the same number.
+    let later = now + chrono::Duration::seconds(31);
+    assert_eq!(
+        notifications::give_up_lost(&app.db, later).await.unwrap(),
+        1
+    );
+    let model = links::by_id(&app.db, id).await.unwrap();
+    notifications::resend(
+        &app.db,
+        Caller::Admin,
+        &model,
+        true,
+        chrono::Duration::seconds(60),
+        later,
+    )
+    .await
+    .expect("resent");
+    let new = notifications::claim(&app.db, id, lease, later)
+        .await
+        .unwrap()
+        .expect("the resend's attempt");
+    assert_eq!(
+        new.attempt, old.attempt,
+        "attempt numbers repeat after a resend"
+    );
+    assert_ne!(new.id, old.id, "claims never do");
+    let sent = notifications::Outcome::Sent { message_id: 7 };
+    assert!(
+        !notifications::record(&app.db, id, &old, &sent, later)
+            .await
+            .unwrap(),
+        "the old attempt's late answer is not taken for the new one"
+    );
+    assert!(
+        notifications::record(&app.db, id, &new, &sent, later)
+            .await
+            .unwrap()
+    );
+    app.stop().await;
 }

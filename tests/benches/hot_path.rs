@@ -407,7 +407,9 @@ async fn measure(backend: Backend, sessions: usize, seconds: f64) -> Option<Run>
     command
         .args(["--database-url", &db.url, "--admin-token", ADMIN_TOKEN])
         .args(["--bind-addr", &format!("127.0.0.1:{port}")])
-        .args(["--sweep-interval", "24h"]);
+        .args(["--sweep-interval", "24h"])
+        // The generator is one client address: measured, not refused.
+        .args(["--rate-limits", "off"]);
     let server = Process::start(command, port).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     run.idle_rss = server.rss();

@@ -26,7 +26,7 @@ async fn bench(backend: Backend, sessions: usize) {
         println!("\n{backend:?}: skipped (TEST_POSTGRES_URL not set)");
         return;
     };
-    let app = TestApp::spawn(&db, &[]).await;
+    let app = TestApp::spawn(&db, &["--rate-limits", "off"]).await;
     let seeding = Instant::now();
     seed_school(&app.db, sessions).await;
     let seeded = seeding.elapsed();

@@ -208,6 +208,7 @@ pub fn at(value: &Value) -> chrono::DateTime<chrono::Utc> {
 }
 
 /// A link issued through the API.
+#[derive(Debug)]
 pub struct Link {
     pub id: String,
     pub token: String,

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::{
-    context::{Gql, caller, error, notifier, tracker},
+    context::{Gql, caller, error, notifier, settings, tracker},
     types::ZoomLink,
 };
 use crate::{
@@ -44,7 +44,10 @@ impl LinkMutation {
             .await
             .gql()?;
         notifier.wake();
-        view::view(db, link).await.gql().map(Into::into)
+        view::view(db, link)
+            .await
+            .gql()
+            .map(|view| ZoomLink::from(view).issued())
     }
 
     /// Sends the link's Telegram message again: the only way a second message goes out. A
@@ -59,7 +62,8 @@ impl LinkMutation {
         let db = tracker(ctx)?.db();
         let notifier = notifier(ctx)?;
         let link = links::by_id(db, id).await.gql()?;
-        notifications::resend(db, caller, &link, notifier.enabled(), time::now())
+        let cooldown = settings(ctx)?.resend_cooldown;
+        notifications::resend(db, caller, &link, notifier.enabled(), cooldown, time::now())
             .await
             .gql()?;
         notifier.wake();

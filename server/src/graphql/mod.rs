@@ -1,6 +1,7 @@
 //! The GraphQL API: thin resolvers over the service layer, split by domain.
 
 mod context;
+mod limits;
 mod links;
 mod people;
 mod reports;
@@ -11,10 +12,13 @@ use std::sync::Arc;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
-pub use self::context::error;
+pub use self::{
+    context::error,
+    limits::{MAX_ANONYMOUS_ROOT_FIELDS, MAX_ROOT_FIELDS},
+};
 use crate::{
     config::Settings,
-    services::{Tracker, notifications::Notifier},
+    services::{Tracker, auth::Revocations, notifications::Notifier},
 };
 
 #[derive(MergedObject, Default)]
@@ -32,9 +36,13 @@ pub struct Subscription(reports::ReportSubscription);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-/// Deeper or costlier documents are refused before they run.
-pub const MAX_DEPTH: usize = 12;
+/// Deeper or costlier documents are refused before they run. The depth admits the standard
+/// introspection query that GraphQL tools send (its type references nest `ofType` nine deep
+/// under a field's arguments: 15 levels).
+pub const MAX_DEPTH: usize = 15;
 pub const MAX_COMPLEXITY: usize = 5000;
+/// Directives on one field at most.
+pub const MAX_DIRECTIVES: usize = 4;
 
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(
@@ -44,6 +52,8 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
+    .limit_directives(MAX_DIRECTIVES)
+    .extension(limits::RootFields)
 }
 
 /// The schema, its resolvers reaching the tracker, the settings and the delivery job's handle.
@@ -51,11 +61,21 @@ pub fn schema(
     tracker: Arc<Tracker>,
     settings: Arc<Settings>,
     notifier: Arc<Notifier>,
+    revocations: Arc<Revocations>,
 ) -> AppSchema {
-    builder()
+    let builder = builder();
+    let builder = if settings.limits.introspection {
+        builder
+    } else {
+        builder
+            .disable_introspection()
+            .extension(limits::NoIntrospection)
+    };
+    builder
         .data(tracker)
         .data(settings)
         .data(notifier)
+        .data(revocations)
         .finish()
 }
 

@@ -1,14 +1,19 @@
 //! Teachers, students, credentials and the caller.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::{
     context::{Gql, caller, tracker},
-    types::{ApiRole, NewApiKey, Student, Teacher, Viewer},
+    types::{ApiKey, ApiRole, NewApiKey, Student, Teacher, Viewer},
 };
 use crate::{
     domain::{Caller, time},
-    services::{auth, parse_id, people},
+    services::{
+        auth::{self, Revocations},
+        parse_id, people,
+    },
 };
 
 #[derive(InputObject)]
@@ -42,6 +47,13 @@ impl PeopleQuery {
                 teacher_id: Some(id.into()),
             },
         })
+    }
+
+    /// Admin. Every credential, newest first, revoked ones included; never a token.
+    async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
+        auth::require_admin(caller(ctx)?).gql()?;
+        let keys = auth::api_keys(tracker(ctx)?.read()).await.gql()?;
+        Ok(keys.into_iter().map(Into::into).collect())
     }
 }
 
@@ -96,5 +108,17 @@ impl PeopleMutation {
                 .await
                 .gql()?;
         Ok(NewApiKey::new(created.key, created.token))
+    }
+
+    /// Admin. The key stops working at once and its open subscriptions close. Revoking a
+    /// revoked key returns it unchanged.
+    async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
+        auth::require_admin(caller(ctx)?).gql()?;
+        let id = parse_id(&id, "id").gql()?;
+        let revocations = ctx.data::<Arc<Revocations>>()?;
+        auth::revoke_api_key(tracker(ctx)?.db(), revocations, id, time::now())
+            .await
+            .gql()
+            .map(Into::into)
     }
 }

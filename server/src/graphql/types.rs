@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 
 use super::context::{Gql, settings, tracker};
 use crate::{
-    domain::{LinkId, time},
+    domain::{Caller, LinkId, time},
     services::{notifications, tracker::SessionEnd, view::SessionView},
 };
 
@@ -118,11 +118,21 @@ impl From<teacher::Model> for Teacher {
 }
 
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Student {
     pub id: ID,
     pub name: String,
-    pub telegram_chat_id: String,
     pub created_at: DateTime<Utc>,
+    #[graphql(skip)]
+    chat_id: String,
+}
+
+#[ComplexObject]
+impl Student {
+    /// Admin only (null for a teacher credential): where the bot writes to the student.
+    async fn telegram_chat_id(&self, ctx: &Context<'_>) -> Option<String> {
+        is_admin(ctx).then(|| self.chat_id.clone())
+    }
 }
 
 impl From<student::Model> for Student {
@@ -130,10 +140,16 @@ impl From<student::Model> for Student {
         Self {
             id: m.id.into(),
             name: m.name,
-            telegram_chat_id: m.telegram_chat_id,
             created_at: time::from_db(m.created_at),
+            chat_id: m.telegram_chat_id,
         }
     }
+}
+
+/// Whether the request's credential is an admin's.
+fn is_admin(ctx: &Context<'_>) -> bool {
+    ctx.data_opt::<Caller>()
+        .is_some_and(|caller| caller.is_admin())
 }
 
 /// Where a link's Telegram message stands.
@@ -187,6 +203,9 @@ pub struct ZoomLink {
     pub in_meeting_seconds: Option<i64>,
     #[graphql(skip)]
     token: String,
+    /// The issuing mutation's own answer: its caller gets the tracking URL this once.
+    #[graphql(skip)]
+    reveal: bool,
     #[graphql(skip)]
     link_id: LinkId,
     /// The Telegram message's record, read once for all `notification*` fields.
@@ -196,9 +215,14 @@ pub struct ZoomLink {
 
 #[ComplexObject]
 impl ZoomLink {
-    /// The URL the student opens; it starts the session.
-    async fn tracking_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        Ok(settings(ctx)?.tracking_url(&self.token))
+    /// The URL the student opens; it starts the session and is the student's credential.
+    /// Given to whoever issues the link, in `issueZoomLink`'s answer; later reads show it to
+    /// admins only (null for a teacher credential).
+    async fn tracking_url(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        if !(self.reveal || is_admin(ctx)) {
+            return Ok(None);
+        }
+        Ok(Some(settings(ctx)?.tracking_url(&self.token)))
     }
 
     /// The Telegram message to the student. Links issued before notifications were recorded
@@ -253,6 +277,14 @@ impl ZoomLink {
 }
 
 impl ZoomLink {
+    /// The answer to the mutation that issued the link: it carries the tracking URL.
+    pub fn issued(self) -> Self {
+        Self {
+            reveal: true,
+            ..self
+        }
+    }
+
     async fn notification(
         &self,
         ctx: &Context<'_>,
@@ -285,6 +317,7 @@ impl From<SessionView> for ZoomLink {
             zoom_joined_at: m.zoom_joined_at.map(time::from_db),
             in_meeting_seconds: m.in_meeting_seconds,
             token: m.tracking_token,
+            reveal: false,
             link_id: m.id,
             notification: OnceCell::new(),
         }
@@ -309,6 +342,32 @@ impl NewApiKey {
             teacher_id: key.teacher_id.map(Into::into),
             created_at: time::from_db(key.created_at),
             token,
+        }
+    }
+}
+
+/// A credential as admins see it: never its token (only its hash is stored).
+#[derive(SimpleObject)]
+pub struct ApiKey {
+    pub id: ID,
+    pub role: ApiRole,
+    pub teacher_id: Option<ID>,
+    pub created_at: DateTime<Utc>,
+    /// When it was last used, to the minute; null when never.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked; null while it works.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<api_key::Model> for ApiKey {
+    fn from(key: api_key::Model) -> Self {
+        Self {
+            id: key.id.into(),
+            role: key.role.into(),
+            teacher_id: key.teacher_id.map(Into::into),
+            created_at: time::from_db(key.created_at),
+            last_used_at: key.last_used_at.map(time::from_db),
+            revoked_at: key.revoked_at.map(time::from_db),
         }
     }
 }

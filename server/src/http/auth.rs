@@ -2,9 +2,9 @@
 
 use axum::{extract::FromRequestParts, http::request::Parts};
 
-use super::{error::ApiError, state::AppState};
+use super::{error::ApiError, limits::ClientIp, state::AppState};
 use crate::{
-    domain::{Caller, bearer},
+    domain::{Caller, bearer, time},
     services::{ServiceError, auth},
 };
 
@@ -17,20 +17,36 @@ fn bearer_token(headers: &axum::http::HeaderMap) -> Result<Option<&str>, Service
     bearer(value).map(Some).ok_or(ServiceError::Unauthenticated)
 }
 
-/// The caller a request's credential stands for; `None` without a credential.
+/// The caller a request's credential stands for; `None` without a credential. Credentials are
+/// looked up on a reader, never the writer; an address whose checks keep failing gets 429
+/// before any lookup.
 pub async fn caller(
     state: &AppState,
     headers: &axum::http::HeaderMap,
-) -> Result<Option<Caller>, ServiceError> {
-    match bearer_token(headers)? {
-        None => Ok(None),
-        Some(token) => {
-            let admin = state.settings.admin_token_hash.as_deref();
-            auth::authenticate(state.tracker.db(), admin, token)
-                .await
-                .map(Some)
-        }
+    ip: ClientIp,
+) -> Result<Option<Caller>, ApiError> {
+    if headers.get(axum::http::header::AUTHORIZATION).is_none() {
+        return Ok(None);
     }
+    state.limits.credentials(ip)?;
+    let checked = match bearer_token(headers) {
+        Ok(Some(token)) => {
+            let admin = state.settings.admin_token_hash.as_deref();
+            auth::identify(state.tracker.read(), admin, token).await
+        }
+        Ok(None) => return Ok(None),
+        Err(err) => Err(err),
+    };
+    if matches!(checked, Err(ServiceError::Unauthenticated))
+        && let Some(refused) = state.limits.credential_failed(ip)
+    {
+        return Err(refused);
+    }
+    let credential = checked?;
+    if let Err(err) = auth::note_use(state.tracker.db(), &credential, time::now()).await {
+        tracing::warn!(error = %err, "recording a credential's last use failed");
+    }
+    Ok(Some(credential.caller))
 }
 
 /// Extracts an admin caller, or refuses with 401 / 403.
@@ -40,7 +56,10 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = caller(state, &parts.headers)
+        let ip = ClientIp::from_request_parts(parts, state)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let caller = caller(state, &parts.headers, ip)
             .await?
             .ok_or(ServiceError::Unauthenticated)?;
         auth::require_admin(caller)?;

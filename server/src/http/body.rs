@@ -20,8 +20,23 @@ pub struct JsonBody<T>(pub T);
 /// client sees the answer instead of a connection reset mid-upload.
 const DRAIN_LIMIT: usize = 2 * 1024 * 1024;
 
-/// Reads the whole body, refusing more than `limit` bytes.
+/// How long a request's body may take to arrive (`BODY_READ_TIMEOUT`), set on every request by
+/// the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+/// Reads the whole body within the body deadline, refusing more than `limit` bytes.
 pub async fn read_limited(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let deadline = req
+        .extensions()
+        .get::<BodyTimeout>()
+        .map_or(std::time::Duration::from_secs(10), |timeout| timeout.0);
+    tokio::time::timeout(deadline, read_body(req, limit))
+        .await
+        .map_err(|_| ApiError::SlowBody)?
+}
+
+async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)

@@ -24,7 +24,7 @@ use tokio::io::AsyncReadExt;
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
-use super::{page::escape, state::AppState};
+use super::{csp, page::escape, state::AppState};
 
 /// How often the building page reloads itself.
 const RELOAD_SECONDS: u32 = 5;
@@ -81,10 +81,24 @@ impl Site {
                 .map_or((None, None), |(text, age)| (Some(text), age));
             return building_page(progress.as_deref().map(Progress::parse), age);
         }
-        match self.files.clone().oneshot(request).await {
+        let headers = request.headers().clone();
+        let mut response = match self.files.clone().oneshot(request).await {
             Ok(response) => response.into_response(),
             Err(never) => match never {},
+        };
+        if is_html(&response) {
+            // The app's policy names its inline loader by hash: read from the page served.
+            let html = tokio::fs::read_to_string(&self.index)
+                .await
+                .unwrap_or_default();
+            let policy = csp::app_policy(&csp::inline_script_hashes(&html), &headers);
+            if let Ok(value) = HeaderValue::from_str(&policy) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, value);
+            }
         }
+        response
     }
 }
 
@@ -199,6 +213,14 @@ fn ago(age: Duration) -> String {
     }
 }
 
+fn is_html(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"))
+}
+
 /// The page is checked again on every load, so a new build is picked up at once; the files it
 /// names carry a hash of their content and never change. Decided by the path, since a 304
 /// names no content type. Every answer may not be framed, sniffed or named in a referrer.
@@ -212,11 +234,7 @@ async fn headers(request: Request, next: Next) -> Response {
         .is_some_and(|(_, extension)| !extension.eq_ignore_ascii_case("html"));
     let mut response = next.run(request).await;
     let status = response.status();
-    let page = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/html"));
+    let page = is_html(&response);
     let immutable =
         hashed_file && !page && (status.is_success() || status == StatusCode::NOT_MODIFIED);
     let headers = response.headers_mut();

@@ -2,7 +2,7 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -21,6 +21,12 @@ pub enum ApiError {
     InvalidSignature(&'static str),
     /// An optional feature that this server was not configured for.
     NotConfigured(&'static str),
+    /// Too many requests from one address: try again after this long.
+    RateLimited(std::time::Duration),
+    /// The request was not answered in time.
+    Timeout(&'static str),
+    /// The request's body did not arrive in time.
+    SlowBody,
 }
 
 impl From<ServiceError> for ApiError {
@@ -49,6 +55,9 @@ impl ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidSignature(_) => StatusCode::UNAUTHORIZED,
             Self::NotConfigured(_) => StatusCode::NOT_FOUND,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::SlowBody => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -62,6 +71,9 @@ impl ApiError {
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::InvalidSignature(_) => "INVALID_SIGNATURE",
             Self::NotConfigured(_) => "NOT_CONFIGURED",
+            Self::RateLimited(_) => "RATE_LIMITED",
+            Self::Timeout(_) => "TIMEOUT",
+            Self::SlowBody => "REQUEST_TIMEOUT",
         }
     }
 
@@ -77,8 +89,24 @@ impl ApiError {
             }
             Self::RouteNotFound => "no such endpoint".into(),
             Self::MethodNotAllowed => "this endpoint does not accept that method".into(),
-            Self::InvalidSignature(why) | Self::NotConfigured(why) => (*why).into(),
+            Self::InvalidSignature(why) | Self::NotConfigured(why) | Self::Timeout(why) => {
+                (*why).into()
+            }
+            Self::SlowBody => "the request body did not arrive within BODY_READ_TIMEOUT".into(),
+            Self::RateLimited(wait) => format!(
+                "too many requests from this address: try again in {} s",
+                retry_after(*wait)
+            ),
         }
+    }
+
+    /// The headers to send beside the body: `Retry-After` on a 429.
+    pub fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        if let Self::RateLimited(wait) = self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after(*wait)));
+        }
+        headers
     }
 
     /// Logs internal causes; clients only see the generic message.
@@ -101,8 +129,13 @@ impl IntoResponse for ApiError {
         if let Self::Service(ServiceError::SessionNotActive(status)) = &self {
             body["status"] = json!(status_name(*status));
         }
-        (self.status(), Json(body)).into_response()
+        (self.status(), self.headers(), Json(body)).into_response()
     }
+}
+
+/// Whole seconds to wait, at least one.
+fn retry_after(wait: std::time::Duration) -> u64 {
+    wait.as_secs_f64().ceil().max(1.0) as u64
 }
 
 pub async fn route_not_found() -> ApiError {

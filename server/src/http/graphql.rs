@@ -1,18 +1,14 @@
-//! `POST /graphql` and GraphiQL at `GET /graphql`.
+//! `POST /graphql`, and GraphiQL at `GET /graphql` when `GRAPHIQL=1`.
 
-use async_graphql::{Data, http::ALL_WEBSOCKET_PROTOCOLS};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
-use axum::extract::ws::WebSocketUpgrade;
 use axum::{
     Json,
-    extract::{FromRequestParts, Request, State},
-    http::{StatusCode, header},
+    extract::{Request, State},
+    http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
 use serde_json::json;
 
-use super::{auth, body::read_limited, error::ApiError, state::AppState};
-use crate::{domain::bearer, graphql::error, services::auth as credentials};
+use super::{auth, body::read_limited, csp, error::ApiError, limits::ClientIp, state::AppState};
 
 /// A GraphQL document with its variables; generous, but bounded.
 pub const GRAPHQL_BODY_LIMIT: usize = 256 * 1024;
@@ -22,18 +18,27 @@ fn refuse(status: StatusCode, code: &str, message: String) -> Response {
     (status, Json(body)).into_response()
 }
 
-pub async fn execute(State(state): State<AppState>, req: Request) -> Response {
-    let caller = match auth::caller(&state, req.headers()).await {
+/// A REST error in GraphQL's shape, with its status and headers.
+fn refuse_with(err: &ApiError) -> Response {
+    err.log();
+    let mut response = refuse(err.status(), err.code(), err.message());
+    response.headers_mut().extend(err.headers());
+    response
+}
+
+pub async fn execute(State(state): State<AppState>, ip: ClientIp, req: Request) -> Response {
+    let caller = match auth::caller(&state, req.headers(), ip).await {
+        // Without a credential, the document counts as public traffic.
+        Ok(None) => state.limits.public(ip).map(|()| None),
+        other => other,
+    };
+    let caller = match caller {
         Ok(caller) => caller,
-        Err(err) => {
-            let err = ApiError::from(err);
-            err.log();
-            return refuse(err.status(), err.code(), err.message());
-        }
+        Err(err) => return refuse_with(&err),
     };
     let bytes = match read_limited(req, GRAPHQL_BODY_LIMIT).await {
         Ok(bytes) => bytes,
-        Err(err) => return refuse(err.status(), err.code(), err.message()),
+        Err(err) => return refuse_with(&err),
     };
     let request = match parse_request(&bytes) {
         Ok(request) => request,
@@ -64,78 +69,58 @@ fn parse_request(bytes: &[u8]) -> Result<async_graphql::Request, String> {
     serde_json::from_value(value).map_err(|e| format!("the body is not a GraphQL request: {e}"))
 }
 
-/// `GET /graphql/ws`: subscriptions over graphql-transport-ws (or the older graphql-ws when
-/// the client asks for it; a client that names no subprotocol, as behind some proxies, gets
-/// graphql-transport-ws). The credential comes in the `connection_init` payload:
-/// `{"authorization": "Bearer <token>"}`.
-pub async fn subscriptions(
-    State(state): State<AppState>,
-    protocol: Result<GraphQLProtocol, StatusCode>,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    let Some(protocol) = protocol.ok().or(transport_ws().await) else {
-        return StatusCode::BAD_REQUEST.into_response();
-    };
-    let schema = state.schema.clone();
-    let mut stopping = state.stopping.clone();
-    upgrade
-        .max_message_size(GRAPHQL_BODY_LIMIT)
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            let serve = GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| connection_caller(state, payload))
-                .serve();
-            async move {
-                // A stopping server drops the connection: clients reconnect to its successor.
-                tokio::select! {
-                    _ = serve => {}
-                    _ = stopping.wait_for(|stop| *stop) => {}
-                }
-            }
-        })
-}
+/// GraphiQL's page: its files are bundled into the dashboard's build (`/admin/graphiql/`), so
+/// nothing loads from a third party; the credential goes in its Headers tab and is not kept.
+const GRAPHIQL_PAGE: &str = r#"<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="referrer" content="no-referrer" />
+    <title>zoomtrack GraphQL</title>
+    <link rel="stylesheet" href="/admin/graphiql/graphiql.min.css" />
+    <link rel="stylesheet" href="/admin/graphiql/page.css" />
+  </head>
+  <body>
+    <div id="graphiql">Loading GraphiQL…</div>
+    <script src="/admin/graphiql/react.production.min.js"></script>
+    <script src="/admin/graphiql/react-dom.production.min.js"></script>
+    <script src="/admin/graphiql/graphiql.min.js"></script>
+    <script src="/admin/graphiql/start.js"></script>
+  </body>
+</html>
+"#;
 
-async fn connection_caller(
-    state: AppState,
-    payload: serde_json::Value,
-) -> async_graphql::Result<Data> {
-    let header = ["authorization", "Authorization"]
-        .iter()
-        .find_map(|key| payload.get(key))
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default();
-    let token = bearer(header).ok_or_else(|| {
-        error(
-            "UNAUTHENTICATED",
-            "connection_init needs {\"authorization\": \"Bearer <token>\"}",
+/// `GET /graphql`: GraphiQL when `GRAPHIQL=1`, else a JSON 404 saying how to turn it on.
+pub async fn graphiql(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !state.settings.limits.graphiql {
+        return ApiError::NotConfigured(
+            "GraphiQL is off: start the server with GRAPHIQL=1 to serve it here; POST GraphQL \
+             requests to this URL",
         )
-    })?;
-    let admin = state.settings.admin_token_hash.as_deref();
-    let caller = credentials::authenticate(state.tracker.db(), admin, token)
+        .into_response();
+    }
+    let bundled = state.settings.admin_ui_dir.join("graphiql/graphiql.min.js");
+    if !tokio::fs::metadata(&bundled)
         .await
-        .map_err(|err| error(err.code(), err.public_message()))?;
-    let mut data = Data::default();
-    data.insert(caller);
-    Ok(data)
-}
-
-pub async fn graphiql() -> Html<String> {
-    Html(
-        async_graphql::http::GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("zoomtrack GraphQL")
-            .finish(),
+        .is_ok_and(|meta| meta.is_file())
+    {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_BUILT",
+            "GraphiQL's files are not in the dashboard's build yet: scripts/dashboard.sh bundles \
+             them into ADMIN_UI_DIR/graphiql"
+                .into(),
+        );
+    }
+    let policy = csp::graphiql_policy(&headers);
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, policy),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+            (header::REFERRER_POLICY, "no-referrer".into()),
+            (header::CACHE_CONTROL, "no-cache".into()),
+        ],
+        Html(GRAPHIQL_PAGE),
     )
-}
-
-/// The graphql-transport-ws protocol, for clients that name none.
-async fn transport_ws() -> Option<GraphQLProtocol> {
-    let (mut parts, ()) = axum::http::Request::builder()
-        .header(header::SEC_WEBSOCKET_PROTOCOL, "graphql-transport-ws")
-        .body(())
-        .ok()?
-        .into_parts();
-    GraphQLProtocol::from_request_parts(&mut parts, &())
-        .await
-        .ok()
+        .into_response()
 }

@@ -4,41 +4,67 @@
 mod admin;
 mod auth;
 mod body;
+mod csp;
 mod dashboard;
 mod error;
 mod graphql;
+mod limits;
 mod page;
+mod serve;
 mod state;
+mod subscriptions;
 mod tracking;
 mod zoom;
 
+use std::time::Duration;
+
 use axum::{
     Json, Router,
-    http::Request,
+    extract::{Request, State},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use tower_http::trace::TraceLayer;
 
-pub use self::state::AppState;
+pub use self::{limits::RateLimits, serve::serve, state::AppState, subscriptions::Sockets};
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let deadline = state.settings.limits.request_timeout;
+    // The public endpoints, each request counted against its client address.
+    let public = Router::new()
         .route("/api/zoom/track", get(tracking::track))
         .route("/api/zoom/heartbeat", post(tracking::heartbeat))
         .route("/api/zoom/end-session", post(tracking::end_session))
         .route("/api/zoom/webhook", post(zoom::webhook))
+        .route_layer(middleware::from_fn_with_state(
+            state.limits.clone(),
+            limits::public,
+        ));
+    Router::new()
+        .merge(public)
         .route("/api/admin/auto-timeout", post(admin::auto_timeout))
         .route("/api/admin/teacher-sessions", get(admin::teacher_sessions))
         .route("/api/admin/sessions.csv", get(admin::sessions_csv))
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
-        .route("/graphql/ws", get(graphql::subscriptions))
+        .route("/graphql/ws", get(subscriptions::upgrade))
         .route("/health", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
         .merge(dashboard::routes(&state.settings.admin_ui_dir))
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(middleware::from_fn_with_state(deadline, answer_within))
         // Spans carry the path only: queries hold tracking tokens.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
             tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
         }))
         .with_state(state)
+}
+
+/// Answers 503 when a request takes longer than `REQUEST_TIMEOUT`.
+async fn answer_within(State(deadline): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(deadline, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => error::ApiError::Timeout("the request was not answered within REQUEST_TIMEOUT")
+            .into_response(),
+    }
 }

@@ -4,7 +4,12 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::{config::Settings, graphql::AppSchema, services::Tracker};
+use super::{limits::RateLimits, subscriptions::Sockets};
+use crate::{
+    config::Settings,
+    graphql::AppSchema,
+    services::{Tracker, auth::Revocations},
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -12,6 +17,11 @@ pub struct AppState {
     pub tracker: Arc<Tracker>,
     pub settings: Arc<Settings>,
     pub schema: AppSchema,
+    pub limits: Arc<RateLimits>,
+    /// The WebSocket connection caps.
+    pub sockets: Arc<Sockets>,
+    /// Announces revoked keys to the connections using them.
+    pub revocations: Arc<Revocations>,
     /// Turns `true` when the server begins to shut down: long-lived connections end then.
     pub stopping: watch::Receiver<bool>,
 }

@@ -12,7 +12,7 @@ use crate::{
     domain::{LinkId, time},
     services::{
         links,
-        notifications::{self, Notifier, Outcome},
+        notifications::{self, Claim, Notifier, Outcome},
         view,
     },
     telegram::{BotApi, Failure, Lesson, is_public},
@@ -111,10 +111,10 @@ impl Deliveries {
         if room > 0 {
             match claim_due(db, now, room, self.lease).await {
                 Ok(claimed) => {
-                    for (link_id, attempt) in claimed {
+                    for (link_id, claim) in claimed {
                         let courier = self.courier.clone();
                         self.in_flight
-                            .spawn(async move { courier.deliver(link_id, attempt).await });
+                            .spawn(async move { courier.deliver(link_id, claim).await });
                     }
                 }
                 Err(err) => tracing::error!(error = %err, cause = ?err, "notification queue"),
@@ -161,11 +161,11 @@ async fn claim_due(
     now: DateTime<Utc>,
     room: usize,
     lease: chrono::Duration,
-) -> crate::services::Result<Vec<(LinkId, i32)>> {
+) -> crate::services::Result<Vec<(LinkId, Claim)>> {
     let mut claimed = Vec::new();
     for link_id in notifications::due(db, now, room as u64).await? {
-        if let Some(attempt) = notifications::claim(db, link_id, lease, now).await? {
-            claimed.push((link_id, attempt));
+        if let Some(claim) = notifications::claim(db, link_id, lease, now).await? {
+            claimed.push((link_id, claim));
         }
     }
     Ok(claimed)
@@ -191,7 +191,8 @@ fn after(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
 }
 
 impl Courier {
-    async fn deliver(&self, link_id: LinkId, attempt: i32) {
+    async fn deliver(&self, link_id: LinkId, claim: Claim) {
+        let attempt = claim.attempt;
         let outcome = match self.send(link_id).await {
             Ok(message_id) => {
                 tracing::info!(link_id = %link_id, attempt, message_id, "Telegram message sent");
@@ -225,7 +226,7 @@ impl Courier {
                 Outcome::Failed { error }
             }
         };
-        self.record(link_id, attempt, &outcome).await;
+        self.record(link_id, &claim, &outcome).await;
     }
 
     /// One attempt: the message as it reads now, sent once.
@@ -255,9 +256,10 @@ impl Courier {
     }
 
     /// Stores the answer; a database hiccup is retried, since Telegram will not be asked again.
-    async fn record(&self, link_id: LinkId, attempt: i32, outcome: &Outcome) {
+    async fn record(&self, link_id: LinkId, claim: &Claim, outcome: &Outcome) {
+        let attempt = claim.attempt;
         for wait in [1, 2, 4] {
-            match notifications::record(&self.db, link_id, attempt, outcome, time::now()).await {
+            match notifications::record(&self.db, link_id, claim, outcome, time::now()).await {
                 Ok(true) => return,
                 Ok(false) => {
                     tracing::warn!(

@@ -2,21 +2,38 @@
 
 use chrono::{DateTime, Utc};
 use entity::api_key::{self, ApiRole};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    sea_query::Expr,
+};
 use subtle::ConstantTimeEq;
+use tokio::sync::broadcast;
 
 use super::{Result, ServiceError, people};
-use crate::domain::{ApiToken, Caller, TeacherId, time};
+use crate::domain::{ApiKeyId, ApiToken, Caller, TeacherId, time};
 
-/// The caller a bearer token stands for. `admin_token_hash` is the hash of `ADMIN_TOKEN`.
-pub async fn authenticate(
+/// Who a bearer token is: the caller, and the stored key it is (none for `ADMIN_TOKEN`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Credential {
+    pub caller: Caller,
+    pub key: Option<ApiKeyId>,
+    /// The key's last recorded use.
+    pub last_used: Option<DateTime<Utc>>,
+}
+
+/// The credential a bearer token stands for. `admin_token_hash` is the hash of `ADMIN_TOKEN`.
+pub async fn identify(
     db: &impl ConnectionTrait,
     admin_token_hash: Option<&str>,
     token: &str,
-) -> Result<Caller> {
+) -> Result<Credential> {
     let hash = ApiToken::hash(token);
     if admin_token_hash.is_some_and(|admin| bool::from(admin.as_bytes().ct_eq(hash.as_bytes()))) {
-        return Ok(Caller::Admin);
+        return Ok(Credential {
+            caller: Caller::Admin,
+            key: None,
+            last_used: None,
+        });
     }
     let key = api_key::Entity::find()
         .filter(api_key::Column::TokenHash.eq(hash))
@@ -24,11 +41,101 @@ pub async fn authenticate(
         .one(db)
         .await?
         .ok_or(ServiceError::Unauthenticated)?;
-    match (key.role, key.teacher_id) {
-        (ApiRole::Admin, _) => Ok(Caller::Admin),
-        (ApiRole::Teacher, Some(teacher)) => Ok(Caller::Teacher(teacher)),
-        (ApiRole::Teacher, None) => Err(ServiceError::Unauthenticated),
+    let caller = match (key.role, key.teacher_id) {
+        (ApiRole::Admin, _) => Caller::Admin,
+        (ApiRole::Teacher, Some(teacher)) => Caller::Teacher(teacher),
+        (ApiRole::Teacher, None) => return Err(ServiceError::Unauthenticated),
+    };
+    Ok(Credential {
+        caller,
+        key: Some(key.id),
+        last_used: key.last_used_at.map(time::from_db),
+    })
+}
+
+/// How often a key's last use is written: at most once a minute, not on every request.
+const USE_RECORDED_EVERY: chrono::Duration = chrono::Duration::minutes(1);
+
+/// Records that `credential` was used now, when its last recorded use is a minute old.
+pub async fn note_use(
+    db: &impl ConnectionTrait,
+    credential: &Credential,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(key) = credential.key else {
+        return Ok(());
+    };
+    if credential
+        .last_used
+        .is_some_and(|last| last > now - USE_RECORDED_EVERY)
+    {
+        return Ok(());
     }
+    api_key::Entity::update_many()
+        .col_expr(api_key::Column::LastUsedAt, Expr::value(time::to_db(now)))
+        .filter(api_key::Column::Id.eq(key))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Tells long-lived connections (WebSocket subscriptions) that a key stopped working.
+pub struct Revocations(broadcast::Sender<ApiKeyId>);
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Self(broadcast::channel(256).0)
+    }
+}
+
+impl Revocations {
+    pub fn subscribe(&self) -> broadcast::Receiver<ApiKeyId> {
+        self.0.subscribe()
+    }
+
+    fn announce(&self, key: ApiKeyId) {
+        // Nobody listening is fine: no connection uses the key.
+        let _ = self.0.send(key);
+    }
+}
+
+/// Whether a key still works (a connection that missed announcements asks).
+pub async fn is_live(db: &impl ConnectionTrait, key: ApiKeyId) -> Result<bool> {
+    Ok(api_key::Entity::find_by_id(key)
+        .filter(api_key::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Every credential, newest first (the tokens themselves are never stored).
+pub async fn api_keys(db: &impl ConnectionTrait) -> Result<Vec<api_key::Model>> {
+    Ok(api_key::Entity::find()
+        .order_by_desc(api_key::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Revokes a key: it stops working at once, and its open connections close. Revoking a revoked
+/// key changes nothing and returns it as it is.
+pub async fn revoke_api_key(
+    db: &impl ConnectionTrait,
+    revocations: &Revocations,
+    id: ApiKeyId,
+    now: DateTime<Utc>,
+) -> Result<api_key::Model> {
+    api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAt, Expr::value(time::to_db(now)))
+        .filter(api_key::Column::Id.eq(id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    let key = api_key::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("API key"))?;
+    revocations.announce(id);
+    Ok(key)
 }
 
 pub fn require_admin(caller: Caller) -> Result<()> {
@@ -75,6 +182,7 @@ pub async fn create_api_key(
         teacher_id: Set(teacher_id),
         token_hash: Set(ApiToken::hash(token.as_str())),
         created_at: Set(time::to_db(now)),
+        last_used_at: Set(None),
         ..Default::default()
     }
     .insert(db)

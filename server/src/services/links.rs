@@ -25,12 +25,18 @@ pub async fn issue<C: ConnectionTrait + TransactionTrait>(
     notify: bool,
     now: DateTime<Utc>,
 ) -> Result<zoom_link::Model> {
-    if let Caller::Teacher(own) = caller
-        && own != input.teacher_id
-    {
-        return Err(ServiceError::Forbidden(
-            "a teacher credential can issue links only for its own teacher",
-        ));
+    if let Caller::Teacher(own) = caller {
+        if own != input.teacher_id {
+            return Err(ServiceError::Forbidden(
+                "a teacher credential can issue links only for its own teacher",
+            ));
+        }
+        if !teaches(db, own, input.student_id).await? {
+            return Err(ServiceError::Forbidden(
+                "a teacher credential issues links only for its own students (those it already \
+                 has a link with): an admin issues a teacher's first link for a student",
+            ));
+        }
     }
     // Checked before the transaction, so that it starts with a write: SQLite cannot upgrade
     // a reading transaction while another connection writes. (The foreign keys still hold.)
@@ -70,4 +76,19 @@ pub async fn by_id(db: &impl ConnectionTrait, id: LinkId) -> Result<zoom_link::M
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("zoom link"))
+}
+
+/// Whether `teacher` already has a link with `student`: the students a teacher credential may
+/// issue links for.
+async fn teaches(
+    db: &impl ConnectionTrait,
+    teacher: TeacherId,
+    student: StudentId,
+) -> Result<bool> {
+    Ok(zoom_link::Entity::find()
+        .filter(zoom_link::Column::TeacherId.eq(teacher))
+        .filter(zoom_link::Column::StudentId.eq(student))
+        .one(db)
+        .await?
+        .is_some())
 }

@@ -18,7 +18,7 @@ use entity::zoom_link;
 use tokio::sync::Notify;
 
 use super::{Result, ServiceError};
-use crate::domain::{Caller, LinkId, time};
+use crate::domain::{Caller, LinkId, time, token};
 
 /// What the API needs of the delivery job: whether it runs, and a way to wake it for new work.
 #[derive(Debug, Default)]
@@ -105,6 +105,7 @@ pub async fn create(
         sent_at: Set(None),
         message_id: Set(None),
         updated_at: Set(time::to_db(now)),
+        claim_id: Set(None),
     }
     .insert(db)
     .await?;
@@ -147,6 +148,14 @@ pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<DateTime<Utc>>
     Ok(at.flatten().map(time::from_db))
 }
 
+/// One attempt in flight: its number, and the claim only its own answer may be recorded under
+/// (a resend starts counting again, so numbers repeat; claims never do).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub attempt: i32,
+    pub id: String,
+}
+
 /// Takes the next attempt of a due notification: counted and marked in flight until `lease`
 /// from now. `None` when it is not due or another job took it.
 pub async fn claim(
@@ -154,8 +163,10 @@ pub async fn claim(
     link_id: LinkId,
     lease: Duration,
     now: DateTime<Utc>,
-) -> Result<Option<i32>> {
+) -> Result<Option<Claim>> {
+    let id = token::new_visit_id().map_err(|e| ServiceError::Internal(e.to_string()))?;
     let claimed = notification::Entity::update_many()
+        .col_expr(notification::Column::ClaimId, Expr::value(id.clone()))
         .col_expr(notification::Column::Status, Expr::value(Status::Sending))
         .col_expr(
             notification::Column::Attempts,
@@ -171,22 +182,29 @@ pub async fn claim(
     if claimed.rows_affected != 1 {
         return Ok(None);
     }
-    Ok(get(db, link_id).await?.map(|n| n.attempts))
+    Ok(get(db, link_id)
+        .await?
+        .filter(|n| n.claim_id.as_deref() == Some(id.as_str()))
+        .map(|n| Claim {
+            attempt: n.attempts,
+            id,
+        }))
 }
 
-/// Records Telegram's answer to attempt number `attempt`. `false` when that attempt is no
-/// longer the one in flight (its lease ran out and it was marked failed meanwhile).
+/// Records Telegram's answer to the attempt of `claim`. `false` when that attempt is no longer
+/// the one in flight (its lease ran out and it was marked failed meanwhile, or the message was
+/// resent since).
 pub async fn record(
     db: &impl ConnectionTrait,
     link_id: LinkId,
-    attempt: i32,
+    claim: &Claim,
     outcome: &Outcome,
     now: DateTime<Utc>,
 ) -> Result<bool> {
     let update = notification::Entity::update_many()
         .col_expr(notification::Column::UpdatedAt, at(now))
         .filter(notification::Column::LinkId.eq(link_id))
-        .filter(notification::Column::Attempts.eq(attempt));
+        .filter(notification::Column::ClaimId.eq(claim.id.as_str()));
     let update = match outcome {
         // The answer outranks a lease that ran out: a message that arrived is `sent`.
         Outcome::Sent { message_id } => update
@@ -251,6 +269,7 @@ pub async fn resend(
     caller: Caller,
     link: &zoom_link::Model,
     enabled: bool,
+    cooldown: Duration,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let link_id = link.id;
@@ -264,13 +283,28 @@ pub async fn resend(
             "Telegram notifications are off: the server has no TELEGRAM_BOT_TOKEN".into(),
         ));
     }
-    if get(db, link_id).await?.is_none() {
+    let Some(current) = get(db, link_id).await? else {
         // Issued before notifications were kept: start its record now.
         return create(db, link_id, true, now).await;
+    };
+    // A message that reached the student is not sent again before the cooldown: a resend
+    // cannot flood a student's chat. One that never arrived may be resent at once.
+    if let Some(wait) = current
+        .sent_at
+        .map(|sent| time::from_db(sent) + cooldown - now)
+        .filter(|wait| *wait > Duration::zero())
+    {
+        return Err(ServiceError::BadInput(format!(
+            "this link's message reached the student less than {} s ago: resend it in {} s \
+             (TELEGRAM_RESEND_COOLDOWN)",
+            cooldown.num_seconds(),
+            std::cmp::max(wait.num_seconds(), 1)
+        )));
     }
     let queued = notification::Entity::update_many()
         .col_expr(notification::Column::Status, Expr::value(Status::Pending))
         .col_expr(notification::Column::Attempts, Expr::value(0))
+        .col_expr(notification::Column::ClaimId, Expr::value(None::<String>))
         .col_expr(notification::Column::DueAt, at(now))
         .col_expr(notification::Column::LastError, Expr::value(None::<String>))
         .col_expr(notification::Column::UpdatedAt, at(now))

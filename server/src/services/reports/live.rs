@@ -79,7 +79,12 @@ pub async fn stats_updates(
     filter: SessionFilter,
 ) -> Result<impl Stream<Item = SessionStats>> {
     let receiver = tracker.events().subscribe();
-    let first = stats(tracker.read(), &filter).await?;
+    let first = {
+        // The first count waits its turn like every recount: many new subscribers at once
+        // cannot run many counts at once.
+        let _permit = tracker.events().recounts.acquire().await;
+        stats(tracker.read(), &filter).await?
+    };
     let state = (receiver, first, tracker, filter);
     let updates = futures::stream::unfold(
         state,

@@ -87,9 +87,14 @@ impl Tracker {
         // Decide on the session's latest activity, then let its next beat read what this recorded.
         self.beats.flush_session(db, token.as_str()).await?;
         self.beats.forget(token.as_str());
-        // A concurrent click or end can change the state between read and write: then read again.
-        for _ in 0..3 {
-            let link = links::by_token(db, token).await?;
+        // The first read is a reader's: a token nobody issued never reaches the writer. A
+        // concurrent click or end can change the state between read and write: then the writer
+        // reads again.
+        let mut link = links::by_token(&self.read, token).await?;
+        for attempt in 0..3 {
+            if attempt > 0 {
+                link = links::by_token(db, token).await?;
+            }
             let visit = Expr::value(token::new_visit_id()?);
             let update = zoom_link::Entity::update_many()
                 .filter(zoom_link::Column::Id.eq(link.id))
@@ -254,7 +259,9 @@ impl Tracker {
         now: DateTime<Utc>,
     ) -> Result<EndOutcome> {
         self.beats.flush_session(&self.db, token.as_str()).await?;
-        let link = links::by_token(&self.db, token).await?;
+        // A reader's view: a token nobody issued never reaches the writer, and the end itself is
+        // a conditional write that reads back what won.
+        let link = links::by_token(&self.read, token).await?;
         if link.session_status.is_none() {
             return Err(ServiceError::SessionNotActive(None));
         }

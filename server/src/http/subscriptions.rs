@@ -1,0 +1,397 @@
+//! `GET /graphql/ws`: subscriptions over the graphql-transport-ws protocol, with its limits.
+//!
+//! The credential comes in the `connection_init` payload (`{"authorization": "Bearer …"}`),
+//! which must arrive within 10 s (else close 4408). A refused credential closes with 4403.
+//! Each connection holds at most `WS_MAX_SUBSCRIPTIONS` subscriptions (one more is answered with
+//! an `error` message), each credential at most `WS_MAX_PER_CREDENTIAL` connections (one more is
+//! closed with 1013, try again later) and the server at most `WS_MAX_CONNECTIONS` (one more gets
+//! 503 before the upgrade). The server pings every `WS_KEEPALIVE`; a client silent for two of
+//! them is dropped. A revoked key's connections close with 4403 at once; a stopping server
+//! closes every connection with 1001.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Json,
+    extract::{
+        State,
+        ws::{
+            CloseFrame, Message, WebSocket, WebSocketUpgrade, rejection::WebSocketUpgradeRejection,
+        },
+    },
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore, broadcast::error::RecvError, mpsc},
+    task::JoinHandle,
+    time::{Instant, sleep_until},
+};
+
+use super::{error::ApiError, limits::ClientIp, state::AppState};
+use crate::{
+    config::Limits,
+    domain::{ApiKeyId, bearer, time},
+    services::{ServiceError, auth},
+};
+
+/// The only subprotocol spoken.
+pub const PROTOCOL: &str = "graphql-transport-ws";
+/// How long a new connection may take to send `connection_init`.
+pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A message (a subscribe with its variables) is at most this large.
+const MESSAGE_LIMIT: usize = 64 * 1024;
+
+/// The connection caps, shared by every connection.
+pub struct Sockets {
+    all: Arc<Semaphore>,
+    per_credential: Mutex<HashMap<Option<ApiKeyId>, usize>>,
+    max_per_credential: usize,
+    max_subscriptions: usize,
+    keepalive: Duration,
+}
+
+impl Sockets {
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            all: Arc::new(Semaphore::new(limits.ws_max_connections.get() as usize)),
+            per_credential: Mutex::new(HashMap::new()),
+            max_per_credential: limits.ws_max_per_credential.get() as usize,
+            max_subscriptions: limits.ws_max_subscriptions.get() as usize,
+            keepalive: limits.ws_keepalive,
+        }
+    }
+
+    /// Takes a place for one more connection of `key`, given back when the guard drops.
+    fn enter(self: &Arc<Self>, key: Option<ApiKeyId>) -> Option<CredentialSlot> {
+        let mut open = self.per_credential.lock().expect("not poisoned");
+        let count = open.entry(key).or_default();
+        if *count >= self.max_per_credential {
+            return None;
+        }
+        *count += 1;
+        Some(CredentialSlot {
+            sockets: self.clone(),
+            key,
+        })
+    }
+}
+
+struct CredentialSlot {
+    sockets: Arc<Sockets>,
+    key: Option<ApiKeyId>,
+}
+
+impl Drop for CredentialSlot {
+    fn drop(&mut self) {
+        let mut open = self.sockets.per_credential.lock().expect("not poisoned");
+        if let Some(count) = open.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, Json(body)).into_response()
+}
+
+/// Whether the client asks for graphql-transport-ws (or names no subprotocol, as some proxies
+/// strip it).
+fn speaks_our_protocol(headers: &HeaderMap) -> bool {
+    let mut named = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .peekable();
+    named.peek().is_none() || named.any(|name| name == PROTOCOL)
+}
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(upgrade) = upgrade else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "this endpoint takes WebSocket upgrades speaking graphql-transport-ws; send queries \
+             and mutations to POST /graphql",
+        );
+    };
+    if !speaks_our_protocol(&headers) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "this endpoint speaks the graphql-transport-ws subprotocol only",
+        );
+    }
+    let Ok(place) = state.sockets.all.clone().try_acquire_owned() else {
+        let mut response = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TOO_MANY_CONNECTIONS",
+            "WS_MAX_CONNECTIONS subscription connections are open: try again later",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        return response;
+    };
+    upgrade
+        .max_message_size(MESSAGE_LIMIT)
+        .protocols([PROTOCOL])
+        .on_upgrade(move |socket| async move {
+            Connection::new(state, socket, ip, place).run().await;
+        })
+}
+
+/// Why a connection ends, and the close frame it gets.
+enum Close {
+    Frame(u16, &'static str),
+    /// The client is gone: nothing to say.
+    Silently,
+}
+
+struct Connection {
+    state: AppState,
+    socket: WebSocket,
+    ip: ClientIp,
+    _place: OwnedSemaphorePermit,
+    credential: Option<(auth::Credential, CredentialSlot)>,
+    subscriptions: HashMap<String, JoinHandle<()>>,
+    out: mpsc::Sender<Value>,
+    outgoing: mpsc::Receiver<Value>,
+}
+
+impl Connection {
+    fn new(state: AppState, socket: WebSocket, ip: ClientIp, place: OwnedSemaphorePermit) -> Self {
+        let (out, outgoing) = mpsc::channel(64);
+        Self {
+            state,
+            socket,
+            ip,
+            _place: place,
+            credential: None,
+            subscriptions: HashMap::new(),
+            out,
+            outgoing,
+        }
+    }
+
+    async fn run(mut self) {
+        let close = self.serve().await;
+        for (_, task) in self.subscriptions.drain() {
+            task.abort();
+        }
+        if let Close::Frame(code, reason) = close {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ = self.socket.send(Message::Close(Some(frame))).await;
+        }
+    }
+
+    async fn serve(&mut self) -> Close {
+        let keepalive = self.state.sockets.keepalive;
+        let init_deadline = Instant::now() + INIT_TIMEOUT;
+        let mut heard = Instant::now();
+        let mut ping = tokio::time::interval_at(Instant::now() + keepalive, keepalive);
+        let mut revoked = self.state.revocations.subscribe();
+        let mut stopping = self.state.stopping.clone();
+        loop {
+            tokio::select! {
+                incoming = self.socket.recv() => {
+                    let Some(Ok(message)) = incoming else { return Close::Silently };
+                    heard = Instant::now();
+                    let text = match message {
+                        Message::Text(text) => text,
+                        Message::Binary(_) => return Close::Frame(4400, "text messages only"),
+                        Message::Ping(_) | Message::Pong(_) => continue,
+                        Message::Close(_) => return Close::Silently,
+                    };
+                    if let Err(close) = self.handle(text.as_str()).await {
+                        return close;
+                    }
+                }
+                Some(message) = self.outgoing.recv() => {
+                    if let Err(close) = self.send(message).await {
+                        return close;
+                    }
+                }
+                () = sleep_until(init_deadline), if self.credential.is_none() => {
+                    return Close::Frame(4408, "Connection initialisation timeout");
+                }
+                _ = ping.tick() => {
+                    if heard.elapsed() > keepalive * 2 {
+                        return Close::Silently;
+                    }
+                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                        return Close::Silently;
+                    }
+                }
+                key = revoked.recv() => {
+                    if self.revoked(key).await {
+                        return Close::Frame(4403, "Forbidden: the credential was revoked");
+                    }
+                }
+                () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
+                    return Close::Frame(1001, "the server is restarting");
+                }
+            }
+        }
+    }
+
+    /// Whether a revocation concerns this connection's key.
+    async fn revoked(&mut self, announced: Result<ApiKeyId, RecvError>) -> bool {
+        let Some(mine) = self.credential.as_ref().and_then(|(c, _)| c.key) else {
+            return false;
+        };
+        match announced {
+            Ok(key) => key == mine,
+            // Announcements were missed: ask.
+            Err(RecvError::Lagged(_)) => !matches!(
+                auth::is_live(self.state.tracker.read(), mine).await,
+                Ok(true)
+            ),
+            Err(RecvError::Closed) => false,
+        }
+    }
+
+    async fn handle(&mut self, text: &str) -> Result<(), Close> {
+        let Ok(message) = serde_json::from_str::<Value>(text) else {
+            return Err(Close::Frame(4400, "Invalid message: not JSON"));
+        };
+        match message["type"].as_str() {
+            Some("connection_init") => self.init(&message["payload"]).await,
+            Some("ping") => self.send(json!({ "type": "pong" })).await,
+            Some("pong") => Ok(()),
+            Some("subscribe") => self.subscribe(message).await,
+            Some("complete") => {
+                if let Some(task) = message["id"]
+                    .as_str()
+                    .and_then(|id| self.subscriptions.remove(id))
+                {
+                    task.abort();
+                }
+                Ok(())
+            }
+            _ => Err(Close::Frame(4400, "Invalid message: unknown type")),
+        }
+    }
+
+    async fn init(&mut self, payload: &Value) -> Result<(), Close> {
+        if self.credential.is_some() {
+            return Err(Close::Frame(4429, "Too many initialisation requests"));
+        }
+        let header = ["authorization", "Authorization"]
+            .iter()
+            .find_map(|key| payload.get(key))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(token) = bearer(header) else {
+            return Err(Close::Frame(
+                4403,
+                "Forbidden: connection_init needs {\"authorization\": \"Bearer <token>\"}",
+            ));
+        };
+        let limits = &self.state.limits;
+        if limits.credentials(self.ip).is_err() {
+            return Err(Close::Frame(1013, "too many failed credential checks"));
+        }
+        let admin = self.state.settings.admin_token_hash.as_deref();
+        let credential = match auth::identify(self.state.tracker.read(), admin, token).await {
+            Ok(credential) => credential,
+            Err(ServiceError::Unauthenticated) => {
+                if limits.credential_failed(self.ip).is_some() {
+                    return Err(Close::Frame(1013, "too many failed credential checks"));
+                }
+                return Err(Close::Frame(4403, "Forbidden: the credential is not valid"));
+            }
+            Err(err) => {
+                ApiError::from(err).log();
+                return Err(Close::Frame(1011, "the credential could not be checked"));
+            }
+        };
+        if let Err(err) = auth::note_use(self.state.tracker.db(), &credential, time::now()).await {
+            tracing::warn!(error = %err, "recording a credential's last use failed");
+        }
+        let Some(slot) = self.state.sockets.enter(credential.key) else {
+            return Err(Close::Frame(
+                1013,
+                "WS_MAX_PER_CREDENTIAL connections of this credential are open",
+            ));
+        };
+        self.credential = Some((credential, slot));
+        self.send(json!({ "type": "connection_ack" })).await
+    }
+
+    async fn send(&mut self, message: Value) -> Result<(), Close> {
+        self.socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .map_err(|_| Close::Silently)
+    }
+
+    async fn subscribe(&mut self, message: Value) -> Result<(), Close> {
+        let Some((credential, _)) = &self.credential else {
+            return Err(Close::Frame(4401, "Unauthorized"));
+        };
+        let Some(id) = message["id"].as_str().filter(|id| !id.is_empty()) else {
+            return Err(Close::Frame(4400, "Invalid message: subscribe needs an id"));
+        };
+        if self.subscriptions.contains_key(id) {
+            return Err(Close::Frame(4409, "Subscriber for this id already exists"));
+        }
+        let id = id.to_owned();
+        self.subscriptions.retain(|_, task| !task.is_finished());
+        if self.subscriptions.len() >= self.state.sockets.max_subscriptions {
+            let error = json!({
+                "message": format!(
+                    "at most {} subscriptions on one connection (WS_MAX_SUBSCRIPTIONS)",
+                    self.state.sockets.max_subscriptions
+                ),
+                "extensions": { "code": "TOO_MANY_SUBSCRIPTIONS" },
+            });
+            return self
+                .send(json!({ "type": "error", "id": id, "payload": [error] }))
+                .await;
+        }
+        let Ok(request) =
+            serde_json::from_value::<async_graphql::Request>(message["payload"].clone())
+        else {
+            return Err(Close::Frame(4400, "Invalid message: not a GraphQL request"));
+        };
+        let mut responses = self
+            .state
+            .schema
+            .execute_stream(request.data(credential.caller));
+        let out = self.out.clone();
+        let task_id = id.clone();
+        let task = tokio::spawn(async move {
+            while let Some(response) = responses.next().await {
+                let next = json!({ "type": "next", "id": task_id, "payload": response });
+                if out.send(next).await.is_err() {
+                    return;
+                }
+            }
+            let _ = out.send(json!({ "type": "complete", "id": task_id })).await;
+        });
+        self.subscriptions.insert(id, task);
+        Ok(())
+    }
+}
