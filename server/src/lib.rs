@@ -6,7 +6,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod graphql;
-mod http;
+pub mod http;
 pub mod jobs;
 pub mod services;
 pub mod startup;

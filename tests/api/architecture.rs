@@ -278,7 +278,7 @@ fn the_server_has_no_import_circles_and_imports_only_downward() {
         SERVER_LAYERS,
         &[
             ("http::tracking", "services::tracker"),
-            ("http::graphql", "services::auth"),
+            ("http::subscriptions", "services::auth"),
             ("services::tracker::session", "services::tracker"),
         ],
     );

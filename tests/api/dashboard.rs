@@ -578,3 +578,55 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_revoked_from_the_dashboard_and_graphiql_runs_from_this_server() {
+    run_on(Backend::Sqlite, |db| async move {
+        let Some(d) = Dashboard::open(&db, "keys", &["--graphiql", "1"]).await else {
+            return;
+        };
+        let teacher = d.app.create_teacher("Anna Petrova").await;
+        let key = d.app.teacher_key(&teacher).await;
+        d.sign_in().await;
+        d.browser.click("#nav-keys").await;
+        let listed = "return document.querySelectorAll('#api-keys tbody tr').length === 1";
+        assert!(
+            d.browser.wait_for(listed, Duration::from_secs(10)).await,
+            "the key is listed"
+        );
+        let row = d.browser.text("#api-keys tbody tr").await;
+        assert!(
+            row.contains("Anna Petrova") && row.contains("active"),
+            "{row}"
+        );
+        assert!(!row.contains(&key), "no token on the page");
+        d.browser.click("#api-keys button.revoke").await;
+        let revoked = "return document.querySelector('#api-keys tbody tr td:nth-child(6)')\
+                       .textContent.startsWith('revoked')";
+        assert!(
+            d.browser.wait_for(revoked, Duration::from_secs(10)).await,
+            "the key shows as revoked"
+        );
+        let refused = d
+            .app
+            .graphql_as(Some(&key), "{ me { role } }", serde_json::json!({}))
+            .await;
+        assert_eq!(
+            refused["errors"][0]["extensions"]["code"],
+            "UNAUTHENTICATED"
+        );
+
+        // GraphiQL: its scripts come from this server and run under its policy.
+        d.browser
+            .goto(&d.app.url("/graphql"))
+            .await
+            .expect("GraphiQL opens");
+        let running = "return document.querySelector('.graphiql-container') !== null";
+        assert!(
+            d.browser.wait_for(running, Duration::from_secs(15)).await,
+            "GraphiQL did not start"
+        );
+        d.close().await;
+    })
+    .await
+}

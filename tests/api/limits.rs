@@ -10,7 +10,7 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpSocket, TcpStream},
 };
-use zoomtrack_tests::{ADMIN_TOKEN, Backend, TestApp, TestDb, run_on};
+use zoomtrack_tests::{ADMIN_TOKEN, Backend, TestApp, run_on};
 
 fn client_from(ip: &str) -> reqwest::Client {
     reqwest::Client::builder()

@@ -11,7 +11,7 @@ use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
     tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
 };
-use zoomtrack_tests::{ADMIN_TOKEN, Backend, TestApp, TestDb, run_on};
+use zoomtrack_tests::{ADMIN_TOKEN, Backend, TestApp, run_on};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

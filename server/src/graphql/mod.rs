@@ -79,7 +79,13 @@ pub fn schema(
         .finish()
 }
 
+/// The schema with its limits and no data: documents are parsed and checked as in the server,
+/// and every resolver refuses (for the SDL, and for fuzzing).
+pub fn unbound() -> AppSchema {
+    builder().finish()
+}
+
 /// The API's SDL: what `schema.graphql` at the repository root must hold.
 pub fn sdl() -> String {
-    builder().finish().sdl()
+    unbound().sdl()
 }

@@ -9,7 +9,7 @@ use axum::{
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
@@ -84,6 +84,7 @@ fn filter_from(
     params: &HashMap<String, String>,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
+    now: DateTime<Utc>,
 ) -> Result<SessionFilter, ServiceError> {
     let get = |key: &str| {
         params
@@ -102,8 +103,20 @@ fn filter_from(
             search: get("search"),
         },
         Caller::Admin,
-        time::now(),
+        now,
     )
+}
+
+/// The filter of the CSV export's query string: `teacherId`, `studentId`, `status`, `from`,
+/// `to`, `timeZone`, `search`, as `sessions` takes them.
+pub fn rest_filter(query: Option<&str>, now: DateTime<Utc>) -> Result<SessionFilter, ApiError> {
+    let params = query_map(query);
+    Ok(filter_from(
+        &params,
+        date(&params, "from")?,
+        date(&params, "to")?,
+        now,
+    )?)
 }
 
 fn session_json(view: &SessionView, tz: Tz) -> Value {
@@ -140,7 +153,7 @@ pub async fn teacher_sessions(
 ) -> Result<Json<Value>, ApiError> {
     let params = query_map(query.as_deref());
     let day = date(&params, "date")?;
-    let filter = filter_from(&params, day, day)?;
+    let filter = filter_from(&params, day, day, time::now())?;
     let tz = filter.time_zone;
     let page = reports::list(
         state.tracker.read(),
@@ -181,8 +194,7 @@ pub async fn sessions_csv(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = query_map(query.as_deref());
-    let filter = filter_from(&params, date(&params, "from")?, date(&params, "to")?)?;
+    let filter = rest_filter(query.as_deref(), time::now())?;
     let tz = filter.time_zone;
     let start = futures::stream::once(async { Ok::<_, std::io::Error>(csv::HEADER.to_owned()) });
     let pages = futures::stream::unfold(Some(None::<String>), move |after| {

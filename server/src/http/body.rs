@@ -72,20 +72,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        match media.as_deref() {
-            None | Some("application/json" | "text/plain") => {}
-            Some(_) => return Err(ApiError::UnsupportedMediaType),
-        }
+            .map(str::to_owned);
+        accepts(media.as_deref())?;
         let bytes = read_limited(req, TRACKING_BODY_LIMIT).await?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::BadRequest(format!("the body is not the expected JSON: {e}")))
+        decode(media.as_deref(), &bytes).map(JsonBody)
     }
+}
+
+/// JSON, sent as `application/json` or as `text/plain` (or with no content type).
+fn accepts(content_type: Option<&str>) -> Result<(), ApiError> {
+    let media = content_type.map(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    });
+    match media.as_deref() {
+        None | Some("application/json" | "text/plain") => Ok(()),
+        Some(_) => Err(ApiError::UnsupportedMediaType),
+    }
+}
+
+/// A tracking body as the endpoints read it: its content type, then its JSON.
+pub fn decode<T: DeserializeOwned>(
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<T, ApiError> {
+    accepts(content_type)?;
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("the body is not the expected JSON: {e}")))
 }

@@ -1,9 +1,9 @@
 //! The HTTP edge: routes, and the handlers that parse a request, call one service function and
 //! map its result.
 
-mod admin;
+pub mod admin;
 mod auth;
-mod body;
+pub mod body;
 mod csp;
 mod dashboard;
 mod error;
@@ -11,10 +11,11 @@ mod graphql;
 mod limits;
 mod page;
 mod serve;
+mod sockets;
 mod state;
-mod subscriptions;
-mod tracking;
-mod zoom;
+pub mod subscriptions;
+pub mod tracking;
+pub mod zoom;
 
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use axum::{
 };
 use tower_http::trace::TraceLayer;
 
-pub use self::{limits::RateLimits, serve::serve, state::AppState, subscriptions::Sockets};
+pub use self::{limits::RateLimits, serve::serve, sockets::Sockets, state::AppState};
 
 pub fn router(state: AppState) -> Router {
     let deadline = state.settings.limits.request_timeout;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::{limits::RateLimits, subscriptions::Sockets};
+use super::{limits::RateLimits, sockets::Sockets};
 use crate::{
     config::Settings,
     graphql::AppSchema,

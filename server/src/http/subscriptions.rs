@@ -9,11 +9,7 @@
 //! them is dropped. A revoked key's connections close with 4403 at once; a stopping server
 //! closes every connection with 1001.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, time::Duration};
 
 use axum::{
     Json,
@@ -29,14 +25,13 @@ use axum::{
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::{
-    sync::{OwnedSemaphorePermit, Semaphore, broadcast::error::RecvError, mpsc},
+    sync::{OwnedSemaphorePermit, broadcast::error::RecvError, mpsc},
     task::JoinHandle,
     time::{Instant, sleep_until},
 };
 
-use super::{error::ApiError, limits::ClientIp, state::AppState};
+use super::{error::ApiError, limits::ClientIp, sockets::CredentialSlot, state::AppState};
 use crate::{
-    config::Limits,
     domain::{ApiKeyId, bearer, time},
     services::{ServiceError, auth},
 };
@@ -47,58 +42,6 @@ pub const PROTOCOL: &str = "graphql-transport-ws";
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A message (a subscribe with its variables) is at most this large.
 const MESSAGE_LIMIT: usize = 64 * 1024;
-
-/// The connection caps, shared by every connection.
-pub struct Sockets {
-    all: Arc<Semaphore>,
-    per_credential: Mutex<HashMap<Option<ApiKeyId>, usize>>,
-    max_per_credential: usize,
-    max_subscriptions: usize,
-    keepalive: Duration,
-}
-
-impl Sockets {
-    pub fn new(limits: &Limits) -> Self {
-        Self {
-            all: Arc::new(Semaphore::new(limits.ws_max_connections.get() as usize)),
-            per_credential: Mutex::new(HashMap::new()),
-            max_per_credential: limits.ws_max_per_credential.get() as usize,
-            max_subscriptions: limits.ws_max_subscriptions.get() as usize,
-            keepalive: limits.ws_keepalive,
-        }
-    }
-
-    /// Takes a place for one more connection of `key`, given back when the guard drops.
-    fn enter(self: &Arc<Self>, key: Option<ApiKeyId>) -> Option<CredentialSlot> {
-        let mut open = self.per_credential.lock().expect("not poisoned");
-        let count = open.entry(key).or_default();
-        if *count >= self.max_per_credential {
-            return None;
-        }
-        *count += 1;
-        Some(CredentialSlot {
-            sockets: self.clone(),
-            key,
-        })
-    }
-}
-
-struct CredentialSlot {
-    sockets: Arc<Sockets>,
-    key: Option<ApiKeyId>,
-}
-
-impl Drop for CredentialSlot {
-    fn drop(&mut self) {
-        let mut open = self.sockets.per_credential.lock().expect("not poisoned");
-        if let Some(count) = open.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.key);
-            }
-        }
-    }
-}
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
@@ -273,24 +216,17 @@ impl Connection {
     }
 
     async fn handle(&mut self, text: &str) -> Result<(), Close> {
-        let Ok(message) = serde_json::from_str::<Value>(text) else {
-            return Err(Close::Frame(4400, "Invalid message: not JSON"));
-        };
-        match message["type"].as_str() {
-            Some("connection_init") => self.init(&message["payload"]).await,
-            Some("ping") => self.send(json!({ "type": "pong" })).await,
-            Some("pong") => Ok(()),
-            Some("subscribe") => self.subscribe(message).await,
-            Some("complete") => {
-                if let Some(task) = message["id"]
-                    .as_str()
-                    .and_then(|id| self.subscriptions.remove(id))
-                {
+        match ClientMessage::parse(text).map_err(|(code, why)| Close::Frame(code, why))? {
+            ClientMessage::ConnectionInit(payload) => self.init(&payload).await,
+            ClientMessage::Ping => self.send(json!({ "type": "pong" })).await,
+            ClientMessage::Pong => Ok(()),
+            ClientMessage::Subscribe { id, request } => self.subscribe(id, *request).await,
+            ClientMessage::Complete(id) => {
+                if let Some(task) = self.subscriptions.remove(&id) {
                     task.abort();
                 }
                 Ok(())
             }
-            _ => Err(Close::Frame(4400, "Invalid message: unknown type")),
         }
     }
 
@@ -347,17 +283,17 @@ impl Connection {
             .map_err(|_| Close::Silently)
     }
 
-    async fn subscribe(&mut self, message: Value) -> Result<(), Close> {
-        let Some((credential, _)) = &self.credential else {
+    async fn subscribe(
+        &mut self,
+        id: String,
+        request: async_graphql::Request,
+    ) -> Result<(), Close> {
+        let Some(caller) = self.credential.as_ref().map(|(c, _)| c.caller) else {
             return Err(Close::Frame(4401, "Unauthorized"));
         };
-        let Some(id) = message["id"].as_str().filter(|id| !id.is_empty()) else {
-            return Err(Close::Frame(4400, "Invalid message: subscribe needs an id"));
-        };
-        if self.subscriptions.contains_key(id) {
+        if self.subscriptions.contains_key(&id) {
             return Err(Close::Frame(4409, "Subscriber for this id already exists"));
         }
-        let id = id.to_owned();
         self.subscriptions.retain(|_, task| !task.is_finished());
         if self.subscriptions.len() >= self.state.sockets.max_subscriptions {
             let error = json!({
@@ -371,15 +307,7 @@ impl Connection {
                 .send(json!({ "type": "error", "id": id, "payload": [error] }))
                 .await;
         }
-        let Ok(request) =
-            serde_json::from_value::<async_graphql::Request>(message["payload"].clone())
-        else {
-            return Err(Close::Frame(4400, "Invalid message: not a GraphQL request"));
-        };
-        let mut responses = self
-            .state
-            .schema
-            .execute_stream(request.data(credential.caller));
+        let mut responses = self.state.schema.execute_stream(request.data(caller));
         let out = self.out.clone();
         let task_id = id.clone();
         let task = tokio::spawn(async move {
@@ -393,5 +321,49 @@ impl Connection {
         });
         self.subscriptions.insert(id, task);
         Ok(())
+    }
+}
+
+/// A message a client sends, as graphql-transport-ws defines them.
+#[derive(Debug)]
+pub enum ClientMessage {
+    ConnectionInit(Value),
+    Ping,
+    Pong,
+    Subscribe {
+        id: String,
+        request: Box<async_graphql::Request>,
+    },
+    Complete(String),
+}
+
+impl ClientMessage {
+    /// Reads one text message; `Err` is the close code and reason the protocol gives it.
+    pub fn parse(text: &str) -> Result<Self, (u16, &'static str)> {
+        let invalid = |why| (4400, why);
+        let message: Value =
+            serde_json::from_str(text).map_err(|_| invalid("Invalid message: not JSON"))?;
+        let id = || {
+            message["id"]
+                .as_str()
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .ok_or(invalid("Invalid message: it needs an id"))
+        };
+        match message["type"].as_str() {
+            Some("connection_init") => Ok(Self::ConnectionInit(message["payload"].clone())),
+            Some("ping") => Ok(Self::Ping),
+            Some("pong") => Ok(Self::Pong),
+            Some("subscribe") => {
+                let request = serde_json::from_value(message["payload"].clone())
+                    .map_err(|_| invalid("Invalid message: not a GraphQL request"))?;
+                Ok(Self::Subscribe {
+                    id: id()?,
+                    request: Box::new(request),
+                })
+            }
+            Some("complete") => Ok(Self::Complete(id()?)),
+            _ => Err(invalid("Invalid message: unknown type")),
+        }
     }
 }

@@ -100,7 +100,7 @@ pub async fn track(
 
 #[derive(Deserialize)]
 pub struct HeartbeatBody {
-    token: String,
+    pub token: String,
 }
 
 /// `POST /api/zoom/heartbeat` `{"token"}` → `{"success": true}`.
@@ -117,10 +117,10 @@ pub async fn heartbeat(
 /// ignored: durations come from server time only.
 #[derive(Deserialize)]
 pub struct EndSessionBody {
-    token: String,
+    pub token: String,
     /// The page load sending the end (our tracking page sends it; the spec's clients do not).
     #[serde(default)]
-    visit: Option<String>,
+    pub visit: Option<String>,
     #[serde(default, rename = "duration")]
     _duration: Option<Value>,
     #[serde(default, rename = "endTime")]

@@ -60,42 +60,37 @@ fn is_host(object: &Value) -> bool {
     host.is_some() && host == participant
 }
 
-pub async fn webhook(State(state): State<AppState>, req: Request) -> Result<Json<Value>, ApiError> {
-    let Some(secret) = state.settings.zoom_webhook_secret.clone() else {
-        return Err(ApiError::NotConfigured(
-            "Zoom webhooks are off on this server: ZOOM_WEBHOOK_SECRET is not set",
-        ));
-    };
-    let timestamp = header(&req, "x-zm-request-timestamp");
-    let signature = header(&req, "x-zm-signature");
-    let body = read_limited(req, WEBHOOK_BODY_LIMIT).await?;
-    let now = time::now();
-    zoom_webhook::verify(
-        secret.expose(),
-        timestamp.as_deref(),
-        signature.as_deref(),
-        &body,
-        now,
-    )
-    .map_err(ApiError::InvalidSignature)?;
-    let body: Value = serde_json::from_slice(&body)
+/// What a (verified) webhook body asks.
+#[derive(Debug)]
+pub enum Incoming {
+    /// Zoom checking that the endpoint is ours: answer with the token hashed with the secret.
+    UrlValidation { plain_token: String },
+    /// An event; `None` for one that does not concern sessions (other events, the host).
+    Event {
+        name: String,
+        event: Option<ZoomEvent>,
+    },
+}
+
+/// Reads a webhook body: JSON, with the fields its event needs.
+pub fn parse_event(body: &[u8]) -> Result<Incoming, ApiError> {
+    let body: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the body is not JSON: {e}")))?;
-    let event = body["event"].as_str().unwrap_or_default();
+    let name = body["event"].as_str().unwrap_or_default().to_owned();
     let object = &body["payload"]["object"];
     let meeting_id = || {
         text(&object["id"]).ok_or_else(|| {
             ApiError::BadRequest("payload.object.id (the meeting id) is missing".into())
         })
     };
-    let parsed = match event {
+    let event = match name.as_str() {
         "endpoint.url_validation" => {
             let plain = body["payload"]["plainToken"]
                 .as_str()
                 .ok_or_else(|| ApiError::BadRequest("payload.plainToken is missing".into()))?;
-            return Ok(Json(json!({
-                "plainToken": plain,
-                "encryptedToken": zoom_webhook::encrypted_token(secret.expose(), plain),
-            })));
+            return Ok(Incoming::UrlValidation {
+                plain_token: plain.to_owned(),
+            });
         }
         "meeting.participant_joined" | "meeting.participant_left" if is_host(object) => None,
         "meeting.participant_joined" => Some(ZoomEvent::Joined {
@@ -117,6 +112,36 @@ pub async fn webhook(State(state): State<AppState>, req: Request) -> Result<Json
             at: when(&object["end_time"], "end_time")?,
         }),
         _ => None,
+    };
+    Ok(Incoming::Event { name, event })
+}
+
+pub async fn webhook(State(state): State<AppState>, req: Request) -> Result<Json<Value>, ApiError> {
+    let Some(secret) = state.settings.zoom_webhook_secret.clone() else {
+        return Err(ApiError::NotConfigured(
+            "Zoom webhooks are off on this server: ZOOM_WEBHOOK_SECRET is not set",
+        ));
+    };
+    let timestamp = header(&req, "x-zm-request-timestamp");
+    let signature = header(&req, "x-zm-signature");
+    let body = read_limited(req, WEBHOOK_BODY_LIMIT).await?;
+    let now = time::now();
+    zoom_webhook::verify(
+        secret.expose(),
+        timestamp.as_deref(),
+        signature.as_deref(),
+        &body,
+        now,
+    )
+    .map_err(ApiError::InvalidSignature)?;
+    let (event, parsed) = match parse_event(&body)? {
+        Incoming::UrlValidation { plain_token } => {
+            return Ok(Json(json!({
+                "encryptedToken": zoom_webhook::encrypted_token(secret.expose(), &plain_token),
+                "plainToken": plain_token,
+            })));
+        }
+        Incoming::Event { name, event } => (name, event),
     };
     let Some(parsed) = parsed else {
         return Ok(Json(

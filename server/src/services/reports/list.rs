@@ -68,7 +68,7 @@ impl Sort {
 
 /// Where a page ends: the sort value and id of its last row, opaque to clients.
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
-struct Cursor {
+pub struct Cursor {
     sort: SortKey,
     desc: bool,
     key: CursorKey,
@@ -97,7 +97,8 @@ impl Cursor {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
     }
 
-    fn decode(text: &str, sort: Sort) -> Result<Self> {
+    /// An `after` cursor of a list in order `sort`.
+    pub fn decode(text: &str, sort: Sort) -> Result<Self> {
         let bad = || ServiceError::BadInput("`after` is not a cursor from this list".into());
         let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;

@@ -18,7 +18,7 @@ use sea_orm::{
 pub use self::{
     daily::{DURATION_BOUNDS, DayStats, DurationBucket, daily, daily_range, durations},
     filter::{FilterParts, SessionFilter, parse_filter},
-    list::{DEFAULT_PAGE, MAX_PAGE, Page, Sort, SortKey, list, page_size, statements},
+    list::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page, Sort, SortKey, list, page_size, statements},
     stats::{SessionStats, TeacherStats, stats, teacher_stats},
 };
 use crate::{
