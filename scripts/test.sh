@@ -9,7 +9,11 @@ cd "$(dirname "$0")/.."
 unset DATABASE_URL BIND_ADDR PUBLIC_BASE_URL ADMIN_TOKEN SESSION_TIMEOUT SWEEP_INTERVAL \
   HEARTBEAT_INTERVAL HEARTBEAT_FLUSH_INTERVAL ZOOM_LAUNCH_DELAY ZOOM_WEBHOOK_SECRET ADMIN_UI_DIR \
   TELEGRAM_BOT_TOKEN TELEGRAM_API_BASE TELEGRAM_TIMEOUT \
-  TELEGRAM_RETRY_BACKOFF TELEGRAM_RETRY_INTERVAL TELEGRAM_MAX_ATTEMPTS
+  TELEGRAM_RETRY_BACKOFF TELEGRAM_RETRY_INTERVAL TELEGRAM_MAX_ATTEMPTS TELEGRAM_RESEND_COOLDOWN \
+  RATE_LIMITS PUBLIC_RATE PUBLIC_BURST AUTH_FAILURES_PER_MINUTE AUTH_FAILURE_BURST TRUSTED_PROXIES \
+  MAX_CONNECTIONS MAX_CONNECTIONS_PER_ADDRESS HEADER_READ_TIMEOUT BODY_READ_TIMEOUT REQUEST_TIMEOUT \
+  SHUTDOWN_TIMEOUT WS_MAX_CONNECTIONS WS_MAX_PER_CREDENTIAL WS_MAX_SUBSCRIPTIONS WS_KEEPALIVE \
+  GRAPHIQL INTROSPECTION
 
 source scripts/services.sh
 export TEST_REQUIRE_ALL_DATABASES=1
@@ -27,6 +31,9 @@ echo "databases under test: SQLite, PostgreSQL (TEST_POSTGRES_URL), MariaDB (TES
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+# Every parser of outside bytes over its committed corpus, then a few seconds of new inputs.
+scripts/fuzz.sh --brief
 echo "every database test ran on SQLite, PostgreSQL and MariaDB (TEST_REQUIRE_ALL_DATABASES: none may be skipped)"
 echo "the dashboard tests ran in headless Chromium (TEST_REQUIRE_BROWSER); screenshot: target/screenshots/overview.png"
+echo "every fuzz target ran over its corpus and briefly beyond it: fuzz/last-run.md"
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"

@@ -95,7 +95,7 @@ pub struct Config {
     #[arg(long, env = "TELEGRAM_MAX_ATTEMPTS", default_value = "12", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub telegram_max_attempts: u32,
 
-    /// After a link's message reached the student, a resend waits this long: a teacher cannot
+    /// After a link's message reached the student, a resend waits this long: resends cannot
     /// flood a student's chat.
     #[arg(long, env = "TELEGRAM_RESEND_COOLDOWN", default_value = "2m", value_parser = parse_duration)]
     pub telegram_resend_cooldown: Duration,

@@ -55,6 +55,18 @@ async fn the_dashboard_runs_only_its_own_code() {
             assert!(policy.contains(part), "{part} in {policy}");
         }
         assert!(!policy.contains("unsafe-inline"), "{policy}");
+        // A reload asks again with the page's date: the 304 carries the same policy, as the
+        // browser takes its headers for the page it kept.
+        let modified = header(&page, "last-modified");
+        let again = app
+            .client
+            .get(app.url("/admin/sessions"))
+            .header("if-modified-since", &modified)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304);
+        assert_eq!(header(&again, "content-security-policy"), policy);
         assert_eq!(header(&page, "x-content-type-options"), "nosniff");
         assert_eq!(header(&page, "referrer-policy"), "no-referrer");
 

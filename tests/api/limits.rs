@@ -305,6 +305,36 @@ async fn connections_past_the_cap_are_closed_at_once() {
         }
         assert!(served, "a place freed up");
         app.stop().await;
+
+        // One address cannot take every place.
+        let app = TestApp::spawn(
+            &db,
+            &[
+                "--max-connections-per-address",
+                "2",
+                "--header-read-timeout",
+                "30s",
+            ],
+        )
+        .await;
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut stream = connect(&app, "127.0.0.42").await;
+            stream.write_all(b"GET /health HTTP/1.1\r\n").await.unwrap();
+            held.push(stream);
+        }
+        let mut third = connect(&app, "127.0.0.42").await;
+        assert!(
+            closed_within(&mut third, Duration::from_secs(2))
+                .await
+                .is_some_and(|seen| seen.is_empty()),
+            "the address's third connection is closed at once"
+        );
+        let other = client_from("127.0.0.43");
+        let answer = other.get(app.url("/health")).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "another address is served");
+        drop(held);
+        app.stop().await;
     })
     .await
 }
@@ -360,6 +390,20 @@ async fn a_document_carries_a_bounded_number_of_root_fields() {
                 .join(" ")
         );
         let answer = app.graphql_as(None, &spread, json!({})).await;
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+        // Fragments spread in fragments, four times per level: under a kilobyte, 4^15 fields
+        // once spread. Refused at once, as is a fragment that spreads itself.
+        let mut nested = String::from("{ ...F0 }");
+        for level in 0..15 {
+            let next = format!("...F{} ", level + 1);
+            nested += &format!(" fragment F{level} on Query {{ {} }}", next.repeat(4));
+        }
+        nested += " fragment F15 on Query { __typename }";
+        let answer = app.graphql_as(None, &nested, json!({})).await;
+        let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("fragments spread in place"), "{answer}");
+        let cycle = "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }";
+        let answer = app.graphql_as(None, cycle, json!({})).await;
         assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
         // With a credential, more.
         let at = app

@@ -162,7 +162,7 @@ async fn subscriptions_and_connections_are_capped_with_the_protocols_errors() {
         let _b = open(&app, None).await.unwrap();
         assert_eq!(open(&app, None).await.err(), Some(503));
 
-        // The server pings a quiet connection; a client that answers stays.
+        // The server pings a quiet connection.
         let pinged = tokio::time::timeout(Duration::from_secs(5), async {
             loop {
                 match first.next().await {

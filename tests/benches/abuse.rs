@@ -48,6 +48,9 @@ struct Felt {
 impl Felt {
     fn describe(&mut self) -> String {
         self.latencies.sort();
+        if self.latencies.is_empty() && self.failed == 0 {
+            return "no beat fell in this phase".into();
+        }
         format!(
             "{} beats, {} failed, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             self.latencies.len() + self.failed,

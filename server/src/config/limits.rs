@@ -43,6 +43,10 @@ pub struct Limits {
     #[arg(long, env = "MAX_CONNECTIONS", default_value = "4096", value_parser = parse_count)]
     pub max_connections: NonZeroU32,
 
+    /// Open connections at most from one client address (a trusted proxy's are not counted).
+    #[arg(long, env = "MAX_CONNECTIONS_PER_ADDRESS", default_value = "1024", value_parser = parse_count)]
+    pub max_connections_per_address: NonZeroU32,
+
     /// A client must send a request's headers within this long; a kept-alive connection that
     /// sends no new request for this long is closed too.
     #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_timeout)]

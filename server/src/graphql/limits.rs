@@ -35,6 +35,12 @@ impl Extension for RootFields {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
+        // async-graphql's own parse step walks every fragment spread again, without memory: a
+        // small document of nested spreads would cost exponential time there. Read it here
+        // first, each fragment once, and refuse such shapes before it.
+        if let Ok(document) = async_graphql::parser::parse_query(query) {
+            check_expansion(&document)?;
+        }
         let document = next.run(ctx, query, variables).await?;
         let (max, who) = match ctx.data_opt::<Caller>() {
             Some(_) => (MAX_ROOT_FIELDS, "an operation"),
@@ -91,6 +97,73 @@ fn count(set: &SelectionSet, document: &ExecutableDocument, known: &mut Known) -
 }
 
 type Known = HashMap<Name, usize>;
+
+/// Fields a document may select with every fragment spread in place.
+pub const MAX_EXPANDED_FIELDS: usize = 10_000;
+
+/// Refuses a document whose fragments form a cycle or that selects more than
+/// [`MAX_EXPANDED_FIELDS`] fields with its fragments spread in place. Each fragment is sized
+/// once, so the check is linear in the document.
+fn check_expansion(document: &ExecutableDocument) -> ServerResult<()> {
+    let mut sizes = HashMap::new();
+    for (_, operation) in document.operations.iter() {
+        let fields = expanded(&operation.node.selection_set.node, document, &mut sizes)
+            .map_err(|why| ServerError::new(why, Some(operation.pos)))?;
+        if fields > MAX_EXPANDED_FIELDS {
+            return Err(ServerError::new(
+                format!(
+                    "this operation selects {fields} fields with its fragments spread in place; \
+                     at most {MAX_EXPANDED_FIELDS} are allowed"
+                ),
+                Some(operation.pos),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A selection set's fields with fragments in place; `None` in `sizes` marks a fragment being
+/// sized (met again: a cycle).
+fn expanded(
+    set: &SelectionSet,
+    document: &ExecutableDocument,
+    sizes: &mut HashMap<Name, Option<usize>>,
+) -> Result<usize, String> {
+    let mut total = 0usize;
+    for item in &set.items {
+        let size = match &item.node {
+            Selection::Field(field) => {
+                1usize.saturating_add(expanded(&field.node.selection_set.node, document, sizes)?)
+            }
+            Selection::InlineFragment(fragment) => {
+                expanded(&fragment.node.selection_set.node, document, sizes)?
+            }
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                match sizes.get(name) {
+                    Some(Some(size)) => *size,
+                    Some(None) => return Err(format!("fragment {name} spreads itself")),
+                    None => {
+                        sizes.insert(name.clone(), None);
+                        let size = match document.fragments.get(name) {
+                            Some(fragment) => {
+                                expanded(&fragment.node.selection_set.node, document, sizes)?
+                            }
+                            None => 0,
+                        };
+                        sizes.insert(name.clone(), Some(size));
+                        size
+                    }
+                }
+            }
+        };
+        total = total.saturating_add(size);
+        if total > MAX_EXPANDED_FIELDS {
+            return Ok(total);
+        }
+    }
+    Ok(total)
+}
 
 /// With `INTROSPECTION=0`: a document asking for the schema is refused with a clear error
 /// (async-graphql alone would answer `null`).

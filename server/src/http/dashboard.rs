@@ -82,11 +82,14 @@ impl Site {
             return building_page(progress.as_deref().map(Progress::parse), age);
         }
         let headers = request.headers().clone();
+        // Decided by the path: a 304 for the page names no content type, and a browser takes
+        // the 304's headers for the page it kept.
+        let page = names_page(request.uri().path());
         let mut response = match self.files.clone().oneshot(request).await {
             Ok(response) => response.into_response(),
             Err(never) => match never {},
         };
-        if is_html(&response) {
+        if page {
             // The app's policy names its inline loader by hash: read from the page served.
             let html = tokio::fs::read_to_string(&self.index)
                 .await
@@ -213,6 +216,15 @@ fn ago(age: Duration) -> String {
     }
 }
 
+/// Whether a path asks for the app's page: a route of the app (no file extension) or an HTML
+/// file.
+fn names_page(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .and_then(|name| name.rsplit_once('.'))
+        .is_none_or(|(_, extension)| extension.eq_ignore_ascii_case("html"))
+}
+
 fn is_html(response: &Response) -> bool {
     response
         .headers()
@@ -225,13 +237,9 @@ fn is_html(response: &Response) -> bool {
 /// names carry a hash of their content and never change. Decided by the path, since a 304
 /// names no content type. Every answer may not be framed, sniffed or named in a referrer.
 async fn headers(request: Request, next: Next) -> Response {
-    let hashed_file = request
-        .uri()
-        .path()
-        .rsplit('/')
-        .next()
-        .and_then(|name| name.rsplit_once('.'))
-        .is_some_and(|(_, extension)| !extension.eq_ignore_ascii_case("html"));
+    let path = request.uri().path();
+    // GraphiQL's files are copied in under their packages' names, without a hash.
+    let hashed_file = !names_page(path) && !path.contains("/graphiql/");
     let mut response = next.run(request).await;
     let status = response.status();
     let page = is_html(&response);

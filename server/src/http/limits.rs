@@ -43,7 +43,8 @@ impl ClientIp {
                 .flat_map(|value| value.split(','))
                 .collect::<Vec<_>>();
             for entry in forwarded.iter().rev() {
-                let Ok(hop) = entry.trim().parse::<IpAddr>().map(canonical) else {
+                let Some(hop) = hop_address(entry) else {
+                    tracing::debug!(entry, "an X-Forwarded-For entry that is not an address");
                     break;
                 };
                 ip = hop;
@@ -68,6 +69,20 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
             .copied()
             .unwrap_or(ClientIp(IpAddr::from([0, 0, 0, 0]))))
     }
+}
+
+/// An `X-Forwarded-For` entry's address: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or
+/// `[2001:db8::1]:443`.
+fn hop_address(entry: &str) -> Option<IpAddr> {
+    let entry = entry.trim();
+    let ip = entry.parse::<IpAddr>().ok().or_else(|| {
+        entry
+            .parse::<SocketAddr>()
+            .ok()
+            .map(|addr| addr.ip())
+            .or_else(|| entry.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+    })?;
+    Some(canonical(ip))
 }
 
 fn canonical(ip: IpAddr) -> IpAddr {
@@ -243,6 +258,15 @@ mod tests {
                 "10.0.0.0/8"
             ),
             ip("198.51.100.7")
+        );
+        // Ports and brackets, as some proxies write them.
+        assert_eq!(
+            resolve("10.0.0.2:4000", &["198.51.100.7:5678"], "10.0.0.0/8"),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            resolve("10.0.0.2:4000", &["[2001:db8::1]:443"], "10.0.0.0/8"),
+            ip("2001:db8::")
         );
         // Garbage stops the walk at the last good hop.
         assert_eq!(

@@ -2,7 +2,13 @@
 //! kept-alive connections), a cap on open connections, the client address on every request,
 //! and a graceful stop with a deadline.
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    future::Future,
+    net::IpAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{Router, extract::Request};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -34,6 +40,7 @@ pub async fn serve(
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(64 * 1024);
     let refusals = RateLimiter::direct(Quota::with_period(Duration::from_secs(10)).expect("10 s"));
+    let per_address = Arc::new(Mutex::new(HashMap::new()));
     let (drain, draining) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -53,8 +60,26 @@ pub async fn serve(
         let Ok(permit) = open.clone().try_acquire_owned() else {
             // Full: closed at once, never queued.
             drop(stream);
-            log_refusal(&refusals, max);
+            log_refusal(&refusals, "MAX_CONNECTIONS");
             continue;
+        };
+        // One address may not take every place (a trusted proxy carries everyone's).
+        let peer_ip = peer.ip();
+        let place = if proxies.contains(peer_ip) {
+            None
+        } else {
+            match Place::take(
+                &per_address,
+                peer_ip,
+                limits.max_connections_per_address.get(),
+            ) {
+                Some(place) => Some(place),
+                None => {
+                    drop(stream);
+                    log_refusal(&refusals, "MAX_CONNECTIONS_PER_ADDRESS");
+                    continue;
+                }
+            }
         };
         let _ = stream.set_nodelay(true);
         let proxies = proxies.clone();
@@ -78,7 +103,7 @@ pub async fn serve(
                     let _ = connection.await;
                 }
             }
-            drop(permit);
+            drop((permit, place));
         });
     }
     drop(listener);
@@ -100,11 +125,44 @@ async fn stopped(stopping: &mut watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
 }
 
-fn log_refusal(refusals: &DefaultDirectRateLimiter, max: u32) {
+fn log_refusal(refusals: &DefaultDirectRateLimiter, limit: &'static str) {
     if refusals.check().is_ok() {
         tracing::warn!(
-            max_connections = max,
-            "MAX_CONNECTIONS open: closing new connections at once until some end"
+            limit,
+            "connection limit reached: closing new connections at once until some end"
         );
+    }
+}
+
+/// One connection's place among its address's, given back when it drops.
+struct Place {
+    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    ip: IpAddr,
+}
+
+impl Place {
+    fn take(open: &Arc<Mutex<HashMap<IpAddr, u32>>>, ip: IpAddr, max: u32) -> Option<Self> {
+        let mut counts = open.lock().expect("not poisoned");
+        let count = counts.entry(ip).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Self {
+            open: open.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut counts = self.open.lock().expect("not poisoned");
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
     }
 }

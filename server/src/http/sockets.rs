@@ -8,12 +8,17 @@ use std::{
 
 use tokio::sync::Semaphore;
 
+use super::limits::ClientIp;
 use crate::{config::Limits, domain::ApiKeyId};
+
+/// Sockets one address may hold before their `connection_init` is accepted.
+pub const MAX_PENDING_PER_ADDRESS: usize = 16;
 
 /// The connection caps, shared by every connection.
 pub struct Sockets {
     pub(super) all: Arc<Semaphore>,
     per_credential: Mutex<HashMap<Option<ApiKeyId>, usize>>,
+    pending: Mutex<HashMap<ClientIp, usize>>,
     max_per_credential: usize,
     pub(super) max_subscriptions: usize,
     pub(super) keepalive: Duration,
@@ -24,6 +29,7 @@ impl Sockets {
         Self {
             all: Arc::new(Semaphore::new(limits.ws_max_connections.get() as usize)),
             per_credential: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
             max_per_credential: limits.ws_max_per_credential.get() as usize,
             max_subscriptions: limits.ws_max_subscriptions.get() as usize,
             keepalive: limits.ws_keepalive,
@@ -57,6 +63,40 @@ impl Drop for CredentialSlot {
             *count -= 1;
             if *count == 0 {
                 open.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl Sockets {
+    /// Takes one of `ip`'s places for a socket not signed in yet, given back when the guard
+    /// drops (at `connection_init`, or when the socket ends).
+    pub(super) fn arrive(self: &Arc<Self>, ip: ClientIp) -> Option<PendingSlot> {
+        let mut pending = self.pending.lock().expect("not poisoned");
+        let count = pending.entry(ip).or_default();
+        if *count >= MAX_PENDING_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(PendingSlot {
+            sockets: self.clone(),
+            ip,
+        })
+    }
+}
+
+pub(super) struct PendingSlot {
+    sockets: Arc<Sockets>,
+    ip: ClientIp,
+}
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        let mut pending = self.sockets.pending.lock().expect("not poisoned");
+        if let Some(count) = pending.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                pending.remove(&self.ip);
             }
         }
     }

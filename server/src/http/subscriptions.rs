@@ -30,7 +30,12 @@ use tokio::{
     time::{Instant, sleep_until},
 };
 
-use super::{error::ApiError, limits::ClientIp, sockets::CredentialSlot, state::AppState};
+use super::{
+    error::ApiError,
+    limits::ClientIp,
+    sockets::{CredentialSlot, PendingSlot},
+    state::AppState,
+};
 use crate::{
     domain::{ApiKeyId, bearer, time},
     services::{ServiceError, auth},
@@ -83,6 +88,18 @@ pub async fn upgrade(
             "this endpoint speaks the graphql-transport-ws subprotocol only",
         );
     }
+    // Each upgrade counts as a public request, and an address holds only a few sockets that
+    // have not signed in.
+    if let Err(refused) = state.limits.public(ip) {
+        return refused.into_response();
+    }
+    let Some(pending) = state.sockets.arrive(ip) else {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_CONNECTIONS",
+            "this address has too many subscription connections waiting for connection_init",
+        );
+    };
     let Ok(place) = state.sockets.all.clone().try_acquire_owned() else {
         let mut response = refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -96,9 +113,12 @@ pub async fn upgrade(
     };
     upgrade
         .max_message_size(MESSAGE_LIMIT)
+        .max_frame_size(MESSAGE_LIMIT)
         .protocols([PROTOCOL])
         .on_upgrade(move |socket| async move {
-            Connection::new(state, socket, ip, place).run().await;
+            Connection::new(state, socket, ip, place, pending)
+                .run()
+                .await;
         })
 }
 
@@ -114,6 +134,8 @@ struct Connection {
     socket: WebSocket,
     ip: ClientIp,
     _place: OwnedSemaphorePermit,
+    /// Held until `connection_init` is accepted.
+    pending: Option<PendingSlot>,
     credential: Option<(auth::Credential, CredentialSlot)>,
     subscriptions: HashMap<String, JoinHandle<()>>,
     out: mpsc::Sender<Value>,
@@ -121,13 +143,20 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(state: AppState, socket: WebSocket, ip: ClientIp, place: OwnedSemaphorePermit) -> Self {
+    fn new(
+        state: AppState,
+        socket: WebSocket,
+        ip: ClientIp,
+        place: OwnedSemaphorePermit,
+        pending: PendingSlot,
+    ) -> Self {
         let (out, outgoing) = mpsc::channel(64);
         Self {
             state,
             socket,
             ip,
             _place: place,
+            pending: Some(pending),
             credential: None,
             subscriptions: HashMap::new(),
             out,
@@ -145,7 +174,7 @@ impl Connection {
                 code,
                 reason: reason.into(),
             };
-            let _ = self.socket.send(Message::Close(Some(frame))).await;
+            let _ = self.write(Message::Close(Some(frame))).await;
         }
     }
 
@@ -157,7 +186,28 @@ impl Connection {
         let mut revoked = self.state.revocations.subscribe();
         let mut stopping = self.state.stopping.clone();
         loop {
+            // Stop and revocation first: a busy socket never delays them.
             tokio::select! {
+                biased;
+                () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
+                    return Close::Frame(1001, "the server is restarting");
+                }
+                key = revoked.recv() => {
+                    if self.revoked(key).await {
+                        return Close::Frame(4403, "Forbidden: the credential was revoked");
+                    }
+                }
+                () = sleep_until(init_deadline), if self.credential.is_none() => {
+                    return Close::Frame(4408, "Connection initialisation timeout");
+                }
+                _ = ping.tick() => {
+                    if heard.elapsed() > keepalive * 2 {
+                        return Close::Silently;
+                    }
+                    if let Err(close) = self.write(Message::Ping(Default::default())).await {
+                        return close;
+                    }
+                }
                 incoming = self.socket.recv() => {
                     let Some(Ok(message)) = incoming else { return Close::Silently };
                     heard = Instant::now();
@@ -175,25 +225,6 @@ impl Connection {
                     if let Err(close) = self.send(message).await {
                         return close;
                     }
-                }
-                () = sleep_until(init_deadline), if self.credential.is_none() => {
-                    return Close::Frame(4408, "Connection initialisation timeout");
-                }
-                _ = ping.tick() => {
-                    if heard.elapsed() > keepalive * 2 {
-                        return Close::Silently;
-                    }
-                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
-                        return Close::Silently;
-                    }
-                }
-                key = revoked.recv() => {
-                    if self.revoked(key).await {
-                        return Close::Frame(4403, "Forbidden: the credential was revoked");
-                    }
-                }
-                () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
-                    return Close::Frame(1001, "the server is restarting");
                 }
             }
         }
@@ -273,14 +304,20 @@ impl Connection {
             ));
         };
         self.credential = Some((credential, slot));
+        self.pending = None;
         self.send(json!({ "type": "connection_ack" })).await
     }
 
     async fn send(&mut self, message: Value) -> Result<(), Close> {
-        self.socket
-            .send(Message::Text(message.to_string().into()))
-            .await
-            .map_err(|_| Close::Silently)
+        self.write(Message::Text(message.to_string().into())).await
+    }
+
+    /// Writes one frame; a client that does not read it within a keepalive interval is gone.
+    async fn write(&mut self, message: Message) -> Result<(), Close> {
+        match tokio::time::timeout(self.state.sockets.keepalive, self.socket.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(Close::Silently),
+        }
     }
 
     async fn subscribe(
@@ -291,10 +328,10 @@ impl Connection {
         let Some(caller) = self.credential.as_ref().map(|(c, _)| c.caller) else {
             return Err(Close::Frame(4401, "Unauthorized"));
         };
+        self.subscriptions.retain(|_, task| !task.is_finished());
         if self.subscriptions.contains_key(&id) {
             return Err(Close::Frame(4409, "Subscriber for this id already exists"));
         }
-        self.subscriptions.retain(|_, task| !task.is_finished());
         if self.subscriptions.len() >= self.state.sockets.max_subscriptions {
             let error = json!({
                 "message": format!(

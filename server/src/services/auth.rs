@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use entity::api_key::{self, ApiRole};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, Set, sea_query::Expr,
 };
 use subtle::ConstantTimeEq;
 use tokio::sync::broadcast;
@@ -71,9 +71,15 @@ pub async fn note_use(
     {
         return Ok(());
     }
+    // Conditional: of requests arriving together, one writes.
     api_key::Entity::update_many()
         .col_expr(api_key::Column::LastUsedAt, Expr::value(time::to_db(now)))
         .filter(api_key::Column::Id.eq(key))
+        .filter(
+            Condition::any()
+                .add(api_key::Column::LastUsedAt.is_null())
+                .add(api_key::Column::LastUsedAt.lte(time::to_db(now - USE_RECORDED_EVERY))),
+        )
         .exec(db)
         .await?;
     Ok(())

@@ -9,8 +9,8 @@
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use entity::telegram_notification::{self as notification, NotificationStatus as Status};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, UpdateMany,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, UpdateMany,
     sea_query::{Expr, ExprTrait},
 };
 
@@ -310,6 +310,12 @@ pub async fn resend(
         .col_expr(notification::Column::UpdatedAt, at(now))
         .filter(notification::Column::LinkId.eq(link_id))
         .filter(notification::Column::Status.ne(Status::Sending))
+        // A delivery recorded since the check above still holds the cooldown.
+        .filter(
+            Condition::any()
+                .add(notification::Column::SentAt.is_null())
+                .add(notification::Column::SentAt.lte(time::to_db(now - cooldown))),
+        )
         .exec(db)
         .await?;
     if queued.rows_affected == 1 {
