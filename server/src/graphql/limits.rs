@@ -35,12 +35,6 @@ impl Extension for RootFields {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        // async-graphql's own parse step walks every fragment spread again, without memory: a
-        // small document of nested spreads would cost exponential time there. Read it here
-        // first, each fragment once, and refuse such shapes before it.
-        if let Ok(document) = async_graphql::parser::parse_query(query) {
-            check_expansion(&document)?;
-        }
         let document = next.run(ctx, query, variables).await?;
         let (max, who) = match ctx.data_opt::<Caller>() {
             Some(_) => (MAX_ROOT_FIELDS, "an operation"),
@@ -100,6 +94,17 @@ type Known = HashMap<Name, usize>;
 
 /// Fields a document may select with every fragment spread in place.
 pub const MAX_EXPANDED_FIELDS: usize = 10_000;
+
+/// Checks a request's document before it is executed: async-graphql's own parse step walks
+/// every fragment spread again, without memory, so a small document of nested spreads would
+/// cost exponential time there. The document is parsed once, here, and kept in the request for
+/// the execution. A document that does not parse is left to the execution's own error.
+pub fn check_document(request: &mut async_graphql::Request) -> ServerResult<()> {
+    match request.parsed_query() {
+        Ok(document) => check_expansion(document),
+        Err(_) => Ok(()),
+    }
+}
 
 /// Refuses a document whose fragments form a cycle or that selects more than
 /// [`MAX_EXPANDED_FIELDS`] fields with its fragments spread in place. Each fragment is sized

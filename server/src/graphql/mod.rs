@@ -14,7 +14,7 @@ use async_graphql::{MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 pub use self::{
     context::error,
-    limits::{MAX_ANONYMOUS_ROOT_FIELDS, MAX_ROOT_FIELDS},
+    limits::{MAX_ANONYMOUS_ROOT_FIELDS, MAX_EXPANDED_FIELDS, MAX_ROOT_FIELDS, check_document},
 };
 use crate::{
     config::Settings,

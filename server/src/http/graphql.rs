@@ -9,6 +9,7 @@ use axum::{
 use serde_json::json;
 
 use super::{auth, body::read_limited, csp, error::ApiError, limits::ClientIp, state::AppState};
+use crate::graphql;
 
 /// A GraphQL document with its variables; generous, but bounded.
 pub const GRAPHQL_BODY_LIMIT: usize = 256 * 1024;
@@ -44,11 +45,14 @@ pub async fn execute(State(state): State<AppState>, ip: ClientIp, req: Request) 
         Ok(request) => request,
         Err(message) => return refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", message),
     };
-    let request = match caller {
+    let mut request = match caller {
         Some(caller) => request.data(caller),
         None => request,
     };
-    let mut response = state.schema.execute(request).await;
+    let mut response = match graphql::check_document(&mut request) {
+        Ok(()) => state.schema.execute(request).await,
+        Err(refused) => async_graphql::Response::from_errors(vec![refused]),
+    };
     // Parse, validation and limit errors come without a code: they are the caller's to fix.
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);

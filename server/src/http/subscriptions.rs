@@ -38,6 +38,7 @@ use super::{
 };
 use crate::{
     domain::{ApiKeyId, bearer, time},
+    graphql,
     services::{ServiceError, auth},
 };
 
@@ -344,7 +345,17 @@ impl Connection {
                 .send(json!({ "type": "error", "id": id, "payload": [error] }))
                 .await;
         }
-        let mut responses = self.state.schema.execute_stream(request.data(caller));
+        let mut request = request.data(caller);
+        if let Err(refused) = graphql::check_document(&mut request) {
+            let error = json!({
+                "message": refused.message,
+                "extensions": { "code": "BAD_USER_INPUT" },
+            });
+            return self
+                .send(json!({ "type": "error", "id": id, "payload": [error] }))
+                .await;
+        }
+        let mut responses = self.state.schema.execute_stream(request);
         let out = self.out.clone();
         let task_id = id.clone();
         let task = tokio::spawn(async move {
