@@ -14,7 +14,8 @@ use crate::graphql;
 /// A GraphQL document with its variables; generous, but bounded.
 pub const GRAPHQL_BODY_LIMIT: usize = 256 * 1024;
 
-fn refuse(status: StatusCode, code: &str, message: String) -> Response {
+/// An answer in GraphQL's error shape, before anything ran.
+pub(super) fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
     let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
     (status, Json(body)).into_response()
 }
@@ -22,7 +23,7 @@ fn refuse(status: StatusCode, code: &str, message: String) -> Response {
 /// A REST error in GraphQL's shape, with its status and headers.
 fn refuse_with(err: &ApiError) -> Response {
     err.log();
-    let mut response = refuse(err.status(), err.code(), err.message());
+    let mut response = refuse(err.status(), err.code(), &err.message());
     response.headers_mut().extend(err.headers());
     response
 }
@@ -43,7 +44,7 @@ pub async fn execute(State(state): State<AppState>, ip: ClientIp, req: Request) 
     };
     let request = match parse_request(&bytes) {
         Ok(request) => request,
-        Err(message) => return refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", message),
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     };
     let mut request = match caller {
         Some(caller) => request.data(caller),
@@ -112,8 +113,7 @@ pub async fn graphiql(State(state): State<AppState>, headers: HeaderMap) -> Resp
             StatusCode::SERVICE_UNAVAILABLE,
             "NOT_BUILT",
             "GraphiQL's files are not in the dashboard's build yet: scripts/dashboard.sh bundles \
-             them into ADMIN_UI_DIR/graphiql"
-                .into(),
+             them into ADMIN_UI_DIR/graphiql",
         );
     }
     let policy = csp::graphiql_policy(&headers);

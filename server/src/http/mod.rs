@@ -4,6 +4,7 @@
 pub mod admin;
 mod auth;
 pub mod body;
+mod counts;
 mod csp;
 mod dashboard;
 mod error;

@@ -2,13 +2,7 @@
 //! kept-alive connections), a cap on open connections, the client address on every request,
 //! and a graceful stop with a deadline.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    net::IpAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::{Router, extract::Request};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -20,7 +14,7 @@ use hyper_util::{
 use tokio::{net::TcpListener, sync::Semaphore, sync::watch};
 use tower::ServiceExt;
 
-use super::{body::BodyTimeout, limits::ClientIp};
+use super::{body::BodyTimeout, counts::Counts, limits::ClientIp};
 use crate::config::Limits;
 
 /// Serves `router` on `listener` until `shutdown` completes; then stops accepting, lets the
@@ -40,7 +34,7 @@ pub async fn serve(
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(64 * 1024);
     let refusals = RateLimiter::direct(Quota::with_period(Duration::from_secs(10)).expect("10 s"));
-    let per_address = Arc::new(Mutex::new(HashMap::new()));
+    let per_address = Counts::default();
     let (drain, draining) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -68,11 +62,7 @@ pub async fn serve(
         let place = if proxies.contains(peer_ip) {
             None
         } else {
-            match Place::take(
-                &per_address,
-                peer_ip,
-                limits.max_connections_per_address.get(),
-            ) {
+            match per_address.take(peer_ip, limits.max_connections_per_address.get() as usize) {
                 Some(place) => Some(place),
                 None => {
                     drop(stream);
@@ -131,38 +121,5 @@ fn log_refusal(refusals: &DefaultDirectRateLimiter, limit: &'static str) {
             limit,
             "connection limit reached: closing new connections at once until some end"
         );
-    }
-}
-
-/// One connection's place among its address's, given back when it drops.
-struct Place {
-    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
-    ip: IpAddr,
-}
-
-impl Place {
-    fn take(open: &Arc<Mutex<HashMap<IpAddr, u32>>>, ip: IpAddr, max: u32) -> Option<Self> {
-        let mut counts = open.lock().expect("not poisoned");
-        let count = counts.entry(ip).or_default();
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(Self {
-            open: open.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        let mut counts = self.open.lock().expect("not poisoned");
-        if let Some(count) = counts.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.ip);
-            }
-        }
     }
 }

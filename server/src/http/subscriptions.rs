@@ -12,7 +12,6 @@
 use std::{collections::HashMap, time::Duration};
 
 use axum::{
-    Json,
     extract::{
         State,
         ws::{
@@ -32,6 +31,7 @@ use tokio::{
 
 use super::{
     error::ApiError,
+    graphql::refuse,
     limits::ClientIp,
     sockets::{CredentialSlot, PendingSlot},
     state::AppState,
@@ -48,11 +48,6 @@ pub const PROTOCOL: &str = "graphql-transport-ws";
 pub const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A message (a subscribe with its variables) is at most this large.
 const MESSAGE_LIMIT: usize = 64 * 1024;
-
-fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, Json(body)).into_response()
-}
 
 /// Whether the client asks for graphql-transport-ws (or names no subprotocol, as some proxies
 /// strip it).
