@@ -89,7 +89,8 @@ install_wasm_opt() {
 
 # The app, then GraphiQL's files beside it (served only when the server runs with GRAPHIQL=1):
 # React and GraphiQL from the npm packages pinned in admin-ui/package-lock.json, and our page's
-# start script, so that GraphiQL loads nothing from a third party.
+# start script, so that GraphiQL loads nothing from a third party. Then a brotli and a gzip copy
+# of each file, which the server sends to browsers that accept them.
 build_app() {
   trunk build --release --locked || return 1
   local to="$DASHBOARD_DIST/graphiql" from=admin-ui/node_modules
@@ -97,15 +98,16 @@ build_app() {
   cp "$from/react/umd/react.production.min.js" "$from/react-dom/umd/react-dom.production.min.js" \
     "$from/graphiql/graphiql.min.js" "$from/graphiql/graphiql.min.css" \
     admin-ui/graphiql/start.js admin-ui/graphiql/page.css "$to/"
+  node scripts/compress.mjs "$DASHBOARD_DIST"
 }
 
 # True when admin-ui/dist holds a build newer than everything it is built from.
 dashboard_up_to_date() {
   [ -f "$DASHBOARD_DIST/index.html" ] &&
-    [ -f "$DASHBOARD_DIST/graphiql/start.js" ] &&
+    [ -f "$DASHBOARD_DIST/graphiql/start.js.br" ] &&
     [ -z "$(find admin-ui/src admin-ui/graphql admin-ui/graphiql admin-ui/index.html admin-ui/style.css \
       admin-ui/Cargo.toml admin-ui/package-lock.json Cargo.toml Cargo.lock Trunk.toml \
-      schema.graphql scripts/dashboard.sh -newer "$DASHBOARD_DIST/index.html" -print -quit)" ]
+      schema.graphql scripts/dashboard.sh scripts/compress.mjs -newer "$DASHBOARD_DIST/index.html" -print -quit)" ]
 }
 
 # A build stopped half-way says so on /admin/, rather than "being built" for ever.

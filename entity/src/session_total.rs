@@ -2,12 +2,14 @@ use sea_orm::entity::prelude::*;
 
 use crate::zoom_link::SessionStatus;
 
-/// On SQLite: sessions and their finished seconds per UTC day of their start, teacher and
-/// status, kept by triggers on `wpos_zoom_links` in the same transaction as each change.
-/// Statistics over whole days read these rows instead of every session.
+/// Sessions and their finished seconds per UTC day of their start, teacher and status, kept by
+/// triggers on `wpos_zoom_links` in the same transaction as each change. Read through the view
+/// `session_totals_current`: on PostgreSQL and MySQL a key has several rows (the folded
+/// `session_totals` and the changes not folded yet), so it is only ever summed. Statistics
+/// over whole days read these rows instead of every session.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "session_totals")]
+#[sea_orm(table_name = "session_totals_current")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub day: Date,

@@ -15,6 +15,7 @@ mod m20261128_000005_zoom_webhooks;
 mod m20261203_000006_session_totals_handover;
 mod m20261203_000007_catch_up_edited_migrations;
 mod m20261203_000008_credential_use_and_delivery_claims;
+mod m20261203_000009_session_totals_everywhere;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_zoom_webhooks::Migration),
             Box::new(m20261203_000007_catch_up_edited_migrations::Migration),
             Box::new(m20261203_000008_credential_use_and_delivery_claims::Migration),
+            Box::new(m20261203_000009_session_totals_everywhere::Migration),
         ]
     }
 }

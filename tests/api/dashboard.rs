@@ -126,6 +126,34 @@ async fn an_admin_signs_in_and_the_overview_shows_the_numbers() {
             .goto(&d.app.url("/admin/"))
             .await
             .expect("the dashboard opens");
+        d.browser.find("#token").await;
+        // A first visit (an empty cache): the page and every file of the app it loads, as
+        // transferred (compressed, headers included), against their size once decoded.
+        let visit = d
+            .browser
+            .execute(
+                "const all = [...performance.getEntriesByType('navigation'), \
+                   ...performance.getEntriesByType('resource')] \
+                   .filter(e => new URL(e.name).pathname.startsWith('/admin/')); \
+                 const wasm = all.find(e => e.name.endsWith('.wasm')); \
+                 return { transferred: all.reduce((n, e) => n + e.transferSize, 0), \
+                   decoded: all.reduce((n, e) => n + e.decodedBodySize, 0), files: all.length, \
+                   wasm: wasm ? [wasm.encodedBodySize, wasm.decodedBodySize] : null }",
+                vec![],
+            )
+            .await
+            .expect("the visit measured");
+        eprintln!("a first visit of the dashboard: {visit}");
+        let transferred = visit["transferred"].as_i64().unwrap_or(i64::MAX);
+        assert!(
+            transferred <= 300 * 1024,
+            "a first visit transfers at most 300 KiB: {visit}"
+        );
+        let (encoded, decoded) = (visit["wasm"][0].as_i64(), visit["wasm"][1].as_i64());
+        assert!(
+            matches!((encoded, decoded), (Some(e), Some(d)) if e > 0 && e * 2 < d),
+            "the app's wasm arrives compressed: {visit}"
+        );
         d.browser
             .type_into("#token", "not-a-real-credential-0000")
             .await;

@@ -158,6 +158,39 @@ async fn admin_shows_the_build_then_the_dashboard_without_a_restart() {
         );
         script.assert_hardened();
 
+        // The build's precompressed copies go to a browser that accepts them, the best first;
+        // to one that accepts neither, the file itself.
+        write(&dist.join("app-1f2e.js.br"), "brotli bytes");
+        write(&dist.join("app-1f2e.js.gz"), "gzip bytes");
+        for (accepts, encoding, body) in [
+            ("gzip, deflate, br, zstd", Some("br"), "brotli bytes"),
+            ("gzip", Some("gzip"), "gzip bytes"),
+            ("identity", None, "export default 1;"),
+        ] {
+            let response = app
+                .client
+                .get(app.url("/admin/app-1f2e.js"))
+                .header("accept-encoding", accepts)
+                .send()
+                .await
+                .expect("GET");
+            let headers = response.headers().clone();
+            assert_eq!(
+                headers
+                    .get("content-encoding")
+                    .and_then(|v| v.to_str().ok()),
+                encoding,
+                "{accepts}"
+            );
+            assert_eq!(headers["content-type"], "text/javascript");
+            assert_eq!(headers["vary"], "accept-encoding");
+            assert_eq!(
+                headers["cache-control"],
+                "public, max-age=31536000, immutable"
+            );
+            assert_eq!(response.text().await.expect("body"), body);
+        }
+
         app.stop().await;
         let _ = std::fs::remove_dir_all(root);
     })

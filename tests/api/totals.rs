@@ -1,43 +1,49 @@
-//! On SQLite, statistics over whole days read `session_totals`, kept by triggers. They must
-//! equal a count of the sessions themselves after every kind of change, and after the
-//! migration that creates them on a database that already holds sessions.
+//! Statistics over whole days read per-day totals kept by triggers (on PostgreSQL and MySQL,
+//! folded from appended changes). They must equal a count of the sessions themselves after
+//! every kind of change, before and after a fold, and after the migration that creates them on
+//! a database that already holds sessions.
 
 use chrono::{Duration, Utc};
 use entity::zoom_link::{self, SessionStatus};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ActiveValue::NotSet, ConnectionTrait, Database, DatabaseConnection, EntityTrait, Statement,
+    ActiveValue::NotSet, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait,
+    Statement,
 };
-use zoomtrack_server::domain::time;
-use zoomtrack_tests::{Backend, Seed, TestApp, TestDb, insert_seeds};
+use zoomtrack_server::{domain::time, services::totals};
+use zoomtrack_tests::{Backend, Seed, TestApp, TestDb, db_test, insert_seeds};
 
-/// (day, teacher, status, sessions, seconds) rows, from the totals and from the sessions.
+/// (day, teacher, status, sessions, seconds) rows, from the totals (as statistics read them:
+/// folded totals and changes not folded yet, summed) and from the sessions.
 async fn both(db: &DatabaseConnection) -> (Vec<String>, Vec<String>) {
-    let rows = |sql: &str| {
-        let sql = sql.to_owned();
-        async move {
-            db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
-                .await
-                .expect("a query")
-                .iter()
-                .map(|row| {
-                    let text = |i: usize| row.try_get_by_index::<String>(i).unwrap_or_default();
-                    let int = |i: usize| row.try_get_by_index::<i64>(i).unwrap_or_default();
-                    format!("{} {} {} {} {}", text(0), int(1), text(2), int(3), int(4))
-                })
-                .collect::<Vec<_>>()
-        }
+    let rows = |sql: String| async move {
+        db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .expect("a query")
+            .iter()
+            .map(|row| {
+                let text = |i: usize| row.try_get_by_index::<String>(i).unwrap_or_default();
+                let int = |i: usize| row.try_get_by_index::<i64>(i).unwrap_or_default();
+                format!("{} {} {} {} {}", text(0), int(1), text(2), int(3), int(4))
+            })
+            .collect::<Vec<_>>()
     };
-    let totals = rows(
-        "SELECT day, teacher_id, session_status, sessions, duration_seconds FROM session_totals \
-         WHERE sessions <> 0 ORDER BY 1, 2, 3",
-    )
+    let (text, int, day) = match db.get_database_backend() {
+        DbBackend::Postgres => ("TEXT", "BIGINT", "CAST(CAST(clicked_at AS DATE) AS TEXT)"),
+        DbBackend::MySql => ("CHAR", "SIGNED", "CAST(CAST(clicked_at AS DATE) AS CHAR)"),
+        _ => ("TEXT", "INTEGER", "substr(clicked_at, 1, 10)"),
+    };
+    let totals = rows(format!(
+        "SELECT CAST(day AS {text}), teacher_id, session_status, CAST(SUM(sessions) AS {int}), \
+         CAST(SUM(duration_seconds) AS {int}) FROM session_totals_current \
+         GROUP BY day, teacher_id, session_status HAVING SUM(sessions) <> 0 ORDER BY 1, 2, 3"
+    ))
     .await;
-    let counted = rows(
-        "SELECT substr(clicked_at, 1, 10), teacher_id, session_status, COUNT(*), \
-         COALESCE(SUM(session_duration_seconds), 0) FROM wpos_zoom_links \
-         WHERE session_status IS NOT NULL AND clicked_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    )
+    let counted = rows(format!(
+        "SELECT {day}, teacher_id, session_status, COUNT(*), \
+         CAST(COALESCE(SUM(session_duration_seconds), 0) AS {int}) FROM wpos_zoom_links \
+         WHERE session_status IS NOT NULL AND clicked_at IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ))
     .await;
     (totals, counted)
 }
@@ -119,7 +125,13 @@ async fn daily_totals_follow_every_change_and_the_migration() {
         "the migration names how the sessions before it ended"
     );
 
-    // Inserts, clicks, heartbeats, ends, a reopen, a sweep and a delete.
+    every_change(&app).await;
+    app.stop().await;
+}
+
+/// Inserts, clicks, heartbeats, ends, a reopen, a sweep and a delete; then the totals equal
+/// the sessions' own count.
+async fn every_change(app: &TestApp) {
     insert_seeds(&app.db, &seeds(30, 1), 100).await;
     let links = [
         app.issue_link().await,
@@ -142,6 +154,34 @@ async fn daily_totals_follow_every_change_and_the_migration() {
         .await
         .unwrap();
     let (totals, counted) = both(&app.db).await;
+    assert!(!counted.is_empty());
     assert_eq!(totals, counted, "the totals follow every change");
+}
+
+db_test!(totals_follow_every_change_and_every_fold);
+async fn totals_follow_every_change_and_every_fold(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    // The seeds' teachers (ids 1 and 2) and student (id 1).
+    app.create_teacher("T1").await;
+    app.create_teacher("T2").await;
+    app.create_student("S1").await;
+    every_change(&app).await;
+    totals::fold(&app.db).await.unwrap();
+    let (totals, counted) = both(&app.db).await;
+    assert_eq!(totals, counted, "a fold changes no total");
+    if app.db.get_database_backend() != DbBackend::Sqlite {
+        let left = app
+            .db
+            .query_one_raw(Statement::from_string(
+                app.db.get_database_backend(),
+                "SELECT COUNT(*) FROM session_total_changes",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap();
+        assert_eq!(left, 0, "a fold moves every committed change");
+    }
     app.stop().await;
 }

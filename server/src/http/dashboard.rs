@@ -40,7 +40,16 @@ const FRAME_POLICY: &str = "frame-ancestors 'none'";
 /// `/admin/` and every path under it: the build in `dir`, or the building page until it is there.
 pub fn routes(dir: &Path) -> Router<AppState> {
     let site = Arc::new(Site {
-        files: ServeDir::new(dir).fallback(ServeFile::new(dir.join("index.html"))),
+        // The build holds a brotli and a gzip copy of each file (`scripts/compress.mjs`): sent,
+        // with its `Content-Encoding`, to a browser that accepts one.
+        files: ServeDir::new(dir)
+            .precompressed_br()
+            .precompressed_gzip()
+            .fallback(
+                ServeFile::new(dir.join("index.html"))
+                    .precompressed_br()
+                    .precompressed_gzip(),
+            ),
         index: dir.join("index.html"),
         progress: progress_file(dir),
     });
@@ -259,6 +268,10 @@ async fn headers(request: Request, next: Next) -> Response {
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(FRAME_POLICY),
         );
+    }
+    // A file may be answered in another encoding (its precompressed copy).
+    if !headers.contains_key(header::VARY) {
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

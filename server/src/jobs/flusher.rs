@@ -1,5 +1,5 @@
 //! The heartbeat flush job: writes the beats answered from memory at least every flush
-//! interval. The last flush, after the final request of a graceful stop, is the server's
+//! interval, and folds the per-day totals' changes (`services::totals`). The last flush, after the final request of a graceful stop, is the server's
 //! (see `Application::run_until`).
 
 use std::{sync::Arc, time::Duration};
@@ -7,7 +7,10 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::{domain::time, services::Tracker};
+use crate::{
+    domain::time,
+    services::{Tracker, totals},
+};
 
 pub async fn run(tracker: Arc<Tracker>, interval: Duration, stop: watch::Receiver<bool>) {
     super::every(interval, stop, || step(&tracker, time::now())).await;
@@ -19,4 +22,7 @@ pub async fn step(tracker: &Tracker, now: DateTime<Utc>) {
         tracing::error!(error = %err, cause = ?err, "writing heartbeats failed; retrying");
     }
     tracker.prune(now);
+    if let Err(err) = totals::fold(tracker.db()).await {
+        tracing::error!(error = %err, cause = ?err, "folding the totals' changes failed; retrying");
+    }
 }

@@ -9,6 +9,7 @@ pub mod links;
 pub mod notifications;
 pub mod people;
 pub mod reports;
+pub mod totals;
 pub mod tracker;
 pub mod view;
 pub mod zoom;

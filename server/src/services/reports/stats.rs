@@ -76,9 +76,9 @@ struct TeacherCounts {
     counts: CountsRow,
 }
 
-/// What a filter's counts are made of on SQLite: whole UTC days from `session_totals`, and
-/// the sessions of the partial days at either end of the range. `None` when the totals
-/// cannot answer (another backend, a student or a name search).
+/// What a filter's counts are made of: whole UTC days from the per-day totals, and the
+/// sessions of the partial days at either end of the range. `None` when the totals cannot
+/// answer (a student or a name search).
 struct Rollup {
     /// Whole days `[from, to)`; `None` for an open end.
     days: Option<(Option<NaiveDate>, Option<NaiveDate>)>,
@@ -86,8 +86,8 @@ struct Rollup {
     edges: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
-fn rollup(filter: &SessionFilter, backend: DbBackend) -> Option<Rollup> {
-    if backend != DbBackend::Sqlite || filter.student_id.is_some() || filter.search.is_some() {
+fn rollup(filter: &SessionFilter) -> Option<Rollup> {
+    if filter.student_id.is_some() || filter.search.is_some() {
         return None;
     }
     let Some(range) = filter.range else {
@@ -187,7 +187,7 @@ async fn counts(
             *slot = slot.add(row.counts);
         }
     };
-    let Some(plan) = rollup(filter, backend) else {
+    let Some(plan) = rollup(filter) else {
         let select = session_counts(filter.sessions(), backend, by_teacher);
         merge(select.into_model().all(db).await?);
         return Ok(out);
@@ -195,9 +195,9 @@ async fn counts(
     if let Some((from, to)) = plan.days {
         let columns = counts_sql(
             backend,
-            "session_totals.session_status",
-            "session_totals.sessions",
-            "session_totals.duration_seconds",
+            "session_totals_current.session_status",
+            "session_totals_current.sessions",
+            "session_totals_current.duration_seconds",
         );
         let teacher = Expr::col((session_total::Entity, session_total::Column::TeacherId));
         let mut select = with_counts(session_total::Entity::find(), columns, teacher, by_teacher);

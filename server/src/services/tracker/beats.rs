@@ -175,21 +175,26 @@ impl Heartbeats {
         state.forgotten += 1;
     }
 
-    /// Writes the pending beat of one session now, before a click or an end decides on it.
-    pub async fn flush_session(&self, db: &impl ConnectionTrait, token: &str) -> Result<()> {
-        let beat = {
-            let mut state = self.state();
-            let id = state
-                .entries
-                .get(token)
-                .and_then(|entry| entry.active)
-                .map(|(id, _)| id);
-            id.and_then(|id| state.pending.remove(&id).map(|at| (id, at)))
-        };
-        if let Some((id, at)) = beat {
-            touch(vec![id], at).exec(db).await?;
+    /// The latest beat of a session answered here and not yet written.
+    pub fn latest(&self, id: LinkId) -> Option<DateTime<Utc>> {
+        self.state().pending.get(&id).copied()
+    }
+
+    /// Takes the pending beats of `ids`, for a transaction that writes them before it decides
+    /// on their sessions (a click or an end). [`Self::restore`] puts them back if it fails.
+    pub fn take(&self, ids: impl IntoIterator<Item = LinkId>) -> Vec<(LinkId, DateTime<Utc>)> {
+        let mut state = self.state();
+        ids.into_iter()
+            .filter_map(|id| state.pending.remove(&id).map(|at| (id, at)))
+            .collect()
+    }
+
+    /// Beats taken but not written: the next flush writes them (newer beats meanwhile win).
+    pub fn restore(&self, beats: impl IntoIterator<Item = (LinkId, DateTime<Utc>)>) {
+        let mut state = self.state();
+        for (id, at) in beats {
+            state.pend(id, at);
         }
-        Ok(())
     }
 
     /// Writes every pending beat in one transaction; returns how many sessions moved forward.
@@ -209,11 +214,7 @@ impl Heartbeats {
                 Ok(written)
             }
             Err(err) => {
-                // Put them back (newer beats meanwhile win): the next flush tries again.
-                let mut state = self.state();
-                for (id, at) in pending {
-                    state.pend(id, at);
-                }
+                self.restore(pending);
                 Err(err)
             }
         }
@@ -263,18 +264,28 @@ async fn write<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     pending: &HashMap<LinkId, DateTime<Utc>>,
 ) -> Result<u64> {
-    let mut by_second: HashMap<DateTime<Utc>, Vec<LinkId>> = HashMap::new();
-    for (id, at) in pending {
-        by_second.entry(*at).or_default().push(*id);
-    }
     let txn = db.begin().await?;
+    let written = write_beats(&txn, pending.iter().map(|(id, at)| (*id, *at))).await?;
+    txn.commit().await?;
+    Ok(written)
+}
+
+/// Moves each session's last activity forward to its beat, if it is still active: one
+/// statement per distinct second. Returns how many sessions moved.
+pub async fn write_beats(
+    db: &impl ConnectionTrait,
+    beats: impl IntoIterator<Item = (LinkId, DateTime<Utc>)>,
+) -> Result<u64> {
+    let mut by_second: HashMap<DateTime<Utc>, Vec<LinkId>> = HashMap::new();
+    for (id, at) in beats {
+        by_second.entry(at).or_default().push(id);
+    }
     let mut written = 0;
     for (at, ids) in by_second {
         for chunk in ids.chunks(CHUNK) {
-            written += touch(chunk.to_vec(), at).exec(&txn).await?.rows_affected;
+            written += touch(chunk.to_vec(), at).exec(db).await?.rows_affected;
         }
     }
-    txn.commit().await?;
     Ok(written)
 }
 

@@ -6,20 +6,27 @@
 //! [`Tracker::end`], [`Tracker::sweep`], `Tracker::apply_zoom` (in `services::zoom`). Every
 //! operation takes `now`, so tests decide the time.
 //!
-//! Every transition out of `active` is one conditional `UPDATE … WHERE session_status =
-//! 'active'`, so of an end-session, a sweep and a webhook racing on one session exactly one
+//! Clicks and ends are committed in groups (`commit`). Every transition out of `active` is one
+//! conditional `UPDATE … WHERE session_status = 'active'`, so of an end-session, a sweep and a webhook racing on one session exactly one
 //! takes effect; the others read back what it recorded.
 
 mod beats;
+mod changes;
+mod commit;
 mod session;
 mod sweep;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entity::zoom_link;
 use sea_orm::DatabaseConnection;
 
-use self::beats::Heartbeats;
-pub use self::session::{Click, EndOutcome, SessionEnd};
+use self::{beats::Heartbeats, commit::GroupCommit};
+pub use self::{
+    changes::{Click, SessionEnd},
+    session::EndOutcome,
+};
 use super::{
     events::{EventBus, EventKind},
     view,
@@ -34,18 +41,23 @@ pub struct Tracker {
     pub(in crate::services) db: DatabaseConnection,
     /// Reads that may run beside the writer (on SQLite, read-only connections).
     pub(in crate::services) read: DatabaseConnection,
-    pub(in crate::services) beats: Heartbeats,
+    pub(in crate::services) beats: Arc<Heartbeats>,
+    /// Clicks and ends, committed in groups.
+    commits: GroupCommit,
     pub(in crate::services) events: EventBus,
     pub(in crate::services) rules: SessionRules,
 }
 
 impl Tracker {
+    /// Starts the task that commits clicks and ends (it needs a Tokio runtime).
     pub fn new(pools: Pools, rules: SessionRules) -> Self {
+        // Live heartbeat events go out at most once per session per heartbeat interval.
+        let beats = Arc::new(Heartbeats::new(rules.timeout, rules.heartbeat));
         Self {
+            commits: GroupCommit::start(pools.write.clone(), beats.clone(), rules),
             db: pools.write,
             read: pools.read,
-            // Live heartbeat events go out at most once per session per heartbeat interval.
-            beats: Heartbeats::new(rules.timeout, rules.heartbeat),
+            beats,
             events: EventBus::default(),
             rules,
         }

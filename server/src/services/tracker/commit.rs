@@ -1,0 +1,182 @@
+//! Group commit: clicks and ends that arrive together are written in one transaction.
+//!
+//! A click or an end is answered only once its change is committed, so a 200 means stored.
+//! What a commit costs is mostly not the change: it is the writer's turn (SQLite has one
+//! writer) and the flush of the log to disk (every database). One task takes every change
+//! queued while the previous transaction ran, up to [`MAX_BATCH`], and writes them in one
+//! transaction: under a burst at the top of the hour the changes share a commit, and alone a
+//! change is a transaction of one, as before. Nothing waits for a timer.
+//!
+//! Each change is a conditional update decided on what a reader saw; a concurrent change makes
+//! it miss, and the writer reads that session again and decides anew (`changes::click_on`,
+//! `changes::end_on`). Beats answered from memory for the batch's sessions are written first
+//! in the same transaction, so a click or an end decides on the session's latest activity.
+//! When a transaction fails, each of its changes is tried again alone: one change's failure
+//! is its own.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use entity::zoom_link;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    beats::{self, Heartbeats},
+    changes::{self, Announcement, Click, SessionEnd},
+};
+use crate::{
+    domain::SessionRules,
+    services::{Result, ServiceError},
+};
+
+/// Changes one transaction writes at most.
+const MAX_BATCH: usize = 256;
+/// Changes waiting for the writer at most; past it a request waits to be queued.
+const QUEUE: usize = 4096;
+
+/// A durable change of one session, on the session as a reader saw it.
+pub(super) enum Change {
+    Click(zoom_link::Model),
+    End(zoom_link::Model),
+}
+
+impl Change {
+    fn link(&self) -> &zoom_link::Model {
+        match self {
+            Self::Click(link) | Self::End(link) => link,
+        }
+    }
+}
+
+/// What a committed change did.
+pub(super) enum Done {
+    Click(Click, zoom_link::Model),
+    End(SessionEnd),
+}
+
+/// A committed change and the live events it owes subscribers.
+pub(super) struct Written {
+    pub done: Done,
+    pub events: Vec<Announcement>,
+}
+
+struct Job {
+    change: Change,
+    now: DateTime<Utc>,
+    reply: oneshot::Sender<Result<Written>>,
+}
+
+/// The queue of durable changes and the task that commits them.
+pub(super) struct GroupCommit {
+    queue: mpsc::Sender<Job>,
+}
+
+impl GroupCommit {
+    /// Starts the writing task, which ends when this handle is dropped.
+    pub fn start(db: DatabaseConnection, beats: Arc<Heartbeats>, rules: SessionRules) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        tokio::spawn(run(db, beats, rules, jobs));
+        Self { queue }
+    }
+
+    /// Writes `change` at `now` and answers once it is committed.
+    pub async fn write(&self, change: Change, now: DateTime<Utc>) -> Result<Written> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || ServiceError::Internal("the session writer stopped".into());
+        self.queue
+            .send(Job { change, now, reply })
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run(
+    db: DatabaseConnection,
+    beats: Arc<Heartbeats>,
+    rules: SessionRules,
+    mut queue: mpsc::Receiver<Job>,
+) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let batch = std::mem::take(&mut jobs);
+        let (db, beats) = (db.clone(), beats.clone());
+        // A task of its own: a panic fails this batch's requests, and the writer goes on.
+        let committed = tokio::spawn(async move { commit(&db, &beats, rules, batch).await });
+        if let Err(err) = committed.await {
+            tracing::error!(error = %err, "a batch of session changes failed");
+        }
+    }
+}
+
+/// Commits `jobs` together, or one by one when that fails, and answers each.
+async fn commit(db: &DatabaseConnection, beats: &Heartbeats, rules: SessionRules, jobs: Vec<Job>) {
+    if jobs.len() > 1 {
+        match transaction(db, beats, rules, &jobs).await {
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+                return;
+            }
+            Err(err) => tracing::warn!(
+                error = %err,
+                changes = jobs.len(),
+                "a group commit failed: its changes are written one by one"
+            ),
+        }
+    }
+    for job in jobs {
+        let result = match transaction(db, beats, rules, std::slice::from_ref(&job)).await {
+            Ok(mut results) => results
+                .pop()
+                .unwrap_or_else(|| Err(ServiceError::Internal("a change went unanswered".into()))),
+            Err(err) => Err(err),
+        };
+        let _ = job.reply.send(result);
+    }
+}
+
+/// One transaction for `jobs`: `Err` when it failed as a whole (a database error), else each
+/// change's own outcome (a refusal, such as a session never opened, is one of them).
+async fn transaction(
+    db: &DatabaseConnection,
+    beats: &Heartbeats,
+    rules: SessionRules,
+    jobs: &[Job],
+) -> Result<Vec<Result<Written>>> {
+    let pending = beats.take(jobs.iter().map(|job| job.change.link().id));
+    let written = async {
+        let txn = db.begin().await?;
+        beats::write_beats(&txn, pending.iter().copied()).await?;
+        let mut results = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let mut link = job.change.link().clone();
+            if let Some((_, beat)) = pending.iter().rev().find(|(id, _)| *id == link.id) {
+                changes::with_beat(&mut link, *beat);
+            }
+            let mut events = Vec::new();
+            let done = match job.change {
+                Change::Click(_) => changes::click_on(&txn, rules, link, job.now, &mut events)
+                    .await
+                    .map(|(click, link)| Done::Click(click, link)),
+                Change::End(_) => changes::end_on(&txn, rules, link, job.now, &mut events)
+                    .await
+                    .map(Done::End),
+            };
+            match done {
+                // The transaction is lost: nothing of it is answered as stored.
+                Err(ServiceError::Database(err)) => return Err(ServiceError::Database(err)),
+                done => results.push(done.map(|done| Written { done, events })),
+            }
+        }
+        txn.commit().await?;
+        Ok(results)
+    }
+    .await;
+    if written.is_err() {
+        beats.restore(pending);
+    }
+    written
+}
