@@ -31,9 +31,12 @@ echo "databases under test: SQLite, PostgreSQL (TEST_POSTGRES_URL), MariaDB (TES
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked "$@" 2>&1 | tee "$log"
+# Both benchmarks once at tiny sizes on every database, so that they cannot rot.
+scripts/bench.sh --smoke
 # Every parser of outside bytes over its committed corpus, then a few seconds of new inputs.
 scripts/fuzz.sh --brief
 echo "every database test ran on SQLite, PostgreSQL and MariaDB (TEST_REQUIRE_ALL_DATABASES: none may be skipped)"
 echo "the dashboard tests ran in headless Chromium (TEST_REQUIRE_BROWSER); screenshot: target/screenshots/overview.png"
+echo "the hot-path and read-path benchmarks ran at smoke sizes on every database"
 echo "every fuzz target ran over its corpus and briefly beyond it: fuzz/last-run.md"
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"

@@ -1,8 +1,9 @@
 //! Read-path benchmark: statistics and session pages over many sessions, through the real
 //! HTTP + GraphQL stack. Prints one Markdown table per database and the query plans.
 //!
-//! `cargo bench -p zoomtrack-tests --bench read_path` (SQLite; also PostgreSQL when
-//! `TEST_POSTGRES_URL` is set). `BENCH_SESSIONS` sets the number of sessions (default 1,000,000).
+//! `scripts/bench.sh` runs it after the hot paths, or `cargo bench -p zoomtrack-tests --bench
+//! read_path -- [--sessions N] [--databases sqlite,postgres,mysql] [--smoke]` (PostgreSQL and
+//! MySQL when `TEST_POSTGRES_URL` and `TEST_MYSQL_URL` are set).
 
 use std::time::Instant;
 
@@ -16,16 +17,15 @@ use zoomtrack_server::{
 };
 use zoomtrack_tests::{
     ADMIN_TOKEN, Backend, TestApp, TestDb,
-    bench::{rss_mib, seed_school, time_graphql},
+    bench::{BenchArgs, rss_mib, seed_school, time_graphql},
 };
 
-const RUNS: usize = 30;
-
-async fn bench(backend: Backend, sessions: usize) {
+async fn bench(backend: Backend, args: &BenchArgs) {
     let Some(db) = TestDb::create(backend).await.expect("a bench database") else {
-        println!("\n{backend:?}: skipped (TEST_POSTGRES_URL not set)");
+        args.unreachable(backend);
         return;
     };
+    let (sessions, runs) = (args.sessions, if args.smoke { 2 } else { 30 });
     let app = TestApp::spawn(&db, &["--rate-limits", "off"]).await;
     let seeding = Instant::now();
     seed_school(&app.db, sessions).await;
@@ -87,7 +87,7 @@ async fn bench(backend: Backend, sessions: usize) {
     println!("|---|---:|---:|---:|");
     let mut floor = None;
     for (name, query, variables) in cases {
-        let (p50, p95) = time_graphql(&app, query, &variables, RUNS).await;
+        let (p50, p95) = time_graphql(&app, query, &variables, runs).await;
         let base = *floor.get_or_insert(p50);
         println!("| {name} | {p50:.1} | {p95:.1} | {:.1}× |", p50 / base);
     }
@@ -175,10 +175,23 @@ async fn print_plans(app: &TestApp, filter: &reports::SessionFilter) {
         };
         println!("`{query}`:\n```");
         for row in app.db.query_all_raw(explain).await.expect("explain") {
-            let line = row
-                .try_get::<String>("", "detail")
-                .or_else(|_| row.try_get::<String>("", "QUERY PLAN"))
-                .unwrap_or_default();
+            let text = |column: &str| {
+                row.try_get::<Option<String>>("", column)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default()
+            };
+            let line = match db_backend {
+                DbBackend::Sqlite => text("detail"),
+                DbBackend::Postgres => text("QUERY PLAN"),
+                _ => format!(
+                    "{} {}: key {}, {}",
+                    text("table"),
+                    text("type"),
+                    text("key"),
+                    text("Extra")
+                ),
+            };
             println!("{line}");
         }
         println!("```");
@@ -187,12 +200,9 @@ async fn print_plans(app: &TestApp, filter: &reports::SessionFilter) {
 
 #[tokio::main]
 async fn main() {
-    // `cargo bench` passes `--bench`; any other argument is a filter this harness ignores.
-    let sessions = std::env::var("BENCH_SESSIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    println!("## Read path: GraphQL over HTTP, {RUNS} runs each after 3 warm-ups");
-    bench(Backend::Sqlite, sessions).await;
-    bench(Backend::Postgres, sessions).await;
+    let args = BenchArgs::parse("read_path");
+    println!("## Read path: GraphQL over HTTP, each query timed after 3 warm-ups");
+    for &backend in &args.databases {
+        bench(backend, &args).await;
+    }
 }

@@ -4,10 +4,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{Duration as Span, Utc};
 use entity::{student, teacher, zoom_link::SessionStatus};
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Set};
 use serde_json::Value;
 
-use crate::{ADMIN_TOKEN, Api, Seed, insert_seeds};
+use crate::{ADMIN_TOKEN, Api, Backend, Seed, insert_seeds};
 
 pub const TEACHERS: i64 = 200;
 pub const STUDENTS: i64 = 5000;
@@ -63,7 +63,19 @@ pub async fn seed_school(db: &DatabaseConnection, sessions: usize) {
         }
     }
     insert_seeds(db, &batch, first).await;
-    db.execute_unprepared("ANALYZE").await.expect("analyze");
+    settle(db).await;
+}
+
+/// As a running server leaves the database: the totals' changes folded, statistics analysed.
+pub async fn settle(db: &DatabaseConnection) {
+    zoomtrack_server::services::totals::fold(db)
+        .await
+        .expect("the totals folded");
+    let analyze = match db.get_database_backend() {
+        DbBackend::MySql => "ANALYZE TABLE wpos_zoom_links, teachers, students, session_totals",
+        _ => "ANALYZE",
+    };
+    db.execute_unprepared(analyze).await.expect("analyze");
 }
 
 /// `count` links of the seeded school, all in one state at `at`, tokens numbered from `first`.
@@ -127,4 +139,90 @@ pub async fn time_graphql(api: &Api, query: &str, variables: &Value, runs: usize
     }
     samples.sort();
     (percentile(&samples, 0.5), percentile(&samples, 0.95))
+}
+
+/// What a benchmark run measures, from its command line (`cargo bench … -- <flags>`):
+/// `--sessions N` (the history's size), `--seconds S` (each measurement's length),
+/// `--databases sqlite,postgres,mysql`, and `--smoke`: tiny sizes, every step run once so the
+/// benchmark cannot rot, no figure to read (what `scripts/test.sh` runs).
+#[derive(Clone, Debug)]
+pub struct BenchArgs {
+    pub sessions: usize,
+    pub seconds: f64,
+    pub databases: Vec<Backend>,
+    pub smoke: bool,
+}
+
+impl BenchArgs {
+    /// Parses the process's arguments; `cargo bench`'s own `--bench` is skipped. Exits with a
+    /// usage message on anything else.
+    pub fn parse(name: &str) -> Self {
+        let mut args = Self {
+            sessions: 1_000_000,
+            seconds: 5.0,
+            databases: vec![Backend::Sqlite, Backend::Postgres, Backend::MySql],
+            smoke: false,
+        };
+        let usage = || -> ! {
+            eprintln!(
+                "usage: cargo bench -p zoomtrack-tests --bench {name} -- [--sessions N] \
+                 [--seconds S] [--databases sqlite,postgres,mysql] [--smoke]"
+            );
+            std::process::exit(2)
+        };
+        let mut sessions = None;
+        let mut seconds = None;
+        let mut given = std::env::args().skip(1);
+        while let Some(arg) = given.next() {
+            match arg.as_str() {
+                "--bench" => {}
+                "--smoke" => args.smoke = true,
+                "--sessions" => {
+                    sessions = given
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .or_else(|| usage())
+                }
+                "--seconds" => {
+                    seconds = given
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .or_else(|| usage())
+                }
+                "--databases" => {
+                    let list = given.next().unwrap_or_else(|| usage());
+                    args.databases = list
+                        .split(',')
+                        .map(|name| match name.trim() {
+                            "sqlite" => Backend::Sqlite,
+                            "postgres" | "postgresql" => Backend::Postgres,
+                            "mysql" | "mariadb" => Backend::MySql,
+                            _ => usage(),
+                        })
+                        .collect();
+                }
+                _ => usage(),
+            }
+        }
+        if args.smoke {
+            args.sessions = 2_000;
+            args.seconds = 0.3;
+        }
+        args.sessions = sessions.unwrap_or(args.sessions);
+        args.seconds = seconds.unwrap_or(args.seconds);
+        args
+    }
+
+    /// A database this run cannot reach: skipped with a message, except in a smoke run under
+    /// `TEST_REQUIRE_ALL_DATABASES`, which fails instead.
+    pub fn unreachable(&self, backend: Backend) {
+        let why = format!(
+            "{backend:?}: skipped (its TEST_*_URL is not set; scripts/services.sh sets them)"
+        );
+        assert!(
+            std::env::var_os("TEST_REQUIRE_ALL_DATABASES").is_none(),
+            "{why}, and TEST_REQUIRE_ALL_DATABASES is set"
+        );
+        println!("\n{why}");
+    }
 }

@@ -15,14 +15,23 @@ use sea_orm::{
 
 use super::Result;
 
-/// Changes one fold moves at most on MySQL (PostgreSQL moves all in one statement).
+/// Changes one MySQL transaction moves at most (PostgreSQL moves all in one statement).
 const FOLD_CHUNK: u64 = 10_000;
 
 /// Moves the changes into the totals; returns how many changes it moved.
 pub async fn fold<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<u64> {
     match db.get_database_backend() {
         DbBackend::Postgres => fold_postgres(db).await,
-        DbBackend::MySql => fold_mysql(db).await,
+        DbBackend::MySql => {
+            let mut moved = 0;
+            loop {
+                let chunk = fold_mysql(db).await?;
+                moved += chunk;
+                if chunk < FOLD_CHUNK {
+                    return Ok(moved);
+                }
+            }
+        }
         _ => Ok(0),
     }
 }
