@@ -6,6 +6,7 @@
 pub mod api_key;
 mod ids;
 pub mod session_total;
+pub mod session_total_change;
 pub mod student;
 pub mod teacher;
 pub mod telegram_notification;

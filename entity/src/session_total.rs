@@ -2,14 +2,14 @@ use sea_orm::entity::prelude::*;
 
 use crate::zoom_link::SessionStatus;
 
-/// Sessions and their finished seconds per UTC day of their start, teacher and status, kept by
-/// triggers on `wpos_zoom_links` in the same transaction as each change. Read through the view
-/// `session_totals_current`: on PostgreSQL and MySQL a key has several rows (the folded
-/// `session_totals` and the changes not folded yet), so it is only ever summed. Statistics
-/// over whole days read these rows instead of every session.
+/// Sessions and their finished seconds per UTC day of their start, teacher and status.
+/// Statistics over whole days read these rows instead of every session. On SQLite, triggers on
+/// `wpos_zoom_links` keep them in the same transaction as each change; on PostgreSQL and MySQL
+/// the triggers append to [`crate::session_total_change`] and the server folds those in here,
+/// so there a day's total is this row plus its changes not folded yet.
 #[sea_orm::model]
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "session_totals_current")]
+#[sea_orm(table_name = "session_totals")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub day: Date,

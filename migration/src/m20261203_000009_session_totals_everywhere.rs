@@ -6,9 +6,8 @@
 //! rows they share. There the triggers only append to `session_total_changes` (one row per
 //! change of a day, teacher and status, a negative one for what a session leaves), which
 //! locks nothing another writer needs; the server folds those rows into `session_totals` every
-//! second. Readers add both in one statement, through the view `session_totals_current`
-//! (on SQLite, the totals alone), so a fold between two reads can neither lose nor double a
-//! session.
+//! flush. Readers add both, read in one snapshot, so a fold between two reads can neither lose
+//! nor double a session.
 //!
 //! On PostgreSQL the triggers run once per statement over its transition tables, so the
 //! sweep's statement of thousands of sessions appends a few rows per day and teacher; a
@@ -19,7 +18,7 @@ use sea_orm_migration::{prelude::*, sea_orm::DbBackend};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const POSTGRES_UP: [&str; 10] = [
+const POSTGRES_UP: [&str; 9] = [
     "CREATE TABLE session_totals (
         day DATE NOT NULL,
         teacher_id BIGINT NOT NULL,
@@ -39,31 +38,26 @@ const POSTGRES_UP: [&str; 10] = [
         duration_seconds BIGINT NOT NULL
     )",
     TOTALS_FROM_SESSIONS,
-    // What the rows in `gone` no longer count and what the rows in `came` now count. On an
-    // update, only sessions whose counted columns changed.
+    // What the rows in `gone` no longer count and what the rows in `came` now count, summed
+    // per day, teacher and status. On an update, a session whose counted columns did not change
+    // adds -1 and +1 to the same key, so a statement that changes none of them (the heartbeats'
+    // flush) appends nothing. No join: transition tables have no index.
     "CREATE FUNCTION session_totals_change() RETURNS trigger LANGUAGE plpgsql AS $$
      BEGIN
         IF TG_OP = 'UPDATE' THEN
             INSERT INTO session_total_changes (day, teacher_id, session_status, sessions, duration_seconds)
             SELECT day, teacher_id, session_status, SUM(sessions), SUM(seconds)
             FROM (
-                SELECT CAST(o.clicked_at AS DATE) AS day, o.teacher_id, o.session_status,
-                       -1 AS sessions, -COALESCE(o.session_duration_seconds, 0) AS seconds
-                FROM gone o JOIN came n ON n.id = o.id
-                WHERE o.session_status IS NOT NULL AND o.clicked_at IS NOT NULL
-                  AND (o.clicked_at, o.teacher_id, o.session_status, o.session_duration_seconds)
-                      IS DISTINCT FROM
-                      (n.clicked_at, n.teacher_id, n.session_status, n.session_duration_seconds)
+                SELECT CAST(clicked_at AS DATE) AS day, teacher_id, session_status,
+                       -1 AS sessions, -COALESCE(session_duration_seconds, 0) AS seconds
+                FROM gone WHERE session_status IS NOT NULL AND clicked_at IS NOT NULL
                 UNION ALL
-                SELECT CAST(n.clicked_at AS DATE), n.teacher_id, n.session_status,
-                       1, COALESCE(n.session_duration_seconds, 0)
-                FROM gone o JOIN came n ON n.id = o.id
-                WHERE n.session_status IS NOT NULL AND n.clicked_at IS NOT NULL
-                  AND (o.clicked_at, o.teacher_id, o.session_status, o.session_duration_seconds)
-                      IS DISTINCT FROM
-                      (n.clicked_at, n.teacher_id, n.session_status, n.session_duration_seconds)
+                SELECT CAST(clicked_at AS DATE), teacher_id, session_status,
+                       1, COALESCE(session_duration_seconds, 0)
+                FROM came WHERE session_status IS NOT NULL AND clicked_at IS NOT NULL
             ) moved
-            GROUP BY 1, 2, 3;
+            GROUP BY 1, 2, 3
+            HAVING SUM(sessions) <> 0 OR SUM(seconds) <> 0;
         ELSIF TG_OP = 'INSERT' THEN
             INSERT INTO session_total_changes (day, teacher_id, session_status, sessions, duration_seconds)
             SELECT CAST(clicked_at AS DATE), teacher_id, session_status, COUNT(*),
@@ -88,12 +82,11 @@ const POSTGRES_UP: [&str; 10] = [
     "CREATE TRIGGER session_totals_delete AFTER DELETE ON wpos_zoom_links
      REFERENCING OLD TABLE AS gone
      FOR EACH STATEMENT EXECUTE FUNCTION session_totals_change()",
-    VIEW,
     "ANALYZE session_totals",
 ];
 
 /// MySQL has no statement triggers: a row trigger appends a session's change.
-const MYSQL_UP: [&str; 8] = [
+const MYSQL_UP: [&str; 7] = [
     "CREATE TABLE session_totals (
         day DATE NOT NULL,
         teacher_id BIGINT NOT NULL,
@@ -138,7 +131,6 @@ const MYSQL_UP: [&str; 8] = [
      SELECT CAST(OLD.clicked_at AS DATE), OLD.teacher_id, OLD.session_status, -1,
             -COALESCE(OLD.session_duration_seconds, 0)
      FROM DUAL WHERE OLD.session_status IS NOT NULL AND OLD.clicked_at IS NOT NULL",
-    VIEW,
     "ANALYZE TABLE session_totals",
 ];
 
@@ -151,17 +143,7 @@ const TOTALS_FROM_SESSIONS: &str =
      WHERE session_status IS NOT NULL AND clicked_at IS NOT NULL
      GROUP BY 1, 2, 3";
 
-/// What statistics read: the folded totals and the changes not folded yet.
-const VIEW: &str = "CREATE VIEW session_totals_current AS
-     SELECT day, teacher_id, session_status, sessions, duration_seconds FROM session_totals
-     UNION ALL
-     SELECT day, teacher_id, session_status, sessions, duration_seconds FROM session_total_changes";
-
-const SQLITE_UP: [&str; 1] = ["CREATE VIEW session_totals_current AS
-     SELECT day, teacher_id, session_status, sessions, duration_seconds FROM session_totals"];
-
-const POSTGRES_DOWN: [&str; 7] = [
-    "DROP VIEW IF EXISTS session_totals_current",
+const POSTGRES_DOWN: [&str; 6] = [
     "DROP TRIGGER IF EXISTS session_totals_delete ON wpos_zoom_links",
     "DROP TRIGGER IF EXISTS session_totals_update ON wpos_zoom_links",
     "DROP TRIGGER IF EXISTS session_totals_insert ON wpos_zoom_links",
@@ -170,16 +152,13 @@ const POSTGRES_DOWN: [&str; 7] = [
     "DROP TABLE IF EXISTS session_totals",
 ];
 
-const MYSQL_DOWN: [&str; 6] = [
-    "DROP VIEW IF EXISTS session_totals_current",
+const MYSQL_DOWN: [&str; 5] = [
     "DROP TRIGGER IF EXISTS session_totals_delete",
     "DROP TRIGGER IF EXISTS session_totals_update",
     "DROP TRIGGER IF EXISTS session_totals_insert",
     "DROP TABLE IF EXISTS session_total_changes",
     "DROP TABLE IF EXISTS session_totals",
 ];
-
-const SQLITE_DOWN: [&str; 1] = ["DROP VIEW IF EXISTS session_totals_current"];
 
 async fn run(manager: &SchemaManager<'_>, statements: &[&str]) -> Result<(), DbErr> {
     for sql in statements {
@@ -194,7 +173,7 @@ impl MigrationTrait for Migration {
         match manager.get_database_backend() {
             DbBackend::Postgres => run(manager, &POSTGRES_UP).await,
             DbBackend::MySql => run(manager, &MYSQL_UP).await,
-            _ => run(manager, &SQLITE_UP).await,
+            _ => Ok(()),
         }
     }
 
@@ -202,7 +181,7 @@ impl MigrationTrait for Migration {
         match manager.get_database_backend() {
             DbBackend::Postgres => run(manager, &POSTGRES_DOWN).await,
             DbBackend::MySql => run(manager, &MYSQL_DOWN).await,
-            _ => run(manager, &SQLITE_DOWN).await,
+            _ => Ok(()),
         }
     }
 }

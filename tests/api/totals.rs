@@ -14,7 +14,8 @@ use zoomtrack_server::{domain::time, services::totals};
 use zoomtrack_tests::{Backend, Seed, TestApp, TestDb, db_test, insert_seeds};
 
 /// (day, teacher, status, sessions, seconds) rows, from the totals (as statistics read them:
-/// folded totals and changes not folded yet, summed) and from the sessions.
+/// on PostgreSQL and MySQL, folded totals and changes not folded yet, summed) and from the
+/// sessions.
 async fn both(db: &DatabaseConnection) -> (Vec<String>, Vec<String>) {
     let rows = |sql: String| async move {
         db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
@@ -33,9 +34,17 @@ async fn both(db: &DatabaseConnection) -> (Vec<String>, Vec<String>) {
         DbBackend::MySql => ("CHAR", "SIGNED", "CAST(CAST(clicked_at AS DATE) AS CHAR)"),
         _ => ("TEXT", "INTEGER", "substr(clicked_at, 1, 10)"),
     };
+    let current = match db.get_database_backend() {
+        DbBackend::Sqlite => "session_totals",
+        _ => {
+            "(SELECT day, teacher_id, session_status, sessions, duration_seconds FROM session_totals \
+             UNION ALL SELECT day, teacher_id, session_status, sessions, duration_seconds \
+             FROM session_total_changes) current"
+        }
+    };
     let totals = rows(format!(
         "SELECT CAST(day AS {text}), teacher_id, session_status, CAST(SUM(sessions) AS {int}), \
-         CAST(SUM(duration_seconds) AS {int}) FROM session_totals_current \
+         CAST(SUM(duration_seconds) AS {int}) FROM {current} \
          GROUP BY day, teacher_id, session_status HAVING SUM(sessions) <> 0 ORDER BY 1, 2, 3"
     ))
     .await;

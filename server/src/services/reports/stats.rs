@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{session_total, teacher, zoom_link};
+use entity::{session_total, session_total_change, teacher, zoom_link};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Select,
+    AccessMode, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
+    IsolationLevel, QueryFilter, QuerySelect, Select, TransactionSession, TransactionTrait,
     sea_query::{Expr, SimpleExpr},
 };
 
@@ -173,9 +173,82 @@ pub(super) fn session_counts(
     with_counts(select, columns, teacher, by_teacher)
 }
 
+/// The counts of whole days `[from, to)` from the per-day totals. On PostgreSQL and MySQL the
+/// totals are `session_totals` plus the changes not folded yet, read in one snapshot (a
+/// repeatable-read transaction), so a fold between the two reads neither loses nor doubles a
+/// session.
+async fn day_totals<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    filter: &SessionFilter,
+    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+    by_teacher: bool,
+) -> Result<Vec<TeacherCounts>> {
+    fn select<E: EntityTrait>(
+        backend: DbBackend,
+        filter: &SessionFilter,
+        (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+        by_teacher: bool,
+        [day, teacher_id, status]: [E::Column; 3],
+    ) -> Select<E> {
+        let table = E::default().table_name().to_owned();
+        let column = |name: &str| format!("{table}.{name}");
+        let columns = counts_sql(
+            backend,
+            &column("session_status"),
+            &column("sessions"),
+            &column("duration_seconds"),
+        );
+        let teacher = Expr::col((E::default(), teacher_id));
+        let mut select = with_counts(E::find(), columns, teacher, by_teacher);
+        if let Some(from) = from {
+            select = select.filter(day.gte(from));
+        }
+        if let Some(to) = to {
+            select = select.filter(day.lt(to));
+        }
+        if let Some(id) = filter.teacher_id {
+            select = select.filter(teacher_id.eq(id));
+        }
+        if !filter.statuses.is_empty() {
+            select = select.filter(status.is_in(filter.statuses.clone()));
+        }
+        select
+    }
+    use session_total::Column as T;
+    use session_total_change::Column as C;
+    let backend = db.get_database_backend();
+    let totals = select::<session_total::Entity>(
+        backend,
+        filter,
+        (from, to),
+        by_teacher,
+        [T::Day, T::TeacherId, T::SessionStatus],
+    );
+    if backend == DbBackend::Sqlite {
+        return Ok(totals.into_model().all(db).await?);
+    }
+    let changes = select::<session_total_change::Entity>(
+        backend,
+        filter,
+        (from, to),
+        by_teacher,
+        [C::Day, C::TeacherId, C::SessionStatus],
+    );
+    let txn = db
+        .begin_with_config(
+            Some(IsolationLevel::RepeatableRead),
+            Some(AccessMode::ReadOnly),
+        )
+        .await?;
+    let mut rows = totals.into_model().all(&txn).await?;
+    rows.extend(changes.into_model().all(&txn).await?);
+    txn.commit().await?;
+    Ok(rows)
+}
+
 /// The counts of `filter`, per teacher when `by_teacher` (otherwise under teacher 0).
-async fn counts(
-    db: &impl ConnectionTrait,
+async fn counts<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     filter: &SessionFilter,
     by_teacher: bool,
 ) -> Result<HashMap<TeacherId, CountsRow>> {
@@ -192,29 +265,8 @@ async fn counts(
         merge(select.into_model().all(db).await?);
         return Ok(out);
     };
-    if let Some((from, to)) = plan.days {
-        let columns = counts_sql(
-            backend,
-            "session_totals_current.session_status",
-            "session_totals_current.sessions",
-            "session_totals_current.duration_seconds",
-        );
-        let teacher = Expr::col((session_total::Entity, session_total::Column::TeacherId));
-        let mut select = with_counts(session_total::Entity::find(), columns, teacher, by_teacher);
-        if let Some(from) = from {
-            select = select.filter(session_total::Column::Day.gte(from));
-        }
-        if let Some(to) = to {
-            select = select.filter(session_total::Column::Day.lt(to));
-        }
-        if let Some(id) = filter.teacher_id {
-            select = select.filter(session_total::Column::TeacherId.eq(id));
-        }
-        if !filter.statuses.is_empty() {
-            select =
-                select.filter(session_total::Column::SessionStatus.is_in(filter.statuses.clone()));
-        }
-        merge(select.into_model().all(db).await?);
+    if let Some(days) = plan.days {
+        merge(day_totals(db, filter, days, by_teacher).await?);
     }
     let whole = SessionFilter {
         range: None,
@@ -235,7 +287,10 @@ async fn counts(
     Ok(out)
 }
 
-pub async fn stats(db: &impl ConnectionTrait, filter: &SessionFilter) -> Result<SessionStats> {
+pub async fn stats<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    filter: &SessionFilter,
+) -> Result<SessionStats> {
     let backend = db.get_database_backend();
     let row = counts(db, filter, false)
         .await?
@@ -276,8 +331,8 @@ impl TeacherStats {
 }
 
 /// One row per teacher with sessions in scope, most sessions first.
-pub async fn teacher_stats(
-    db: &impl ConnectionTrait,
+pub async fn teacher_stats<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     filter: &SessionFilter,
 ) -> Result<Vec<TeacherStats>> {
     let mut rows = counts(db, filter, true).await?;
