@@ -1,6 +1,8 @@
 //! The `zoomtrack` command: configuration from flags and the environment, logs, and a graceful
 //! stop on Ctrl-C or SIGTERM.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -12,6 +14,9 @@ pub async fn main() -> anyhow::Result<()> {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        // Colours for a terminal only: a log file or collector gets plain text, and every
+        // request's span is formatted without them.
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
     let app = Application::build(Config::parse()).await?;
     if let Some(token) = &app.generated_admin_token {

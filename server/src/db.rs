@@ -4,7 +4,7 @@ use std::{path::Path, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -30,6 +30,8 @@ fn options(url: &str, connections: u32, read_only: bool) -> ConnectOptions {
     options
         .max_connections(connections)
         .acquire_timeout(Duration::from_secs(10))
+        // A new connection reads the planner's latest statistics (see `analyze_sqlite`).
+        .max_lifetime(Duration::from_secs(3600))
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |opts| {
             let opts = opts
@@ -51,7 +53,40 @@ fn options(url: &str, connections: u32, read_only: bool) -> ConnectOptions {
     options
 }
 
-/// Connects, prepares SQLite (folder, WAL) and runs pending migrations.
+/// Rows ANALYZE reads per index: enough for the planner's row estimates, in milliseconds.
+const ANALYSIS_LIMIT: u32 = 1000;
+
+/// Gives SQLite's planner what PostgreSQL and MySQL keep by themselves: how many rows each
+/// index narrows to (`sqlite_stat1`). Without it SQLite guesses, and picks the status index for
+/// the heartbeats' flush (`id IN (…) AND session_status = …`), reading every active session.
+///
+/// The samples ANALYZE also writes (`sqlite_stat4`) are removed: with them, every statement
+/// whose parameter meets an indexed column is planned again each time it runs (a lookup by
+/// token costs about eight times as much), and the row counts alone choose the same plans here.
+/// Run at start and by the sweep job now and then; a connection reads the statistics when it
+/// opens, and this one again at once.
+pub async fn analyze_sqlite(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared(&format!(
+        "PRAGMA analysis_limit = {ANALYSIS_LIMIT}; ANALYZE"
+    ))
+    .await?;
+    let samples = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'sqlite_stat4'",
+        ))
+        .await?
+        .map(|row| row.try_get_by_index::<i64>(0))
+        .transpose()?
+        .unwrap_or(0);
+    if samples > 0 {
+        db.execute_unprepared("DELETE FROM sqlite_stat4").await?;
+    }
+    db.execute_unprepared("ANALYZE sqlite_schema").await?;
+    Ok(())
+}
+
+/// Connects, prepares SQLite (folder, WAL, planner statistics) and runs pending migrations.
 pub async fn connect(url: &str, sqlite_file: Option<&Path>) -> Result<Pools, DbErr> {
     if let Some(dir) = sqlite_file
         .and_then(Path::parent)
@@ -67,6 +102,10 @@ pub async fn connect(url: &str, sqlite_file: Option<&Path>) -> Result<Pools, DbE
     let sqlite = url.starts_with("sqlite:");
     let write = Database::connect(options(url, if sqlite { 1 } else { 16 }, false)).await?;
     Migrator::up(&write, None).await?;
+    if sqlite {
+        // Before the readers open: each connection reads the statistics when it starts.
+        analyze_sqlite(&write).await?;
+    }
     // An in-memory SQLite database exists once per connection: its one connection does all.
     let read = if sqlite && sqlite_file.is_some() {
         Database::connect(options(url, SQLITE_READERS, true)).await?

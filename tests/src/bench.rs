@@ -14,7 +14,7 @@ pub const STUDENTS: i64 = 5000;
 
 /// 200 teachers and 5,000 students, then `sessions` lessons over the past year: a
 /// deterministic mix of states (2 % active, 10 % timed out, the rest ended) and lengths.
-/// Their tokens are numbered from 0. Ends with `ANALYZE`, as a long-running database has it.
+/// Their tokens are numbered from 0. Ends [`settle`]d.
 pub async fn seed_school(db: &DatabaseConnection, sessions: usize) {
     let now = Utc::now().naive_utc();
     for chunk in (1..=TEACHERS).collect::<Vec<_>>().chunks(500) {
@@ -66,14 +66,18 @@ pub async fn seed_school(db: &DatabaseConnection, sessions: usize) {
     settle(db).await;
 }
 
-/// As a running server leaves the database: the totals' changes folded, statistics analysed.
+/// As a running server leaves the database: the totals' changes folded, and the planner's
+/// statistics as the database keeps them by itself (PostgreSQL's autovacuum and MySQL's
+/// persistent statistics analyse a changed table; SQLite has statistics only when someone
+/// runs `ANALYZE`, which the server never does).
 pub async fn settle(db: &DatabaseConnection) {
     zoomtrack_server::services::totals::fold(db)
         .await
         .expect("the totals folded");
     let analyze = match db.get_database_backend() {
         DbBackend::MySql => "ANALYZE TABLE wpos_zoom_links, teachers, students, session_totals",
-        _ => "ANALYZE",
+        DbBackend::Postgres => "ANALYZE",
+        _ => return,
     };
     db.execute_unprepared(analyze).await.expect("analyze");
 }

@@ -1,4 +1,5 @@
-//! The auto-timeout job: every sweep interval, end the sessions that went quiet.
+//! The auto-timeout job: every sweep interval, end the sessions that went quiet; on SQLite,
+//! every few hours, take the planner's statistics again.
 //!
 //! The sweep is [`Tracker::sweep`]; each statement is a conditional update, so it is safe
 //! while requests arrive and when every replica runs it.
@@ -8,10 +9,36 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
-use crate::{domain::time, services::Tracker};
+use sea_orm::DbBackend;
+
+use crate::{db, domain::time, services::Tracker};
+
+/// How often SQLite's planner statistics are taken again (see `db::analyze_sqlite`).
+const ANALYZE_EVERY: Duration = Duration::from_secs(6 * 3600);
 
 pub async fn run(tracker: Arc<Tracker>, interval: Duration, stop: watch::Receiver<bool>) {
-    super::every(interval, stop, || step(&tracker, time::now())).await;
+    let analyzed = std::sync::Mutex::new(std::time::Instant::now());
+    let (tracker, analyzed) = (&tracker, &analyzed);
+    super::every(interval, stop, move || async move {
+        step(tracker, time::now()).await;
+        let due = {
+            let mut last = analyzed
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let due = last.elapsed() >= ANALYZE_EVERY;
+            if due {
+                *last = std::time::Instant::now();
+            }
+            due
+        };
+        if due
+            && tracker.db().get_database_backend() == DbBackend::Sqlite
+            && let Err(err) = db::analyze_sqlite(tracker.db()).await
+        {
+            tracing::error!(error = %err, "taking SQLite's planner statistics failed");
+        }
+    })
+    .await;
 }
 
 /// One round at `now`: failures are logged and the next round tries again.

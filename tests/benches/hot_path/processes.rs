@@ -52,12 +52,25 @@ impl Cores {
         }
     }
 
+    /// Lets every thread of `pid` run on every core again: for what is not a throughput row
+    /// (latencies at a fixed rate, statistics, the sweep), measured as the server runs in
+    /// production.
+    pub fn release(self, pid: u32) {
+        if self.pinned {
+            let _ = Command::new("taskset")
+                .args(["-apc", "0-1023", &pid.to_string()])
+                .stdout(Stdio::null())
+                .status();
+        }
+    }
+
     pub fn describe(self) -> &'static str {
         if self.pinned {
-            "the generator on core 0, the server and the floor on core 1 (`taskset`); the \
-             database servers anywhere"
+            "Throughput rows: the generator on core 0, the server and the floor on core 1 \
+             (`taskset`), the database servers anywhere. Latency, statistics and sweep rows: \
+             the server on every core"
         } else {
-            "the generator and the server on the same cores (one core, or `taskset` missing)"
+            "The generator and the server on the same cores (one core, or `taskset` missing)"
         }
     }
 }
