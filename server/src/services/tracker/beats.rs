@@ -27,8 +27,9 @@ use std::{
 use chrono::{DateTime, Duration, Utc};
 use entity::zoom_link::{self, SessionStatus};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
-    TransactionSession, TransactionTrait, sea_query::Expr,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, Statement, TransactionSession, TransactionTrait,
+    sea_query::{Expr, UpdateStatement},
 };
 
 use crate::domain::{LinkId, time};
@@ -283,10 +284,27 @@ pub async fn write_beats(
     let mut written = 0;
     for (at, ids) in by_second {
         for chunk in ids.chunks(CHUNK) {
-            written += touch(chunk.to_vec(), at).exec(db).await?.rows_affected;
+            let update = touch(chunk.to_vec(), at).into_query();
+            written += db.execute_raw(by_rowid(db, &update)).await?.rows_affected();
         }
     }
     Ok(written)
+}
+
+/// An update of sessions listed by id, as the backend runs it. On SQLite the rows are found by
+/// their ids only (`NOT INDEXED` keeps the rowid): its planner, when its statistics are missing
+/// or old, may read every active session through the status index instead.
+pub fn by_rowid(db: &impl ConnectionTrait, update: &UpdateStatement) -> Statement {
+    let backend = db.get_database_backend();
+    let mut statement = backend.build(update);
+    if backend == DbBackend::Sqlite {
+        statement.sql = statement.sql.replacen(
+            "UPDATE \"wpos_zoom_links\" SET",
+            "UPDATE \"wpos_zoom_links\" NOT INDEXED SET",
+            1,
+        );
+    }
+    statement
 }
 
 /// After a flush that moved fewer sessions than it had: the tokens among `ids` whose session is

@@ -3,11 +3,11 @@
 use chrono::{DateTime, Utc};
 use entity::zoom_link::{self, EndReason, SessionStatus};
 use sea_orm::{
-    ColumnTrait, Condition, DbBackend, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-    sea_query::Expr,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, TransactionTrait, sea_query::Expr,
 };
 
-use super::Tracker;
+use super::{Tracker, beats};
 use crate::{
     domain::{LinkId, time},
     services::{Result, events::EventKind},
@@ -122,7 +122,8 @@ impl Tracker {
                 let ended = if listened {
                     Ended::Read(update(ids).exec_with_returning(db).await?)
                 } else {
-                    Ended::Counted(update(ids).exec(db).await?.rows_affected)
+                    let update = beats::by_rowid(db, &update(ids).into_query());
+                    Ended::Counted(db.execute_raw(update).await?.rows_affected())
                 };
                 (tokens, ended)
             };
