@@ -16,6 +16,7 @@ mod m20261203_000006_session_totals_handover;
 mod m20261203_000007_catch_up_edited_migrations;
 mod m20261203_000008_credential_use_and_delivery_claims;
 mod m20261203_000009_session_totals_everywhere;
+mod m20261203_000010_drop_last_activity_index;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000007_catch_up_edited_migrations::Migration),
             Box::new(m20261203_000008_credential_use_and_delivery_claims::Migration),
             Box::new(m20261203_000009_session_totals_everywhere::Migration),
+            Box::new(m20261203_000010_drop_last_activity_index::Migration),
         ]
     }
 }
