@@ -35,12 +35,14 @@ pub async fn identify(
             last_used: None,
         });
     }
-    let key = api_key::Entity::find()
-        .filter(api_key::Column::TokenHash.eq(hash))
-        .filter(api_key::Column::RevokedAt.is_null())
-        .one(db)
-        .await?
-        .ok_or(ServiceError::Unauthenticated)?;
+    let key = super::unique(
+        api_key::Entity::find()
+            .filter(api_key::Column::TokenHash.eq(hash))
+            .filter(api_key::Column::RevokedAt.is_null()),
+        db,
+    )
+    .await?
+    .ok_or(ServiceError::Unauthenticated)?;
     let caller = match (key.role, key.teacher_id) {
         (ApiRole::Admin, _) => Caller::Admin,
         (ApiRole::Teacher, Some(teacher)) => Caller::Teacher(teacher),
@@ -107,11 +109,12 @@ impl Revocations {
 
 /// Whether a key still works (a connection that missed announcements asks).
 pub async fn is_live(db: &impl ConnectionTrait, key: ApiKeyId) -> Result<bool> {
-    Ok(api_key::Entity::find_by_id(key)
-        .filter(api_key::Column::RevokedAt.is_null())
-        .one(db)
-        .await?
-        .is_some())
+    Ok(super::unique(
+        api_key::Entity::find_by_id(key).filter(api_key::Column::RevokedAt.is_null()),
+        db,
+    )
+    .await?
+    .is_some())
 }
 
 /// Every credential, newest first (the tokens themselves are never stored).

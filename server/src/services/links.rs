@@ -64,16 +64,16 @@ pub async fn by_token(
     db: &impl ConnectionTrait,
     token: &TrackingToken,
 ) -> Result<zoom_link::Model> {
-    zoom_link::Entity::find()
-        .filter(zoom_link::Column::TrackingToken.eq(token.as_str()))
-        .one(db)
-        .await?
-        .ok_or(ServiceError::NotFound("tracking token"))
+    super::unique(
+        zoom_link::Entity::find().filter(zoom_link::Column::TrackingToken.eq(token.as_str())),
+        db,
+    )
+    .await?
+    .ok_or(ServiceError::NotFound("tracking token"))
 }
 
 pub async fn by_id(db: &impl ConnectionTrait, id: LinkId) -> Result<zoom_link::Model> {
-    zoom_link::Entity::find_by_id(id)
-        .one(db)
+    super::unique(zoom_link::Entity::find_by_id(id), db)
         .await?
         .ok_or(ServiceError::NotFound("zoom link"))
 }

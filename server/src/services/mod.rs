@@ -16,12 +16,25 @@ pub mod zoom;
 
 use std::str::FromStr;
 
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, Select};
+
 pub use error::ServiceError;
 pub use tracker::Tracker;
 
 use crate::domain::TrackingToken;
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// The row a select by a unique key (or a single-row aggregate) finds. SeaORM's `one` adds
+/// `LIMIT 1` as a bound parameter, and SQLite plans a statement with a bound limit again every
+/// time it runs (about 190,000 instructions, several times the lookup itself); a unique key
+/// needs no limit.
+pub async fn unique<E: EntityTrait>(
+    select: Select<E>,
+    db: &impl ConnectionTrait,
+) -> std::result::Result<Option<E::Model>, DbErr> {
+    Ok(select.all(db).await?.into_iter().next())
+}
 
 /// An id as the APIs show it (`teacherId`, `linkId`, …); `what` names it in the error.
 pub fn parse_id<T: FromStr>(value: &str, what: &str) -> Result<T> {

@@ -116,7 +116,7 @@ pub async fn get(
     db: &impl ConnectionTrait,
     link_id: LinkId,
 ) -> Result<Option<notification::Model>> {
-    Ok(notification::Entity::find_by_id(link_id).one(db).await?)
+    Ok(super::unique(notification::Entity::find_by_id(link_id), db).await?)
 }
 
 /// Links whose next attempt is due, oldest first.

@@ -75,15 +75,13 @@ pub async fn create_student(
 }
 
 pub async fn teacher(db: &impl ConnectionTrait, id: TeacherId) -> Result<teacher::Model> {
-    teacher::Entity::find_by_id(id)
-        .one(db)
+    super::unique(teacher::Entity::find_by_id(id), db)
         .await?
         .ok_or(ServiceError::NotFound("teacher"))
 }
 
 pub async fn student(db: &impl ConnectionTrait, id: StudentId) -> Result<student::Model> {
-    student::Entity::find_by_id(id)
-        .one(db)
+    super::unique(student::Entity::find_by_id(id), db)
         .await?
         .ok_or(ServiceError::NotFound("student"))
 }

@@ -447,7 +447,7 @@ async fn decide(
     db: &impl ConnectionTrait,
     link_id: LinkId,
 ) -> Result<Option<(EventKind, zoom_link::Model)>> {
-    let Some(link) = zoom_link::Entity::find_by_id(link_id).one(db).await? else {
+    let Some(link) = super::unique(zoom_link::Entity::find_by_id(link_id), db).await? else {
         return Ok(None);
     };
     let points = zoom_participation::Entity::find()

@@ -31,8 +31,7 @@ use crate::{
 
 /// One session: admins read any, a teacher only their own (others are "not found").
 pub async fn session(db: &impl ConnectionTrait, caller: Caller, id: LinkId) -> Result<SessionView> {
-    let link = zoom_link::Entity::find_by_id(id)
-        .one(db)
+    let link = crate::services::unique(zoom_link::Entity::find_by_id(id), db)
         .await?
         .filter(|link| match caller {
             Caller::Admin => true,

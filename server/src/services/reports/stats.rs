@@ -302,8 +302,11 @@ pub async fn stats<C: ConnectionTrait + TransactionTrait>(
         .select_only()
         .column_as(int(backend, "COUNT(*)"), "total")
         .into_tuple::<i64>()
-        .one(db)
+        // One row: no `LIMIT` (see `services::unique`).
+        .all(db)
         .await?
+        .first()
+        .copied()
         .unwrap_or(0);
     Ok(SessionStats {
         total: row.total,
