@@ -2,7 +2,7 @@
 // dashboard, at the highest levels: the server sends one of them to a browser that accepts it
 // (Content-Encoding), so they are compressed once, here, not per request.
 // Usage: node scripts/compress.mjs admin-ui/dist
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 
@@ -33,7 +33,10 @@ for (const path of files(dir)) {
     },
   });
   const gzip = gzipSync(bytes, { level: 9 });
-  writeFileSync(`${path}.br`, brotli);
-  writeFileSync(`${path}.gz`, gzip);
+  // Written beside, then renamed: a server serving the folder never sends half a file.
+  for (const [extension, compressed] of [["br", brotli], ["gz", gzip]]) {
+    writeFileSync(`${path}.${extension}.tmp`, compressed);
+    renameSync(`${path}.${extension}.tmp`, `${path}.${extension}`);
+  }
   console.log(`${path}: ${bytes.length} B, brotli ${brotli.length} B, gzip ${gzip.length} B`);
 }

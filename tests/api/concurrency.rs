@@ -116,3 +116,59 @@ async fn a_click_behind_a_later_heartbeat_resumes(db: TestDb) {
     );
     app.stop().await;
 }
+
+const TOGETHER: usize = 40;
+
+db_test!(clicks_and_ends_arriving_together_are_each_stored_before_they_are_answered);
+async fn clicks_and_ends_arriving_together_are_each_stored_before_they_are_answered(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    let mut links = Vec::new();
+    for _ in 0..TOGETHER {
+        links.push(app.issue_link().await);
+    }
+    let stored = |id: String| {
+        let db = &app.db;
+        async move {
+            zoom_link::Entity::find_by_id(id.parse::<entity::LinkId>().expect("an id"))
+                .one(db)
+                .await
+                .expect("a read")
+                .expect("the link")
+        }
+    };
+    // Two clicks per link at once (a double click): they share group commits, and every
+    // answer finds its change already in the database.
+    let clicks = join_all(links.iter().flat_map(|link| {
+        (0..2).map(|_| async {
+            let response = app.track(&link.token).await;
+            assert_eq!(response.status(), 200);
+            let row = stored(link.id.clone()).await;
+            assert_eq!(row.session_status, Some(SessionStatus::Active), "{row:?}");
+            assert!(
+                row.clicked_at.is_some() && row.visit_id.is_some(),
+                "{row:?}"
+            );
+        })
+    }));
+    clicks.await;
+    // Two ends per link at once: both answers report the one end stored before them.
+    let ends = join_all(links.iter().flat_map(|link| {
+        (0..2).map(|_| async {
+            let (status, body) = app.end_session(&link.token).await;
+            assert_eq!(status, 200, "{body}");
+            let row = stored(link.id.clone()).await;
+            assert_eq!(row.session_status, Some(SessionStatus::Ended), "{row:?}");
+            assert_eq!(
+                body["durationSeconds"],
+                row.session_duration_seconds.unwrap()
+            );
+            assert_eq!(
+                body["endedAt"].as_str().map(|at| at.to_owned()),
+                row.session_ended_at
+                    .map(|at| time::from_db(at).to_rfc3339())
+            );
+        })
+    }));
+    ends.await;
+    app.stop().await;
+}

@@ -78,9 +78,11 @@ struct ChangeRow {
     duration_seconds: i64,
 }
 
-/// MySQL has no `DELETE … RETURNING`: the changes are read with a locking read (which waits for
-/// a change still being committed, so the rows added are exactly the rows deleted), summed, and
-/// deleted by id, in one transaction. Read committed: no gap lock holds up the next changes.
+/// MySQL has no `DELETE … RETURNING`: the changes are read with a locking read, summed, and
+/// deleted by id, in one transaction, so the rows added are exactly the rows deleted. A change
+/// still being committed is skipped (`SKIP LOCKED`, MySQL 8 and MariaDB 10.6): the next fold
+/// takes it, and the flush job never waits for another transaction. Read committed: no gap
+/// lock holds up the next changes.
 async fn fold_mysql<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<u64> {
     let txn = db
         .begin_with_config(Some(IsolationLevel::ReadCommitted), None)
@@ -90,7 +92,7 @@ async fn fold_mysql<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<u64
         backend,
         format!(
             "SELECT id, day, teacher_id, session_status, sessions, duration_seconds \
-             FROM session_total_changes ORDER BY id LIMIT {FOLD_CHUNK} FOR UPDATE"
+             FROM session_total_changes ORDER BY id LIMIT {FOLD_CHUNK} FOR UPDATE SKIP LOCKED"
         ),
     ))
     .all(&txn)

@@ -81,6 +81,7 @@ impl Counted {
             .args(args)
             .arg(self.process.pid().to_string())
             .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .status()
             .expect("callgrind_control runs");
         assert!(status.success(), "callgrind_control {args:?} failed");

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use entity::zoom_link;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, IsolationLevel, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
@@ -120,6 +120,15 @@ async fn commit(db: &DatabaseConnection, beats: &Heartbeats, rules: SessionRules
                 }
                 return;
             }
+            Err(err) if reaches_nothing(&err) => {
+                // The database cannot be reached: one by one would wait as long for each.
+                tracing::error!(error = %err, changes = jobs.len(), "a group commit failed");
+                let message = err.to_string();
+                for job in jobs {
+                    let _ = job.reply.send(Err(ServiceError::Internal(message.clone())));
+                }
+                return;
+            }
             Err(err) => tracing::warn!(
                 error = %err,
                 changes = jobs.len(),
@@ -128,6 +137,10 @@ async fn commit(db: &DatabaseConnection, beats: &Heartbeats, rules: SessionRules
         }
     }
     for job in jobs {
+        // Nobody waits for it any more (the client went away): nothing is written for it.
+        if job.reply.is_closed() {
+            continue;
+        }
         let result = match transaction(db, beats, rules, std::slice::from_ref(&job)).await {
             Ok(mut results) => results
                 .pop()
@@ -136,6 +149,14 @@ async fn commit(db: &DatabaseConnection, beats: &Heartbeats, rules: SessionRules
         };
         let _ = job.reply.send(result);
     }
+}
+
+/// A failure of the connection itself (none could be had, or it broke), not of a change.
+fn reaches_nothing(err: &ServiceError) -> bool {
+    matches!(
+        err,
+        ServiceError::Database(DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+    )
 }
 
 /// One transaction for `jobs`: `Err` when it failed as a whole (a database error), else each
@@ -148,7 +169,16 @@ async fn transaction(
 ) -> Result<Vec<Result<Written>>> {
     let pending = beats.take(jobs.iter().map(|job| job.change.link().id));
     let written = async {
-        let txn = db.begin().await?;
+        // Read committed, as PostgreSQL's default: a change that misses its condition reads
+        // the session again and sees what won (MySQL's default, repeatable read, would show
+        // it the transaction's first snapshot again).
+        let txn = match db.get_database_backend() {
+            DbBackend::MySql => {
+                db.begin_with_config(Some(IsolationLevel::ReadCommitted), None)
+                    .await?
+            }
+            _ => db.begin().await?,
+        };
         beats::write_beats(&txn, pending.iter().copied()).await?;
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
