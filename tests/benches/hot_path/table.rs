@@ -118,28 +118,26 @@ pub fn print(report: &Report) {
         "",
         &|r| format!("{:.0}", r.database_floor),
     );
-    row(
-        "`track` (first click) requests/s (÷ database floor)",
-        "≥ 0.25×",
-        &|r| throughput(&r.track.0, r.database_floor),
-    );
-    row("`track` server CPU per request, µs", "", &|r| {
-        format!("{:.1}", r.track.0.cpu_us)
-    });
-    row("`track` p50 / p99 ms at 300/s", "p99 < 20", &|r| {
-        latency(&r.track.1)
-    });
-    row(
-        "`end-session` (first end) requests/s (÷ database floor)",
-        "≥ 0.25×",
-        &|r| throughput(&r.end.0, r.database_floor),
-    );
-    row("`end-session` server CPU per request, µs", "", &|r| {
-        format!("{:.1}", r.end.0.cpu_us)
-    });
-    row("`end-session` p50 / p99 ms at 300/s", "", &|r| {
-        latency(&r.end.1)
-    });
+    type Path = fn(&Run) -> &(Throughput, Latency);
+    let writes: [(&str, &str, Path); 2] = [
+        ("`track` (first click)", "p99 < 20", |r| &r.track),
+        ("`end-session` (first end)", "", |r| &r.end),
+    ];
+    for (name, latency_target, path) in writes {
+        row(
+            &format!("{name} requests/s (÷ database floor)"),
+            "≥ 0.25×",
+            &|r| throughput(&path(r).0, r.database_floor),
+        );
+        row(&format!("{name} server CPU per request, µs"), "", &|r| {
+            format!("{:.1}", path(r).0.cpu_us)
+        });
+        row(
+            &format!("{name} p50 / p99 ms at 300/s"),
+            latency_target,
+            &|r| latency(&path(r).1),
+        );
+    }
     for (i, (name, _, _)) in measured
         .first()
         .map(|(_, run)| run.stats.clone())
