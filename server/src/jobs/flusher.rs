@@ -1,6 +1,6 @@
 //! The heartbeat flush job: writes the beats answered from memory at least every flush
-//! interval, and folds the per-day totals' changes (`services::totals`). The last flush, after the final request of a graceful stop, is the server's
-//! (see `Application::run_until`).
+//! interval, and folds the per-day totals' changes (`services::totals`). The last flush, after
+//! the final request of a graceful stop, is the server's (see `Application::run_until`).
 
 use std::{sync::Arc, time::Duration};
 

@@ -4,12 +4,14 @@
 //! The sweep is [`Tracker::sweep`]; each statement is a conditional update, so it is safe
 //! while requests arrive and when every replica runs it.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
-
 use sea_orm::DbBackend;
+use tokio::sync::watch;
 
 use crate::{db, domain::time, services::Tracker};
 
@@ -17,25 +19,19 @@ use crate::{db, domain::time, services::Tracker};
 const ANALYZE_EVERY: Duration = Duration::from_secs(6 * 3600);
 
 pub async fn run(tracker: Arc<Tracker>, interval: Duration, stop: watch::Receiver<bool>) {
-    let analyzed = std::sync::Mutex::new(std::time::Instant::now());
-    let (tracker, analyzed) = (&tracker, &analyzed);
-    super::every(interval, stop, move || async move {
-        step(tracker, time::now()).await;
-        let due = {
-            let mut last = analyzed
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let due = last.elapsed() >= ANALYZE_EVERY;
-            if due {
-                *last = std::time::Instant::now();
+    let tracker = &tracker;
+    let sqlite = tracker.db().get_database_backend() == DbBackend::Sqlite;
+    let mut analyzed = Instant::now();
+    super::every(interval, stop, move || {
+        let analyze = sqlite && analyzed.elapsed() >= ANALYZE_EVERY;
+        if analyze {
+            analyzed = Instant::now();
+        }
+        async move {
+            step(tracker, time::now()).await;
+            if analyze && let Err(err) = db::analyze_sqlite(tracker.db()).await {
+                tracing::error!(error = %err, "taking SQLite's planner statistics failed");
             }
-            due
-        };
-        if due
-            && tracker.db().get_database_backend() == DbBackend::Sqlite
-            && let Err(err) = db::analyze_sqlite(tracker.db()).await
-        {
-            tracing::error!(error = %err, "taking SQLite's planner statistics failed");
         }
     })
     .await;

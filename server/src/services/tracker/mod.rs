@@ -7,8 +7,9 @@
 //! operation takes `now`, so tests decide the time.
 //!
 //! Clicks and ends are committed in groups (`commit`). Every transition out of `active` is one
-//! conditional `UPDATE … WHERE session_status = 'active'`, so of an end-session, a sweep and a webhook racing on one session exactly one
-//! takes effect; the others read back what it recorded.
+//! conditional `UPDATE … WHERE session_status = 'active'`, so of an end-session, a sweep and a
+//! webhook racing on one session exactly one takes effect; the others read back what it
+//! recorded.
 
 mod beats;
 mod changes;
