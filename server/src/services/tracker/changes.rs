@@ -1,17 +1,25 @@
-//! The durable changes of one session, decided and written in the writer's transaction: a
-//! click and an end. Each is a conditional update decided on the session as a reader saw it;
-//! when a concurrent change makes it miss, the session is read again and decided anew.
+//! The durable changes of a session, a click and an end: decided on the session as the
+//! writer's transaction holds it, and written for a whole batch of sessions at once.
+//!
+//! [`lock`] reads the batch's sessions in the transaction (locking them on PostgreSQL and
+//! MySQL; SQLite's one writer excludes every other), [`click`] and [`end`] decide on those rows
+//! and change them in memory, and [`store`] writes the changed rows back in a few statements.
+//! Nothing can change a locked row between its read and its write, so a decision never
+//! misses and is never taken twice.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use entity::zoom_link::{self, EndReason, SessionStatus};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, UpdateMany, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{CaseStatement, Expr},
 };
 
-use super::is_stale;
+use super::{is_stale, padded};
 use crate::{
-    domain::{LinkId, SessionRules, time, token},
-    services::{Result, ServiceError, events::EventKind, links},
+    domain::{LinkId, SessionRules, time},
+    services::{Result, ServiceError, events::EventKind},
 };
 
 /// A session's recorded end.
@@ -36,10 +44,6 @@ pub enum Click {
     Reopened,
     /// The session is over; the click changes nothing.
     AlreadyOver(SessionStatus),
-}
-
-fn col_time(at: DateTime<Utc>) -> Expr {
-    Expr::value(time::to_db(at))
 }
 
 pub(super) fn recorded_end(link: &zoom_link::Model) -> Option<SessionEnd> {
@@ -79,184 +83,165 @@ pub(super) fn with_beat(link: &mut zoom_link::Model, beat: DateTime<Utc>) {
     }
 }
 
-/// Runs a conditional update of one session and returns the session as it left it, or `None`
-/// when its condition no longer held (another change came first).
-async fn update_one(
-    db: &impl ConnectionTrait,
-    id: LinkId,
-    update: UpdateMany<zoom_link::Entity>,
-) -> Result<Option<zoom_link::Model>> {
-    if db.support_returning() {
-        return Ok(update.exec_with_returning(db).await?.into_iter().next());
-    }
-    if update.exec(db).await?.rows_affected == 1 {
-        return Ok(Some(links::by_id(db, id).await?));
-    }
-    Ok(None)
-}
-
-/// A click, decided on `link` (as a reader saw it) and written on `db`, in the writer's
-/// transaction. A concurrent change between the read and the write makes the conditional
-/// update miss: then `db` reads the session again and decides anew.
-pub(super) async fn click_on(
-    db: &impl ConnectionTrait,
+/// A click on `link` at `now`, by the page load `visit`: changes `link` as the click leaves it
+/// and pushes the events it owes. See [`Click`].
+pub(super) fn click(
     rules: SessionRules,
-    mut link: zoom_link::Model,
+    link: &mut zoom_link::Model,
     now: DateTime<Utc>,
+    visit: String,
     events: &mut Vec<Announcement>,
-) -> Result<(Click, zoom_link::Model)> {
-    for attempt in 0..3 {
-        if attempt > 0 {
-            link = links::by_id(db, link.id).await?;
+) -> Result<Click> {
+    let at = time::to_db(now);
+    let outcome = match link.session_status {
+        None => {
+            link.clicked_at = Some(at);
+            link.last_activity_at = Some(at);
+            link.session_status = Some(SessionStatus::Active);
+            Click::Started
         }
-        let visit = Expr::value(token::new_visit_id()?);
-        let update = zoom_link::Entity::update_many()
-            .filter(zoom_link::Column::Id.eq(link.id))
-            .col_expr(zoom_link::Column::VisitId, visit);
-        let (outcome, update) = match link.session_status {
-            None => (
-                Click::Started,
-                update
-                    .col_expr(zoom_link::Column::ClickedAt, col_time(now))
-                    .col_expr(zoom_link::Column::LastActivityAt, col_time(now))
-                    .col_expr(
-                        zoom_link::Column::SessionStatus,
-                        Expr::value(SessionStatus::Active),
-                    )
-                    .filter(zoom_link::Column::SessionStatus.is_null()),
-            ),
-            Some(SessionStatus::Active) => {
-                if is_stale(&link, rules, now) {
-                    end_on(db, rules, link.clone(), now, events).await?;
-                    continue;
-                }
-                // A heartbeat stamped later than `now` may have landed: keep its time.
-                let at = link
-                    .last_activity_at
-                    .map(time::from_db)
-                    .map_or(now, |last| last.max(now));
-                (
-                    Click::Resumed,
-                    update
-                        .col_expr(zoom_link::Column::LastActivityAt, col_time(at))
-                        .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
-                        .filter(zoom_link::Column::LastActivityAt.eq(link.last_activity_at)),
-                )
-            }
-            // A reload right after the tab closed. Zoom's own end stands: only Zoom's rejoin
-            // reopens it.
-            Some(SessionStatus::Ended)
-                if !matches!(
-                    link.session_end_reason,
-                    Some(EndReason::LeftZoom | EndReason::MeetingEnded)
-                ) && link
-                    .session_ended_at
-                    .is_some_and(|end| time::from_db(end) >= now - rules.resume_window) =>
-            {
-                (
-                    Click::Reopened,
-                    update
-                        .col_expr(
-                            zoom_link::Column::SessionStatus,
-                            Expr::value(SessionStatus::Active),
-                        )
-                        .col_expr(
-                            zoom_link::Column::SessionEndedAt,
-                            Expr::value(None::<NaiveDateTime>),
-                        )
-                        .col_expr(
-                            zoom_link::Column::SessionEndReason,
-                            Expr::value(None::<EndReason>),
-                        )
-                        .col_expr(
-                            zoom_link::Column::SessionDurationMinutes,
-                            Expr::value(None::<i32>),
-                        )
-                        .col_expr(
-                            zoom_link::Column::SessionDurationSeconds,
-                            Expr::value(None::<i64>),
-                        )
-                        .col_expr(zoom_link::Column::LastActivityAt, col_time(now))
-                        .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Ended))
-                        .filter(zoom_link::Column::SessionEndedAt.eq(link.session_ended_at)),
-                )
-            }
-            Some(status) => return Ok((Click::AlreadyOver(status), link)),
-        };
-        if let Some(link) = update_one(db, link.id, update).await? {
-            let kind = match outcome {
-                Click::Started => EventKind::Started,
-                _ => EventKind::Resumed,
-            };
-            events.push((kind, link.clone()));
-            return Ok((outcome, link));
+        Some(SessionStatus::Active) if is_stale(link, rules, now) => {
+            // Its silence ended it before this click: the click finds it over.
+            return Ok(Click::AlreadyOver(end(rules, link, now, events)?.status));
         }
-    }
-    Err(ServiceError::Internal(
-        "click: the session kept changing under concurrent updates".into(),
-    ))
+        Some(SessionStatus::Active) => {
+            // A heartbeat stamped later than `now` may have landed: keep its time.
+            link.last_activity_at = Some(link.last_activity_at.map_or(at, |last| last.max(at)));
+            Click::Resumed
+        }
+        // A reload right after the tab closed. Zoom's own end stands: only Zoom's rejoin
+        // reopens it.
+        Some(SessionStatus::Ended)
+            if !matches!(
+                link.session_end_reason,
+                Some(EndReason::LeftZoom | EndReason::MeetingEnded)
+            ) && link
+                .session_ended_at
+                .is_some_and(|end| time::from_db(end) >= now - rules.resume_window) =>
+        {
+            link.session_status = Some(SessionStatus::Active);
+            link.session_ended_at = None;
+            link.session_end_reason = None;
+            link.session_duration_minutes = None;
+            link.session_duration_seconds = None;
+            link.last_activity_at = Some(at);
+            Click::Reopened
+        }
+        Some(status) => return Ok(Click::AlreadyOver(status)),
+    };
+    link.visit_id = Some(visit);
+    let kind = match outcome {
+        Click::Started => EventKind::Started,
+        _ => EventKind::Resumed,
+    };
+    events.push((kind, link.clone()));
+    Ok(outcome)
 }
 
-/// Ends an active session, in the writer's transaction `db`: now, or at its last activity
-/// when it had gone stale. When another transition wins the race, returns what it recorded.
-pub(super) async fn end_on(
-    db: &impl ConnectionTrait,
+/// Ends `link` at `now`, or at its last activity when it had gone stale, and pushes the event
+/// it owes; a session already over keeps what was recorded.
+pub(super) fn end(
     rules: SessionRules,
-    mut link: zoom_link::Model,
+    link: &mut zoom_link::Model,
     now: DateTime<Utc>,
     events: &mut Vec<Announcement>,
 ) -> Result<SessionEnd> {
-    for attempt in 0..3 {
-        if attempt > 0 {
-            link = links::by_id(db, link.id).await?;
-        }
-        let Some(clicked_at) = link.clicked_at.map(time::from_db) else {
-            return Err(ServiceError::SessionNotActive(None));
-        };
-        if let Some(end) = recorded_end(&link) {
-            return Ok(end);
-        }
-        let stale = is_stale(&link, rules, now);
-        let (status, reason, ended_at) = match link.last_activity_at.map(time::from_db) {
-            Some(last) if stale => (SessionStatus::Timeout, EndReason::TimedOut, last),
-            _ => (SessionStatus::Ended, EndReason::TabClosed, now),
-        };
-        let duration_seconds = (ended_at - clicked_at).num_seconds().max(0);
-        let end = SessionEnd {
-            status,
-            reason,
-            ended_at,
-            duration_seconds,
-            duration_minutes: time::whole_minutes(duration_seconds),
-        };
-        let mut update = zoom_link::Entity::update_many()
-            .col_expr(zoom_link::Column::SessionStatus, Expr::value(status))
-            .col_expr(zoom_link::Column::SessionEndReason, Expr::value(reason))
-            .col_expr(zoom_link::Column::SessionEndedAt, col_time(ended_at))
-            .col_expr(
-                zoom_link::Column::SessionDurationSeconds,
-                Expr::value(duration_seconds),
-            )
-            .col_expr(
-                zoom_link::Column::SessionDurationMinutes,
-                Expr::value(end.duration_minutes),
-            )
-            .filter(zoom_link::Column::Id.eq(link.id))
-            .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active));
-        if stale {
-            // A heartbeat landing meanwhile makes the session live again: then re-decide.
-            update = update.filter(zoom_link::Column::LastActivityAt.eq(link.last_activity_at));
-        }
-        if let Some(link) = update_one(db, link.id, update).await? {
-            let kind = match status {
-                SessionStatus::Timeout => EventKind::TimedOut,
-                _ => EventKind::Ended,
-            };
-            events.push((kind, link));
-            return Ok(end);
-        }
+    let Some(clicked_at) = link.clicked_at.map(time::from_db) else {
+        return Err(ServiceError::SessionNotActive(None));
+    };
+    if let Some(end) = recorded_end(link) {
+        return Ok(end);
     }
-    Err(ServiceError::Internal(
-        "end: the session kept changing under concurrent updates".into(),
-    ))
+    let (status, reason, ended_at) = match link.last_activity_at.map(time::from_db) {
+        Some(last) if is_stale(link, rules, now) => {
+            (SessionStatus::Timeout, EndReason::TimedOut, last)
+        }
+        _ => (SessionStatus::Ended, EndReason::TabClosed, now),
+    };
+    let duration_seconds = (ended_at - clicked_at).num_seconds().max(0);
+    let end = SessionEnd {
+        status,
+        reason,
+        ended_at,
+        duration_seconds,
+        duration_minutes: time::whole_minutes(duration_seconds),
+    };
+    link.session_status = Some(status);
+    link.session_end_reason = Some(reason);
+    link.session_ended_at = Some(time::to_db(ended_at));
+    link.session_duration_seconds = Some(duration_seconds);
+    link.session_duration_minutes = Some(end.duration_minutes);
+    let kind = match status {
+        SessionStatus::Timeout => EventKind::TimedOut,
+        _ => EventKind::Ended,
+    };
+    events.push((kind, link.clone()));
+    Ok(end)
+}
+
+/// Sessions one statement reads or writes at most.
+const LOCK_BATCH: usize = 256;
+/// Sessions one write statement changes at most: each column's `CASE` is searched row by row.
+const STORE_BATCH: usize = 32;
+
+/// Reads the sessions `ids` in the writer's transaction `db`, locked against every other
+/// writer until it ends.
+pub(super) async fn lock(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = LinkId>,
+) -> Result<HashMap<LinkId, zoom_link::Model>> {
+    let mut ids: Vec<LinkId> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut rows = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(LOCK_BATCH) {
+        let mut select =
+            zoom_link::Entity::find().filter(zoom_link::Column::Id.is_in(padded(chunk.to_vec())));
+        if db.get_database_backend() != DbBackend::Sqlite {
+            select = select.lock_exclusive();
+        }
+        rows.extend(select.all(db).await?.into_iter().map(|row| (row.id, row)));
+    }
+    Ok(rows)
+}
+
+/// Writes the session columns a click or an end changes, for every row of `changed`, in the
+/// transaction that [`lock`]ed them.
+pub(super) async fn store(db: &impl ConnectionTrait, changed: &[zoom_link::Model]) -> Result<()> {
+    use zoom_link::Column;
+    for chunk in changed.chunks(STORE_BATCH) {
+        let rows = padded(chunk.iter().collect::<Vec<_>>());
+        let column = |value: fn(&zoom_link::Model) -> sea_orm::Value, col: Column| {
+            let case = rows.iter().fold(CaseStatement::new(), |case, row| {
+                case.case(Column::Id.eq(row.id), Expr::value(value(row)))
+            });
+            (col, Into::<Expr>::into(case.finally(Expr::col(col))))
+        };
+        let columns = [
+            column(|row| row.visit_id.clone().into(), Column::VisitId),
+            column(|row| row.clicked_at.into(), Column::ClickedAt),
+            column(|row| row.last_activity_at.into(), Column::LastActivityAt),
+            column(|row| row.session_status.into(), Column::SessionStatus),
+            column(|row| row.session_ended_at.into(), Column::SessionEndedAt),
+            column(
+                |row| row.session_end_reason.into(),
+                Column::SessionEndReason,
+            ),
+            column(
+                |row| row.session_duration_seconds.into(),
+                Column::SessionDurationSeconds,
+            ),
+            column(
+                |row| row.session_duration_minutes.into(),
+                Column::SessionDurationMinutes,
+            ),
+        ];
+        let update = columns.into_iter().fold(
+            zoom_link::Entity::update_many()
+                .filter(Column::Id.is_in(rows.iter().map(|row| row.id))),
+            |update, (col, value)| update.col_expr(col, value),
+        );
+        update.exec(db).await?;
+    }
+    Ok(())
 }

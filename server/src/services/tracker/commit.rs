@@ -7,14 +7,13 @@
 //! transaction: under a burst at the top of the hour the changes share a commit, and alone a
 //! change is a transaction of one, as before. Nothing waits for a timer.
 //!
-//! Each change is a conditional update decided on what a reader saw; a concurrent change makes
-//! it miss, and the writer reads that session again and decides anew (`changes::click_on`,
-//! `changes::end_on`). Beats answered from memory for the batch's sessions are written first
-//! in the same transaction, so a click or an end decides on the session's latest activity.
-//! When a transaction fails, each of its changes is tried again alone: one change's failure
-//! is its own.
+//! The transaction writes the beats answered from memory for the batch's sessions, reads and
+//! locks those sessions in one statement, decides every change on them in order (two changes of
+//! one session see each other), and writes the changed sessions back in a few statements
+//! (`changes`): a batch costs a few statements, not a few per change. When a transaction
+//! fails, each of its changes is tried again alone: one change's failure is its own.
 
-use std::sync::Arc;
+use std::{collections::BTreeSet, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use entity::zoom_link;
@@ -26,7 +25,7 @@ use super::{
     changes::{self, Announcement, Click, SessionEnd},
 };
 use crate::{
-    domain::SessionRules,
+    domain::{LinkId, SessionRules, token},
     services::{Result, ServiceError},
 };
 
@@ -35,16 +34,17 @@ const MAX_BATCH: usize = 256;
 /// Changes waiting for the writer at most; past it a request waits to be queued.
 const QUEUE: usize = 4096;
 
-/// A durable change of one session, on the session as a reader saw it.
+/// A durable change of one session.
+#[derive(Clone, Copy, Debug)]
 pub(super) enum Change {
-    Click(zoom_link::Model),
-    End(zoom_link::Model),
+    Click(LinkId),
+    End(LinkId),
 }
 
 impl Change {
-    fn link(&self) -> &zoom_link::Model {
+    fn id(self) -> LinkId {
         match self {
-            Self::Click(link) | Self::End(link) => link,
+            Self::Click(id) | Self::End(id) => id,
         }
     }
 }
@@ -167,11 +167,10 @@ async fn transaction(
     rules: SessionRules,
     jobs: &[Job],
 ) -> Result<Vec<Result<Written>>> {
-    let pending = beats.take(jobs.iter().map(|job| job.change.link().id));
+    let pending = beats.take(jobs.iter().map(|job| job.change.id()));
     let written = async {
-        // Read committed, as PostgreSQL's default: a change that misses its condition reads
-        // the session again and sees what won (MySQL's default, repeatable read, would show
-        // it the transaction's first snapshot again).
+        // Read committed, as PostgreSQL's default: MySQL's default, repeatable read, would
+        // lock a gap of the index around each session as well as its row.
         let txn = match db.get_database_backend() {
             DbBackend::MySql => {
                 db.begin_with_config(Some(IsolationLevel::ReadCommitted), None)
@@ -180,27 +179,34 @@ async fn transaction(
             _ => db.begin().await?,
         };
         beats::write_beats(&txn, pending.iter().copied()).await?;
+        let mut sessions = changes::lock(&txn, jobs.iter().map(|job| job.change.id())).await?;
+        let mut changed = BTreeSet::new();
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let mut link = job.change.link().clone();
-            if let Some((_, beat)) = pending.iter().rev().find(|(id, _)| *id == link.id) {
-                changes::with_beat(&mut link, *beat);
-            }
+            let id = job.change.id();
+            let Some(link) = sessions.get_mut(&id) else {
+                results.push(Err(ServiceError::NotFound("zoom link")));
+                continue;
+            };
             let mut events = Vec::new();
             let done = match job.change {
-                Change::Click(_) => changes::click_on(&txn, rules, link, job.now, &mut events)
-                    .await
-                    .map(|(click, link)| Done::Click(click, link)),
-                Change::End(_) => changes::end_on(&txn, rules, link, job.now, &mut events)
-                    .await
-                    .map(Done::End),
+                Change::Click(_) => {
+                    changes::click(rules, link, job.now, token::new_visit_id()?, &mut events)
+                        .map(|click| Done::Click(click, link.clone()))
+                }
+                Change::End(_) => changes::end(rules, link, job.now, &mut events).map(Done::End),
             };
-            match done {
-                // The transaction is lost: nothing of it is answered as stored.
-                Err(ServiceError::Database(err)) => return Err(ServiceError::Database(err)),
-                done => results.push(done.map(|done| Written { done, events })),
+            // Every change of a session owes an event; a decision that changes nothing none.
+            if !events.is_empty() {
+                changed.insert(id);
             }
+            results.push(done.map(|done| Written { done, events }));
         }
+        let changed: Vec<zoom_link::Model> = changed
+            .iter()
+            .filter_map(|id| sessions.remove(id))
+            .collect();
+        changes::store(&txn, &changed).await?;
         txn.commit().await?;
         Ok(results)
     }

@@ -6,14 +6,16 @@
 //! [`Tracker::end`], [`Tracker::sweep`], `Tracker::apply_zoom` (in `services::zoom`). Every
 //! operation takes `now`, so tests decide the time.
 //!
-//! Clicks and ends are committed in groups (`commit`). Every transition out of `active` is one
-//! conditional `UPDATE … WHERE session_status = 'active'`, so of an end-session, a sweep and a
-//! webhook racing on one session exactly one takes effect; the others read back what it
-//! recorded.
+//! Clicks and ends are committed in groups (`commit`), each decided on its session as the
+//! writer's transaction holds it, locked. The sweep and Zoom's webhooks end a session with a
+//! conditional `UPDATE … WHERE session_status = 'active'`, which waits for such a lock and then
+//! finds the session as it was left; so of an end-session, a sweep and a webhook racing on one
+//! session exactly one takes effect, and the others see what it recorded.
 
 mod beats;
 mod changes;
 mod commit;
+mod lookup;
 mod session;
 mod sweep;
 
@@ -23,7 +25,7 @@ use chrono::{DateTime, Utc};
 use entity::zoom_link;
 use sea_orm::DatabaseConnection;
 
-use self::{beats::Heartbeats, commit::GroupCommit};
+use self::{beats::Heartbeats, commit::GroupCommit, lookup::Lookups};
 pub use self::{
     changes::{Click, SessionEnd},
     session::EndOutcome,
@@ -43,6 +45,8 @@ pub struct Tracker {
     /// Reads that may run beside the writer (on SQLite, read-only connections).
     pub(in crate::services) read: DatabaseConnection,
     pub(in crate::services) beats: Arc<Heartbeats>,
+    /// Sessions read by token (from `read`), in batches.
+    lookups: Lookups,
     /// Clicks and ends, committed in groups.
     commits: GroupCommit,
     pub(in crate::services) events: EventBus,
@@ -55,6 +59,7 @@ impl Tracker {
         // Live heartbeat events go out at most once per session per heartbeat interval.
         let beats = Arc::new(Heartbeats::new(rules.timeout, rules.heartbeat));
         Self {
+            lookups: Lookups::start(pools.read.clone()),
             commits: GroupCommit::start(pools.write.clone(), beats.clone(), rules),
             db: pools.write,
             read: pools.read,
@@ -105,6 +110,15 @@ impl Tracker {
             Err(err) => tracing::error!(error = %err, cause = ?err, "a live event was lost"),
         }
     }
+}
+
+/// `items` made as long as the next power of two by repeating its last: a statement over a list
+/// of values then has one of a few shapes, each prepared once by the connection.
+fn padded<T: Clone>(mut items: Vec<T>) -> Vec<T> {
+    if let Some(last) = items.last().cloned() {
+        items.resize(items.len().next_power_of_two(), last);
+    }
+    items
 }
 
 /// Silent for longer than the timeout (a day longer while Zoom reports the student in the

@@ -10,8 +10,8 @@ use super::{
     is_stale,
 };
 use crate::{
-    domain::{TrackingToken, time},
-    services::{Result, ServiceError, events::EventKind, links, view},
+    domain::{LinkId, TrackingToken, time},
+    services::{Result, ServiceError, events::EventKind, view},
 };
 
 /// What an end-session did.
@@ -35,10 +35,10 @@ impl Tracker {
         now: DateTime<Utc>,
     ) -> Result<(Click, zoom_link::Model)> {
         // The first read is a reader's: a token nobody issued never reaches the writer.
-        let link = links::by_token(&self.read, token).await?;
+        let link = self.lookups.by_token(token).await?;
         // Its next beat reads what this click recorded.
         self.beats.forget(token.as_str());
-        let written = self.commits.write(Change::Click(link), now).await?;
+        let written = self.commits.write(Change::Click(link.id), now).await?;
         self.announce_all(written.events, now).await;
         match written.done {
             Done::Click(click, link) => Ok((click, link)),
@@ -48,8 +48,8 @@ impl Tracker {
 
     /// The student is still there. Only an active, not yet stale session accepts it. A session this
     /// process knows to be active is answered from memory and written by the next flush (see
-    /// [`Heartbeats`]); any other asks the database, reading from `read` (on SQLite, beside the
-    /// writer: after a restart every session asks once).
+    /// [`Heartbeats`]); any other asks the database, in a reader's lookup batched with the
+    /// others waiting (on SQLite, beside the writer: after a restart every session asks once).
     pub async fn heartbeat(&self, token: &TrackingToken, now: DateTime<Utc>) -> Result<()> {
         let beats = &self.beats;
         let listened = self.events.listened();
@@ -57,11 +57,11 @@ impl Tracker {
             Some(accepted) => (accepted, None),
             None => {
                 let mark = beats.mark();
-                let link = links::by_token(&self.read, token).await?;
+                let link = self.lookups.by_token(token).await?;
                 match link.session_status {
                     Some(SessionStatus::Active) if is_stale(&link, self.rules, now) => {
                         beats.forget(token.as_str());
-                        let end = self.end_active(link, now).await?;
+                        let end = self.end_active(link.id, now).await?;
                         return Err(ServiceError::SessionNotActive(Some(end.status)));
                     }
                     Some(SessionStatus::Active) => {
@@ -94,7 +94,7 @@ impl Tracker {
         let session = async {
             let mut link = match read {
                 Some(link) => link,
-                None => links::by_token(&self.read, token).await?,
+                None => self.lookups.by_token(token).await?,
             };
             // The beat is not written yet: show it as the flush will record it.
             let last = link
@@ -122,7 +122,7 @@ impl Tracker {
     ) -> Result<EndOutcome> {
         // A reader's view: a token nobody issued never reaches the writer, and the end itself is
         // a conditional write that reads back what won.
-        let mut link = links::by_token(&self.read, token).await?;
+        let mut link = self.lookups.by_token(token).await?;
         if link.session_status.is_none() {
             return Err(ServiceError::SessionNotActive(None));
         }
@@ -142,14 +142,14 @@ impl Tracker {
         {
             return Ok(EndOutcome::Superseded);
         }
-        let end = self.end_active(link, now).await?;
+        let end = self.end_active(link.id, now).await?;
         self.beats.forget(token.as_str());
         Ok(EndOutcome::Ended(end))
     }
 
-    /// Ends an active session; when another transition wins the race, returns what it recorded.
-    async fn end_active(&self, link: zoom_link::Model, now: DateTime<Utc>) -> Result<SessionEnd> {
-        let written = self.commits.write(Change::End(link), now).await?;
+    /// Ends an active session; when another transition came first, returns what it recorded.
+    async fn end_active(&self, id: LinkId, now: DateTime<Utc>) -> Result<SessionEnd> {
+        let written = self.commits.write(Change::End(id), now).await?;
         self.announce_all(written.events, now).await;
         match written.done {
             Done::End(end) => Ok(end),
