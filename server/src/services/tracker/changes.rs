@@ -245,3 +245,127 @@ pub(super) async fn store(db: &impl ConnectionTrait, changed: &[zoom_link::Model
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use entity::{LinkId, StudentId, TeacherId};
+
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    fn rules() -> SessionRules {
+        SessionRules::new(Duration::minutes(5), Duration::seconds(30))
+    }
+
+    fn link() -> zoom_link::Model {
+        zoom_link::Model {
+            id: LinkId(7),
+            tracking_token: "token".into(),
+            teacher_id: TeacherId(1),
+            student_id: StudentId(2),
+            zoom_url: "https://zoom.us/j/1".into(),
+            created_at: time::to_db(at(0)),
+            clicked_at: None,
+            session_ended_at: None,
+            session_duration_minutes: None,
+            session_duration_seconds: None,
+            session_status: None,
+            last_activity_at: None,
+            visit_id: None,
+            session_end_reason: None,
+            zoom_meeting_id: None,
+            zoom_joined_at: None,
+            in_meeting_seconds: None,
+            zoom_in_meeting: false,
+        }
+    }
+
+    fn kinds(events: &[Announcement]) -> Vec<EventKind> {
+        events.iter().map(|(kind, _)| *kind).collect()
+    }
+
+    #[test]
+    fn a_first_click_starts_and_a_second_resumes_in_one_batch() {
+        let (mut link, mut events) = (link(), Vec::new());
+        let first = click(rules(), &mut link, at(10), "a".into(), &mut events).unwrap();
+        let second = click(rules(), &mut link, at(12), "b".into(), &mut events).unwrap();
+        assert_eq!((first, second), (Click::Started, Click::Resumed));
+        assert_eq!(link.clicked_at, Some(time::to_db(at(10))));
+        assert_eq!(link.last_activity_at, Some(time::to_db(at(12))));
+        assert_eq!(link.visit_id.as_deref(), Some("b"));
+        assert_eq!(kinds(&events), [EventKind::Started, EventKind::Resumed]);
+    }
+
+    #[test]
+    fn a_click_keeps_a_later_heartbeat_and_an_end_counts_from_the_first_click() {
+        let (mut link, mut events) = (link(), Vec::new());
+        click(rules(), &mut link, at(0), "a".into(), &mut events).unwrap();
+        link.last_activity_at = Some(time::to_db(at(100)));
+        click(rules(), &mut link, at(90), "b".into(), &mut events).unwrap();
+        assert_eq!(link.last_activity_at, Some(time::to_db(at(100))));
+        let ended = end(rules(), &mut link, at(150), &mut events).unwrap();
+        assert_eq!(
+            (ended.status, ended.reason, ended.duration_seconds),
+            (SessionStatus::Ended, EndReason::TabClosed, 150)
+        );
+        // A second end in the same batch reports the first one and owes no event.
+        let again = end(rules(), &mut link, at(160), &mut events).unwrap();
+        assert_eq!(again, ended);
+        assert_eq!(events.len(), 3);
+    }
+
+    #[test]
+    fn a_click_on_a_silent_session_times_it_out_at_its_last_activity() {
+        let (mut link, mut events) = (link(), Vec::new());
+        click(rules(), &mut link, at(0), "a".into(), &mut events).unwrap();
+        let late = click(rules(), &mut link, at(60 * 60), "b".into(), &mut events).unwrap();
+        assert_eq!(late, Click::AlreadyOver(SessionStatus::Timeout));
+        assert_eq!(link.session_ended_at, Some(time::to_db(at(0))));
+        assert_eq!(link.visit_id.as_deref(), Some("a"));
+        assert_eq!(kinds(&events), [EventKind::Started, EventKind::TimedOut]);
+    }
+
+    #[test]
+    fn a_reload_reopens_a_closed_tab_but_never_zoom_s_end() {
+        let (mut link, mut events) = (link(), Vec::new());
+        click(rules(), &mut link, at(0), "a".into(), &mut events).unwrap();
+        end(rules(), &mut link, at(300), &mut events).unwrap();
+        let reload = click(rules(), &mut link, at(310), "b".into(), &mut events).unwrap();
+        assert_eq!(reload, Click::Reopened);
+        assert_eq!(link.session_status, Some(SessionStatus::Active));
+        assert_eq!(
+            (link.session_ended_at, link.session_duration_seconds),
+            (None, None)
+        );
+        assert_eq!(link.clicked_at, Some(time::to_db(at(0))));
+
+        link.session_status = Some(SessionStatus::Ended);
+        link.session_end_reason = Some(EndReason::LeftZoom);
+        link.session_ended_at = Some(time::to_db(at(320)));
+        let before = link.clone();
+        let after_zoom = click(rules(), &mut link, at(325), "c".into(), &mut events).unwrap();
+        assert_eq!(after_zoom, Click::AlreadyOver(SessionStatus::Ended));
+        assert_eq!(link, before, "a click after Zoom's end changes nothing");
+    }
+
+    #[test]
+    fn an_end_of_a_link_never_opened_is_refused_and_changes_nothing() {
+        let (mut link, mut events) = (link(), Vec::new());
+        let refused = end(rules(), &mut link, at(10), &mut events);
+        assert!(matches!(refused, Err(ServiceError::SessionNotActive(None))));
+        assert_eq!(link, self::link());
+        assert!(events.is_empty());
+    }
+
+    #[test]
+    fn padding_repeats_the_last_value_up_to_a_power_of_two() {
+        assert_eq!(padded(vec![1, 2, 3]), [1, 2, 3, 3]);
+        assert_eq!(padded(vec![1, 2, 3, 4]), [1, 2, 3, 4]);
+        assert_eq!(padded(vec![5]), [5]);
+        assert!(padded(Vec::<i32>::new()).is_empty());
+    }
+}
