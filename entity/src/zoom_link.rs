@@ -65,3 +65,35 @@ pub struct Model {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// A link as issued: never opened, no session and nothing from Zoom yet.
+    pub fn issued(
+        id: crate::LinkId,
+        tracking_token: String,
+        (teacher_id, student_id): (crate::TeacherId, crate::StudentId),
+        zoom_url: String,
+        created_at: DateTime,
+    ) -> Self {
+        Self {
+            id,
+            tracking_token,
+            teacher_id,
+            student_id,
+            zoom_url,
+            created_at,
+            clicked_at: None,
+            session_ended_at: None,
+            session_duration_minutes: None,
+            session_duration_seconds: None,
+            session_status: None,
+            last_activity_at: None,
+            visit_id: None,
+            session_end_reason: None,
+            zoom_meeting_id: None,
+            zoom_joined_at: None,
+            in_meeting_seconds: None,
+            zoom_in_meeting: false,
+        }
+    }
+}

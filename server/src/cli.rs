@@ -14,8 +14,7 @@ pub async fn main() -> anyhow::Result<()> {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        // Colours for a terminal only: a log file or collector gets plain text, and every
-        // request's span is formatted without them.
+        // Colours for a terminal only: a log file or collector gets plain text.
         .with_ansi(std::io::stdout().is_terminal())
         .init();
     let app = Application::build(Config::parse()).await?;

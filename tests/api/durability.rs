@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use entity::zoom_link::{self, SessionStatus};
 use futures::future::join_all;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+};
 use zoomtrack_server::domain::time;
 use zoomtrack_tests::{TestApp, TestDb, db_test, process::ServerProcess};
 
@@ -134,5 +136,51 @@ async fn a_crash_loses_at_most_one_flush_interval_and_never_a_click_or_an_end(db
     assert_eq!(
         ended.session_duration_seconds,
         end["durationSeconds"].as_i64()
+    );
+}
+
+db_test!(a_database_failure_is_answered_in_json_and_logged_with_its_request);
+async fn a_database_failure_is_answered_in_json_and_logged_with_its_request(db: TestDb) {
+    let log = std::env::temp_dir().join(format!(
+        "zoomtrack-failure-{}-{:?}.log",
+        std::process::id(),
+        db.backend
+    ));
+    let server = ServerProcess::start_logging_to(SERVER, &db, &[], &log).await;
+    let link = server.issue_link().await;
+    // The sessions' table goes away under the running server: its next lookup fails.
+    server
+        .db
+        .execute_unprepared("ALTER TABLE wpos_zoom_links RENAME TO wpos_zoom_links_gone")
+        .await
+        .expect("the table renamed");
+    let (status, body) = server.heartbeat(&link.token).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["success"], false);
+    assert_eq!(body["error"]["code"], "INTERNAL", "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        !message.contains("wpos_zoom_links"),
+        "the client sees no database detail: {message}"
+    );
+    server.terminate();
+    let text = std::fs::read_to_string(&log).expect("the log");
+    let _ = std::fs::remove_file(&log);
+    let line = text
+        .lines()
+        .find(|line| line.contains("request failed"))
+        .unwrap_or_else(|| panic!("no failure logged:\n{text}"));
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(
+        line.contains("method=POST") && line.contains("path=/api/zoom/heartbeat"),
+        "the failure names its request: {line}"
+    );
+    assert!(
+        line.contains("wpos_zoom_links"),
+        "the log holds the cause: {line}"
+    );
+    assert!(
+        !line.contains(&link.token),
+        "the log holds no tracking token: {line}"
     );
 }

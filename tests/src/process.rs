@@ -27,13 +27,29 @@ impl ServerProcess {
     /// Starts `binary` (the test package's `zoomtrack-under-test`) on `db` with the admin
     /// token and `extra` flags, and waits until it answers.
     pub async fn start(binary: &str, db: &TestDb, extra: &[&str]) -> Self {
+        Self::launch(binary, db, extra, Stdio::null()).await
+    }
+
+    /// Like [`Self::start`], the process's log (warnings and errors) written to `log`.
+    pub async fn start_logging_to(
+        binary: &str,
+        db: &TestDb,
+        extra: &[&str],
+        log: &std::path::Path,
+    ) -> Self {
+        let file = std::fs::File::create(log).expect("the log file");
+        Self::launch(binary, db, extra, Stdio::from(file)).await
+    }
+
+    /// Starts the process with its log (standard output) going to `log`.
+    async fn launch(binary: &str, db: &TestDb, extra: &[&str], log: Stdio) -> Self {
         let port = free_port();
         let child = Command::new(binary)
             .args(["--database-url", &db.url, "--admin-token", ADMIN_TOKEN])
             .args(["--bind-addr", &format!("127.0.0.1:{port}")])
             .args(extra)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .stdout(log)
             .spawn()
             .expect("the server process starts");
         let api = Api {

@@ -68,29 +68,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let media = req
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        accepts(media.as_deref())?;
+        accepts(
+            req.headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        )?;
         let bytes = read_limited(req, TRACKING_BODY_LIMIT).await?;
-        decode(media.as_deref(), &bytes).map(JsonBody)
+        parse(&bytes).map(JsonBody)
     }
 }
 
 /// JSON, sent as `application/json` or as `text/plain` (or with no content type).
 fn accepts(content_type: Option<&str>) -> Result<(), ApiError> {
-    let media = content_type.map(|v| {
-        v.split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase()
-    });
-    match media.as_deref() {
-        None | Some("application/json" | "text/plain") => Ok(()),
-        Some(_) => Err(ApiError::UnsupportedMediaType),
+    let Some(value) = content_type else {
+        return Ok(());
+    };
+    let media = value.split(';').next().unwrap_or_default().trim();
+    if media.eq_ignore_ascii_case("application/json") || media.eq_ignore_ascii_case("text/plain") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
     }
 }
 
@@ -100,6 +97,10 @@ pub fn decode<T: DeserializeOwned>(
     bytes: &[u8],
 ) -> Result<T, ApiError> {
     accepts(content_type)?;
+    parse(bytes)
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::BadRequest(format!("the body is not the expected JSON: {e}")))
 }

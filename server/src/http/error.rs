@@ -111,17 +111,47 @@ impl ApiError {
 
     /// Logs internal causes; clients only see the generic message.
     pub fn log(&self) {
-        if let Self::Service(err) = self
-            && err.is_internal()
-        {
-            tracing::error!(error = %err, cause = ?err, "request failed");
+        if let Some(failure) = self.failure() {
+            failure.log(None);
+        }
+    }
+
+    /// What an internal failure is, for the log.
+    fn failure(&self) -> Option<Failure> {
+        match self {
+            Self::Service(err) if err.is_internal() => Some(Failure {
+                error: err.to_string(),
+                cause: format!("{err:?}"),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// An internal failure behind a response: the router's outer layer logs it with the request's
+/// method and path (`http::answer_within`), so that a request needs no span to be traced.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    error: String,
+    cause: String,
+}
+
+impl Failure {
+    /// Logs the failure, with the request that met it when known.
+    pub fn log(&self, request: Option<(&axum::http::Method, &str)>) {
+        let (error, cause) = (&self.error, &self.cause);
+        match request {
+            Some((method, path)) => {
+                tracing::error!(%method, %path, %error, %cause, "request failed");
+            }
+            None => tracing::error!(%error, %cause, "request failed"),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        self.log();
+        let failure = self.failure();
         let mut body = json!({
             "success": false,
             "error": { "code": self.code(), "message": self.message() },
@@ -129,7 +159,11 @@ impl IntoResponse for ApiError {
         if let Self::Service(ServiceError::SessionNotActive(status)) = &self {
             body["status"] = json!(status_name(*status));
         }
-        (self.status(), self.headers(), Json(body)).into_response()
+        let mut response = (self.status(), self.headers(), Json(body)).into_response();
+        if let Some(failure) = failure {
+            response.extensions_mut().insert(failure);
+        }
+        response
     }
 }
 

@@ -86,24 +86,16 @@ mod tests {
             .naive_utc();
         SessionView {
             link: zoom_link::Model {
-                id: LinkId(id),
-                tracking_token: format!("token-{id}"),
-                teacher_id: TeacherId(1),
-                student_id: StudentId(2),
-                zoom_url: "https://zoom.us/j/1".into(),
-                created_at: at,
                 clicked_at: Some(at),
-                session_ended_at: None,
-                session_duration_minutes: None,
-                session_duration_seconds: None,
                 session_status: Some(zoom_link::SessionStatus::Active),
                 last_activity_at: Some(at),
-                visit_id: None,
-                session_end_reason: None,
-                zoom_meeting_id: None,
-                zoom_joined_at: None,
-                in_meeting_seconds: None,
-                zoom_in_meeting: false,
+                ..zoom_link::Model::issued(
+                    LinkId(id),
+                    format!("token-{id}"),
+                    (TeacherId(1), StudentId(2)),
+                    "https://zoom.us/j/1".into(),
+                    at,
+                )
             },
             teacher: teacher::Model {
                 id: TeacherId(1),

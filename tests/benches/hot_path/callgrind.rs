@@ -32,10 +32,27 @@ pub fn available() -> bool {
     runs("valgrind", "--version") && runs("callgrind_control", "-h")
 }
 
+/// The variable naming a folder where the dumps are kept for `callgrind_annotate` (one
+/// `callgrind.out.N` per measured window, in `server/` and `floor/`); without it they go to a
+/// temporary folder, removed at the end.
+pub const KEEP: &str = "HOT_PATH_CALLGRIND_DIR";
+
+/// Where the dumps of the process called `name` go, and whether they are kept.
+pub fn folder(name: &str) -> (PathBuf, bool) {
+    match std::env::var_os(KEEP) {
+        Some(kept) => (PathBuf::from(kept).join(name), true),
+        None => (
+            std::env::temp_dir().join(format!("hot-path-callgrind-{name}-{}", std::process::id())),
+            false,
+        ),
+    }
+}
+
 /// A process running under callgrind, its counts dumped into `dir`.
 pub struct Counted {
     process: Process,
     dir: PathBuf,
+    keep: bool,
     dumps: u32,
 }
 
@@ -46,8 +63,9 @@ impl Counted {
         args: &[String],
         env: &[(&str, String)],
         port: u16,
-        dir: PathBuf,
+        name: &str,
     ) -> Self {
+        let (dir, keep) = folder(name);
         std::fs::create_dir_all(&dir).expect("the callgrind folder");
         let mut command = Command::new("valgrind");
         command
@@ -68,6 +86,7 @@ impl Counted {
         Self {
             process,
             dir,
+            keep,
             dumps: 0,
         }
     }
@@ -112,6 +131,10 @@ impl Counted {
 
     pub fn stop(self) {
         self.process.terminate();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if self.keep {
+            eprintln!("callgrind dumps kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

@@ -425,9 +425,14 @@ async fn measure(backend: Backend, cores: Cores, sizes: Sizes, args: &BenchArgs)
 async fn count_instructions(db: &TestDb, groups: &Groups, sizes: Sizes) -> [f64; 3] {
     eprintln!("counting instructions under callgrind…");
     let port = free_port();
-    let dir = std::env::temp_dir().join(format!("hot-path-callgrind-{}", std::process::id()));
-    let mut server =
-        Counted::start(SERVER.as_ref(), &server_args(&db.url, port), &[], port, dir).await;
+    let mut server = Counted::start(
+        SERVER.as_ref(),
+        &server_args(&db.url, port),
+        &[],
+        port,
+        "server",
+    )
+    .await;
     let (live, n) = (sizes.live, sizes.counted);
     // A hundred live sessions, each read once before the count: the steady state.
     let beating: Vec<String> = (0..100.min(live))
@@ -467,9 +472,9 @@ async fn count_instructions(db: &TestDb, groups: &Groups, sizes: Sizes) -> [f64;
 /// Instructions per request of the bare handler.
 async fn floor_instructions(sizes: Sizes) -> f64 {
     let port = free_port();
-    let dir = std::env::temp_dir().join(format!("hot-path-floor-callgrind-{}", std::process::id()));
     let this = std::env::current_exe().expect("this benchmark");
-    let mut floor = Counted::start(&this, &[], &[(FLOOR_PORT, port.to_string())], port, dir).await;
+    let mut floor =
+        Counted::start(&this, &[], &[(FLOOR_PORT, port.to_string())], port, "floor").await;
     let requests = |count: usize| -> Vec<_> {
         (0..count)
             .map(|_| post_json("/floor", token_body(&seed_token(0))))

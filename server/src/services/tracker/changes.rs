@@ -1,9 +1,10 @@
 //! The durable changes of a session, a click and an end: decided on the session as the
 //! writer's transaction holds it, and written for a whole batch of sessions at once.
 //!
-//! [`lock`] reads the batch's sessions in the transaction (locking them on PostgreSQL and
-//! MySQL; SQLite's one writer excludes every other), [`click`] and [`end`] decide on those rows
-//! and change them in memory, and [`store`] writes the changed rows back in a few statements.
+//! [`Statements::lock`] reads the batch's sessions in the transaction (locking them on
+//! PostgreSQL and MySQL; SQLite's one writer excludes every other), [`click`] and [`end`] decide
+//! on those rows and change them in memory, and [`Statements::store`] writes the changed rows
+//! back in a few statements.
 //! Nothing can change a locked row between its read and its write, so a decision never
 //! misses and is never taken twice.
 
@@ -12,11 +13,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::zoom_link::{self, EndReason, SessionStatus};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, QueryTrait, Statement, Value,
     sea_query::{CaseStatement, Expr},
 };
 
-use super::{is_stale, padded};
+use super::{is_stale, padded, shapes::Shapes};
 use crate::{
     domain::{LinkId, SessionRules, time},
     services::{Result, ServiceError, events::EventKind},
@@ -184,66 +186,139 @@ const LOCK_BATCH: usize = 256;
 /// Sessions one write statement changes at most: each column's `CASE` is searched row by row.
 const STORE_BATCH: usize = 32;
 
-/// Reads the sessions `ids` in the writer's transaction `db`, locked against every other
-/// writer until it ends.
-pub(super) async fn lock(
-    db: &impl ConnectionTrait,
-    ids: impl IntoIterator<Item = LinkId>,
-) -> Result<HashMap<LinkId, zoom_link::Model>> {
-    let mut ids: Vec<LinkId> = ids.into_iter().collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut rows = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(LOCK_BATCH) {
-        let mut select =
-            zoom_link::Entity::find().filter(zoom_link::Column::Id.is_in(padded(chunk.to_vec())));
-        if db.get_database_backend() != DbBackend::Sqlite {
-            select = select.lock_exclusive();
-        }
-        rows.extend(select.all(db).await?.into_iter().map(|row| (row.id, row)));
-    }
-    Ok(rows)
+/// A stored column and its value in a session.
+type Stored = (zoom_link::Column, fn(&zoom_link::Model) -> Value);
+
+/// The session columns a click or an end changes, written back by [`Statements::store`].
+const STORED: [Stored; 8] = {
+    use zoom_link::Column;
+    [
+        (Column::VisitId, |row| row.visit_id.clone().into()),
+        (Column::ClickedAt, |row| row.clicked_at.into()),
+        (Column::LastActivityAt, |row| row.last_activity_at.into()),
+        (Column::SessionStatus, |row| row.session_status.into()),
+        (Column::SessionEndedAt, |row| row.session_ended_at.into()),
+        (Column::SessionEndReason, |row| {
+            row.session_end_reason.into()
+        }),
+        (Column::SessionDurationSeconds, |row| {
+            row.session_duration_seconds.into()
+        }),
+        (Column::SessionDurationMinutes, |row| {
+            row.session_duration_minutes.into()
+        }),
+    ]
+};
+
+/// The writer's statements over a batch's sessions, each built once per shape.
+pub(super) struct Statements {
+    lock: Shapes,
+    store: Shapes,
 }
 
-/// Writes the session columns a click or an end changes, for every row of `changed`, in the
-/// transaction that [`lock`]ed them.
-pub(super) async fn store(db: &impl ConnectionTrait, changed: &[zoom_link::Model]) -> Result<()> {
+impl Statements {
+    pub fn new(backend: DbBackend) -> Self {
+        Self {
+            lock: Shapes::new(backend, |backend, len| {
+                locking(backend, vec![LinkId(0); len])
+            }),
+            store: Shapes::new(backend, |backend, len| {
+                let row = placeholder();
+                storing(backend, &vec![&row; len])
+            }),
+        }
+    }
+
+    /// Reads the sessions `ids` in the writer's transaction `db`, locked against every other
+    /// writer until it ends.
+    pub async fn lock(
+        &self,
+        db: &impl ConnectionTrait,
+        ids: impl IntoIterator<Item = LinkId>,
+    ) -> Result<HashMap<LinkId, zoom_link::Model>> {
+        let mut ids: Vec<LinkId> = ids.into_iter().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut rows = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(LOCK_BATCH) {
+            let ids = padded(chunk.to_vec());
+            let statement = self
+                .lock
+                .bind(ids.len(), ids.into_iter().map(Value::from).collect());
+            let found = zoom_link::Model::find_by_statement(statement)
+                .all(db)
+                .await?;
+            rows.extend(found.into_iter().map(|row| (row.id, row)));
+        }
+        Ok(rows)
+    }
+
+    /// Writes the session columns a click or an end changes, for every row of `changed`, in
+    /// the transaction that [`Self::lock`]ed them.
+    pub async fn store(
+        &self,
+        db: &impl ConnectionTrait,
+        changed: &[zoom_link::Model],
+    ) -> Result<()> {
+        for chunk in changed.chunks(STORE_BATCH) {
+            let rows = padded(chunk.iter().collect::<Vec<_>>());
+            db.execute_raw(self.store.bind(rows.len(), stored_values(&rows)))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `SELECT … WHERE id IN (…)`, `FOR UPDATE` but on SQLite.
+fn locking(backend: DbBackend, ids: Vec<LinkId>) -> Statement {
+    let mut select = zoom_link::Entity::find().filter(zoom_link::Column::Id.is_in(ids));
+    if backend != DbBackend::Sqlite {
+        select = select.lock_exclusive();
+    }
+    select.build(backend)
+}
+
+/// `UPDATE … SET column = CASE WHEN id = … THEN … ELSE column END, … WHERE id IN (…)`.
+fn storing(backend: DbBackend, rows: &[&zoom_link::Model]) -> Statement {
     use zoom_link::Column;
-    for chunk in changed.chunks(STORE_BATCH) {
-        let rows = padded(chunk.iter().collect::<Vec<_>>());
-        let column = |value: fn(&zoom_link::Model) -> sea_orm::Value, col: Column| {
-            let case = rows.iter().fold(CaseStatement::new(), |case, row| {
-                case.case(Column::Id.eq(row.id), Expr::value(value(row)))
-            });
-            (col, Into::<Expr>::into(case.finally(Expr::col(col))))
-        };
-        let columns = [
-            column(|row| row.visit_id.clone().into(), Column::VisitId),
-            column(|row| row.clicked_at.into(), Column::ClickedAt),
-            column(|row| row.last_activity_at.into(), Column::LastActivityAt),
-            column(|row| row.session_status.into(), Column::SessionStatus),
-            column(|row| row.session_ended_at.into(), Column::SessionEndedAt),
-            column(
-                |row| row.session_end_reason.into(),
-                Column::SessionEndReason,
-            ),
-            column(
-                |row| row.session_duration_seconds.into(),
-                Column::SessionDurationSeconds,
-            ),
-            column(
-                |row| row.session_duration_minutes.into(),
-                Column::SessionDurationMinutes,
-            ),
-        ];
-        let update = columns.into_iter().fold(
+    STORED
+        .iter()
+        .fold(
             zoom_link::Entity::update_many()
                 .filter(Column::Id.is_in(rows.iter().map(|row| row.id))),
-            |update, (col, value)| update.col_expr(col, value),
-        );
-        update.exec(db).await?;
+            |update, (col, value)| {
+                let case = rows.iter().fold(CaseStatement::new(), |case, row| {
+                    case.case(Column::Id.eq(row.id), Expr::value(value(row)))
+                });
+                update.col_expr(*col, Into::<Expr>::into(case.finally(Expr::col(*col))))
+            },
+        )
+        .build(backend)
+}
+
+/// The values [`storing`] binds, in its order: each column's `WHEN` id and `THEN` value for
+/// every row, then the ids of the `WHERE`.
+fn stored_values(rows: &[&zoom_link::Model]) -> Vec<Value> {
+    let mut values = Vec::with_capacity(rows.len() * (2 * STORED.len() + 1));
+    for (_, value) in &STORED {
+        for row in rows {
+            values.push(row.id.into());
+            values.push(value(row));
+        }
     }
-    Ok(())
+    values.extend(rows.iter().map(|row| Value::from(row.id)));
+    values
+}
+
+/// A session to build the statements' SQL with: only its values' types matter.
+fn placeholder() -> zoom_link::Model {
+    zoom_link::Model::issued(
+        LinkId(0),
+        String::new(),
+        (entity::TeacherId(0), entity::StudentId(0)),
+        String::new(),
+        Default::default(),
+    )
 }
 
 #[cfg(test)]
@@ -262,26 +337,13 @@ mod tests {
     }
 
     fn link() -> zoom_link::Model {
-        zoom_link::Model {
-            id: LinkId(7),
-            tracking_token: "token".into(),
-            teacher_id: TeacherId(1),
-            student_id: StudentId(2),
-            zoom_url: "https://zoom.us/j/1".into(),
-            created_at: time::to_db(at(0)),
-            clicked_at: None,
-            session_ended_at: None,
-            session_duration_minutes: None,
-            session_duration_seconds: None,
-            session_status: None,
-            last_activity_at: None,
-            visit_id: None,
-            session_end_reason: None,
-            zoom_meeting_id: None,
-            zoom_joined_at: None,
-            in_meeting_seconds: None,
-            zoom_in_meeting: false,
-        }
+        zoom_link::Model::issued(
+            LinkId(7),
+            "token".into(),
+            (TeacherId(1), StudentId(2)),
+            "https://zoom.us/j/1".into(),
+            time::to_db(at(0)),
+        )
     }
 
     fn kinds(events: &[Announcement]) -> Vec<EventKind> {
@@ -367,5 +429,28 @@ mod tests {
         assert_eq!(padded(vec![1, 2, 3, 4]), [1, 2, 3, 4]);
         assert_eq!(padded(vec![5]), [5]);
         assert!(padded(Vec::<i32>::new()).is_empty());
+    }
+
+    #[test]
+    fn the_write_back_binds_its_values_as_the_builder_does() {
+        let mut ended = link();
+        let mut events = Vec::new();
+        click(rules(), &mut ended, at(0), "a".into(), &mut events).unwrap();
+        end(rules(), &mut ended, at(90), &mut events).unwrap();
+        let fresh = zoom_link::Model {
+            id: LinkId(8),
+            ..link()
+        };
+        let rows = [&ended, &fresh];
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
+            let built = storing(backend, &rows);
+            let shaped = Statements::new(backend).store.bind(2, stored_values(&rows));
+            assert_eq!(shaped.sql, built.sql, "{backend:?}");
+            assert_eq!(shaped.values, built.values, "{backend:?}");
+            let lock = Statements::new(backend)
+                .lock
+                .bind(2, vec![LinkId(7).into(); 2]);
+            assert_eq!(lock.sql, locking(backend, vec![LinkId(7); 2]).sql);
+        }
     }
 }

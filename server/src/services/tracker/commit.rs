@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     beats::{self, Heartbeats},
-    changes::{self, Announcement, Click, SessionEnd},
+    changes::{self, Announcement, Click, SessionEnd, Statements},
 };
 use crate::{
     domain::{LinkId, SessionRules, token},
@@ -76,7 +76,8 @@ impl GroupCommit {
     /// Starts the writing task, which ends when this handle is dropped.
     pub fn start(db: DatabaseConnection, beats: Arc<Heartbeats>, rules: SessionRules) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, beats, rules, jobs));
+        let statements = Arc::new(Statements::new(db.get_database_backend()));
+        tokio::spawn(run(db, statements, beats, rules, jobs));
         Self { queue }
     }
 
@@ -94,6 +95,7 @@ impl GroupCommit {
 
 async fn run(
     db: DatabaseConnection,
+    statements: Arc<Statements>,
     beats: Arc<Heartbeats>,
     rules: SessionRules,
     mut queue: mpsc::Receiver<Job>,
@@ -101,9 +103,10 @@ async fn run(
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let batch = std::mem::take(&mut jobs);
-        let (db, beats) = (db.clone(), beats.clone());
+        let (db, statements, beats) = (db.clone(), statements.clone(), beats.clone());
         // A task of its own: a panic fails this batch's requests, and the writer goes on.
-        let committed = tokio::spawn(async move { commit(&db, &beats, rules, batch).await });
+        let committed =
+            tokio::spawn(async move { commit(&db, &statements, &beats, rules, batch).await });
         if let Err(err) = committed.await {
             tracing::error!(error = %err, "a batch of session changes failed");
         }
@@ -111,9 +114,15 @@ async fn run(
 }
 
 /// Commits `jobs` together, or one by one when that fails, and answers each.
-async fn commit(db: &DatabaseConnection, beats: &Heartbeats, rules: SessionRules, jobs: Vec<Job>) {
+async fn commit(
+    db: &DatabaseConnection,
+    statements: &Statements,
+    beats: &Heartbeats,
+    rules: SessionRules,
+    jobs: Vec<Job>,
+) {
     if jobs.len() > 1 {
-        match transaction(db, beats, rules, &jobs).await {
+        match transaction(db, statements, beats, rules, &jobs).await {
             Ok(results) => {
                 for (job, result) in jobs.into_iter().zip(results) {
                     let _ = job.reply.send(result);
@@ -141,12 +150,13 @@ async fn commit(db: &DatabaseConnection, beats: &Heartbeats, rules: SessionRules
         if job.reply.is_closed() {
             continue;
         }
-        let result = match transaction(db, beats, rules, std::slice::from_ref(&job)).await {
-            Ok(mut results) => results
-                .pop()
-                .unwrap_or_else(|| Err(ServiceError::Internal("a change went unanswered".into()))),
-            Err(err) => Err(err),
-        };
+        let result =
+            match transaction(db, statements, beats, rules, std::slice::from_ref(&job)).await {
+                Ok(mut results) => results.pop().unwrap_or_else(|| {
+                    Err(ServiceError::Internal("a change went unanswered".into()))
+                }),
+                Err(err) => Err(err),
+            };
         let _ = job.reply.send(result);
     }
 }
@@ -163,6 +173,7 @@ fn reaches_nothing(err: &ServiceError) -> bool {
 /// change's own outcome (a refusal, such as a session never opened, is one of them).
 async fn transaction(
     db: &DatabaseConnection,
+    statements: &Statements,
     beats: &Heartbeats,
     rules: SessionRules,
     jobs: &[Job],
@@ -179,7 +190,9 @@ async fn transaction(
             _ => db.begin().await?,
         };
         beats::write_beats(&txn, pending.iter().copied()).await?;
-        let mut sessions = changes::lock(&txn, jobs.iter().map(|job| job.change.id())).await?;
+        let mut sessions = statements
+            .lock(&txn, jobs.iter().map(|job| job.change.id()))
+            .await?;
         let mut changed = BTreeSet::new();
         let mut results = Vec::with_capacity(jobs.len());
         for job in jobs {
@@ -206,7 +219,7 @@ async fn transaction(
             .iter()
             .filter_map(|id| sessions.remove(id))
             .collect();
-        changes::store(&txn, &changed).await?;
+        statements.store(&txn, &changed).await?;
         txn.commit().await?;
         Ok(results)
     }

@@ -10,10 +10,12 @@
 use std::{collections::HashMap, sync::Arc};
 
 use entity::zoom_link;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryTrait, Value,
+};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::padded;
+use super::{padded, shapes::Shapes};
 use crate::{
     domain::TrackingToken,
     services::{Result, ServiceError},
@@ -41,7 +43,12 @@ impl Lookups {
     /// Starts the reading task, which ends when this handle is dropped.
     pub fn start(db: DatabaseConnection) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(run(db, Arc::new(Semaphore::new(READERS)), jobs));
+        let statement = Arc::new(Shapes::new(db.get_database_backend(), |backend, len| {
+            zoom_link::Entity::find()
+                .filter(zoom_link::Column::TrackingToken.is_in(vec![String::new(); len]))
+                .build(backend)
+        }));
+        tokio::spawn(run(db, statement, Arc::new(Semaphore::new(READERS)), jobs));
         Self { queue }
     }
 
@@ -61,7 +68,12 @@ impl Lookups {
     }
 }
 
-async fn run(db: DatabaseConnection, readers: Arc<Semaphore>, mut queue: mpsc::Receiver<Job>) {
+async fn run(
+    db: DatabaseConnection,
+    statement: Arc<Shapes>,
+    readers: Arc<Semaphore>,
+    mut queue: mpsc::Receiver<Job>,
+) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     loop {
         // A reader first: while every reader is busy, lookups gather into the next batch.
@@ -71,21 +83,19 @@ async fn run(db: DatabaseConnection, readers: Arc<Semaphore>, mut queue: mpsc::R
         if queue.recv_many(&mut jobs, MAX_BATCH).await == 0 {
             return;
         }
-        let (batch, db) = (std::mem::take(&mut jobs), db.clone());
+        let (batch, db, statement) = (std::mem::take(&mut jobs), db.clone(), statement.clone());
         tokio::spawn(async move {
-            read(&db, batch).await;
+            read(&db, &statement, batch).await;
             drop(reader);
         });
     }
 }
 
 /// Reads `jobs`' tokens in one statement and answers each.
-async fn read(db: &DatabaseConnection, jobs: Vec<Job>) {
+async fn read(db: &DatabaseConnection, statement: &Shapes, jobs: Vec<Job>) {
     let tokens = padded(jobs.iter().map(|job| job.token.clone()).collect());
-    let found = zoom_link::Entity::find()
-        .filter(zoom_link::Column::TrackingToken.is_in(tokens))
-        .all(db)
-        .await;
+    let statement = statement.bind(tokens.len(), tokens.into_iter().map(Value::from).collect());
+    let found = zoom_link::Model::find_by_statement(statement).all(db).await;
     match found {
         Ok(rows) => {
             let rows: HashMap<String, zoom_link::Model> = rows

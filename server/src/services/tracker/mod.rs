@@ -17,6 +17,7 @@ mod changes;
 mod commit;
 mod lookup;
 mod session;
+mod shapes;
 mod sweep;
 
 use std::sync::Arc;
