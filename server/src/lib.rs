@@ -13,7 +13,4 @@ pub mod startup;
 pub mod telegram;
 
 pub use config::Config;
-/// The allocator the server's binaries run on (`#[global_allocator]`): a request allocates a few
-/// dozen small blocks, and mimalloc answers each in a fraction of the system allocator's time.
-pub use mimalloc::MiMalloc as Allocator;
 pub use startup::Application;

@@ -69,7 +69,9 @@ pub async fn seed_school(db: &DatabaseConnection, sessions: usize) {
 /// As a running server leaves the database: the totals' changes folded, and the planner's
 /// statistics as the database keeps them by itself (PostgreSQL's autovacuum and MySQL's
 /// persistent statistics analyse a changed table; SQLite has statistics only when someone
-/// runs `ANALYZE`, which the server never does).
+/// runs `ANALYZE`, which the server never does). PostgreSQL then writes the seeding's log
+/// out in a checkpoint: otherwise the checkpoints that gigabytes of inserts call for run
+/// through the measurements and hold commits up by tens of milliseconds.
 pub async fn settle(db: &DatabaseConnection) {
     zoomtrack_server::services::totals::fold(db)
         .await
@@ -80,6 +82,15 @@ pub async fn settle(db: &DatabaseConnection) {
         _ => return,
     };
     db.execute_unprepared(analyze).await.expect("analyze");
+    if db.get_database_backend() == DbBackend::Postgres
+        && let Err(err) = db.execute_unprepared("CHECKPOINT").await
+    {
+        eprintln!(
+            "no checkpoint after seeding ({err}): the role needs pg_checkpoint \
+             (scripts/services.sh grants it); the seeding's checkpoints may run during the \
+             measurements"
+        );
+    }
 }
 
 /// `count` links of the seeded school, all in one state at `at`, tokens numbered from `first`.

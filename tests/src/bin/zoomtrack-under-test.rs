@@ -1,8 +1,5 @@
 //! The server as its own process, for tests that stop it with a signal or kill it.
 
-#[global_allocator]
-static ALLOCATOR: zoomtrack_server::Allocator = zoomtrack_server::Allocator;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     zoomtrack_server::cli::main().await
