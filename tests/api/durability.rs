@@ -163,24 +163,37 @@ async fn a_database_failure_is_answered_in_json_and_logged_with_its_request(db: 
         !message.contains("wpos_zoom_links"),
         "the client sees no database detail: {message}"
     );
+    // A student's browser gets the error page, and the log the same line.
+    let page = server.track(&link.token).await;
+    assert_eq!(page.status(), 500);
+    let html = page.text().await.expect("the error page");
+    assert!(html.contains("This lesson link does not work"), "{html}");
+    assert!(!html.contains("wpos_zoom_links"), "{html}");
     server.terminate();
     let text = std::fs::read_to_string(&log).expect("the log");
     let _ = std::fs::remove_file(&log);
-    let line = text
+    let failures: Vec<&str> = text
         .lines()
-        .find(|line| line.contains("request failed"))
-        .unwrap_or_else(|| panic!("no failure logged:\n{text}"));
-    assert!(line.contains("ERROR"), "{line}");
+        .filter(|line| line.contains("request failed"))
+        .collect();
+    for (method, path) in [("POST", "/api/zoom/heartbeat"), ("GET", "/api/zoom/track")] {
+        let line = failures
+            .iter()
+            .find(|line| line.contains(&format!("path={path}")))
+            .unwrap_or_else(|| panic!("no failure of {path} logged:\n{text}"));
+        assert!(line.contains("ERROR"), "{line}");
+        assert!(
+            line.contains(&format!("method={method}")),
+            "the failure names its request: {line}"
+        );
+        assert!(
+            line.contains("wpos_zoom_links"),
+            "the log holds the cause: {line}"
+        );
+    }
+    assert_eq!(failures.len(), 2, "each failure logged once:\n{text}");
     assert!(
-        line.contains("method=POST") && line.contains("path=/api/zoom/heartbeat"),
-        "the failure names its request: {line}"
-    );
-    assert!(
-        line.contains("wpos_zoom_links"),
-        "the log holds the cause: {line}"
-    );
-    assert!(
-        !line.contains(&link.token),
-        "the log holds no tracking token: {line}"
+        !text.contains(&link.token),
+        "the log holds no tracking token:\n{text}"
     );
 }

@@ -109,10 +109,19 @@ impl ApiError {
         headers
     }
 
-    /// Logs internal causes; clients only see the generic message.
+    /// Logs internal causes where no response carries them (a subscription after its
+    /// upgrade); clients only see the generic message.
     pub fn log(&self) {
         if let Some(failure) = self.failure() {
             failure.log(None);
+        }
+    }
+
+    /// Hands an internal cause to the router's outer layer (`http::answer_within`), which logs
+    /// it with the request's method and path; clients only see the generic message.
+    pub fn attach(&self, response: &mut Response) {
+        if let Some(failure) = self.failure() {
+            response.extensions_mut().insert(failure);
         }
     }
 
@@ -151,7 +160,6 @@ impl Failure {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let failure = self.failure();
         let mut body = json!({
             "success": false,
             "error": { "code": self.code(), "message": self.message() },
@@ -160,9 +168,7 @@ impl IntoResponse for ApiError {
             body["status"] = json!(status_name(*status));
         }
         let mut response = (self.status(), self.headers(), Json(body)).into_response();
-        if let Some(failure) = failure {
-            response.extensions_mut().insert(failure);
-        }
+        self.attach(&mut response);
         response
     }
 }

@@ -22,9 +22,9 @@ pub(super) fn refuse(status: StatusCode, code: &str, message: &str) -> Response 
 
 /// A REST error in GraphQL's shape, with its status and headers.
 fn refuse_with(err: &ApiError) -> Response {
-    err.log();
     let mut response = refuse(err.status(), err.code(), &err.message());
     response.headers_mut().extend(err.headers());
+    err.attach(&mut response);
     response
 }
 

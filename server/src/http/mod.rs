@@ -58,14 +58,19 @@ pub fn router(state: AppState) -> Router {
         // Request spans at debug level (`RUST_LOG=zoomtrack_server=debug,tower_http=debug`):
         // formatting one costs a heartbeat about an eighth of its instructions. They carry the path only:
         // queries hold tracking tokens.
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    tracing::debug_span!("http", method = %req.method(), path = %req.uri().path())
+                })
+                // `answer_within` logs server errors with their request.
+                .on_failure(()),
+        )
         .with_state(state)
 }
 
-/// Answers 503 when a request takes longer than `REQUEST_TIMEOUT`, and logs the internal
-/// failure behind a response with the request's method and path.
+/// Answers 503 when a request takes longer than `REQUEST_TIMEOUT`, and logs a server error with
+/// the request's method and path (and the internal failure behind it, when there is one).
 async fn answer_within(State(deadline): State<Duration>, req: Request, next: Next) -> Response {
     let (method, uri) = (req.method().clone(), req.uri().clone());
     let response = match tokio::time::timeout(deadline, next.run(req)).await {
@@ -73,8 +78,15 @@ async fn answer_within(State(deadline): State<Duration>, req: Request, next: Nex
         Err(_) => error::ApiError::Timeout("the request was not answered within REQUEST_TIMEOUT")
             .into_response(),
     };
-    if let Some(failure) = response.extensions().get::<error::Failure>() {
-        failure.log(Some((&method, uri.path())));
+    match response.extensions().get::<error::Failure>() {
+        Some(failure) => failure.log(Some((&method, uri.path()))),
+        None if response.status().is_server_error() => tracing::warn!(
+            %method,
+            path = %uri.path(),
+            status = response.status().as_u16(),
+            "request answered with a server error"
+        ),
+        None => {}
     }
     response
 }

@@ -91,8 +91,9 @@ pub async fn track(
     match outcome {
         Ok((view, link)) => page::tracking(&state.settings, view, &link),
         Err(err) if wants_html(&headers) => {
-            err.log();
-            page::error(err.status(), &err.message())
+            let mut response = page::error(err.status(), &err.message());
+            err.attach(&mut response);
+            response
         }
         Err(err) => err.into_response(),
     }

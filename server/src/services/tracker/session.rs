@@ -121,7 +121,7 @@ impl Tracker {
         now: DateTime<Utc>,
     ) -> Result<EndOutcome> {
         // A reader's view: a token nobody issued never reaches the writer, and the end itself is
-        // a conditional write that reads back what won.
+        // decided again on the session as the writer's transaction holds it.
         let mut link = self.lookups.by_token(token).await?;
         if link.session_status.is_none() {
             return Err(ServiceError::SessionNotActive(None));
