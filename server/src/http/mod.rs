@@ -56,8 +56,8 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(middleware::from_fn_with_state(deadline, answer_within))
         // Request spans at debug level (`RUST_LOG=zoomtrack_server=debug,tower_http=debug`):
-        // formatting one costs a heartbeat about an eighth of its instructions. They carry the path only:
-        // queries hold tracking tokens.
+        // formatting one costs a heartbeat about an eighth of its instructions. They carry the
+        // path only: queries hold tracking tokens.
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request<_>| {

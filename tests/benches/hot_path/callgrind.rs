@@ -35,10 +35,10 @@ pub fn available() -> bool {
 /// The variable naming a folder where the dumps are kept for `callgrind_annotate` (one
 /// `callgrind.out.N` per measured window, in `server/` and `floor/`); without it they go to a
 /// temporary folder, removed at the end.
-pub const KEEP: &str = "HOT_PATH_CALLGRIND_DIR";
+const KEEP: &str = "HOT_PATH_CALLGRIND_DIR";
 
 /// Where the dumps of the process called `name` go, and whether they are kept.
-pub fn folder(name: &str) -> (PathBuf, bool) {
+fn folder(name: &str) -> (PathBuf, bool) {
     match std::env::var_os(KEEP) {
         Some(kept) => (PathBuf::from(kept).join(name), true),
         None => (
