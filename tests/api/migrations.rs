@@ -364,3 +364,82 @@ async fn a_database_that_ran_the_replaced_totals_migration_upgrades(db: TestDb) 
         assert_eq!(totals, ["2 2400"], "each started session counted once");
     }
 }
+
+/// Changes of every kind the totals' triggers count: a session ends, a link is opened, a beat
+/// moves nothing counted, a session stops counting, sessions are deleted.
+const CHANGES: [&str; 5] = [
+    "UPDATE wpos_zoom_links SET session_status = 'timeout', session_duration_seconds = 1800,
+        session_ended_at = last_activity_at WHERE id = 1",
+    "UPDATE wpos_zoom_links SET clicked_at = '2026-11-29 12:05:00', session_status = 'active',
+        last_activity_at = '2026-11-29 12:05:00' WHERE id = 3",
+    "UPDATE wpos_zoom_links SET last_activity_at = '2026-11-29 12:06:00' WHERE id = 3",
+    "UPDATE wpos_zoom_links SET clicked_at = NULL, session_status = NULL WHERE id = 2",
+    "DELETE FROM wpos_zoom_links WHERE id IN (1, 3)",
+];
+
+/// The seed and [`CHANGES`] on an empty database; returns the changes the triggers appended.
+async fn appended(conn: &DatabaseConnection) -> Vec<String> {
+    for sql in [
+        "DELETE FROM wpos_zoom_links",
+        "DELETE FROM session_total_changes",
+    ] {
+        exec(conn, sql).await;
+    }
+    for sql in SEED.iter().skip(2).chain(&CHANGES) {
+        exec(conn, sql).await;
+    }
+    rows(
+        conn,
+        "SELECT id, day, teacher_id, session_status, sessions, duration_seconds
+         FROM session_total_changes",
+        |row| {
+            format!(
+                "{:06} {} {} {} {} {}",
+                get::<i64>(row, 0),
+                get::<chrono::NaiveDate>(row, 1),
+                get::<i64>(row, 2),
+                get::<String>(row, 3),
+                get::<i64>(row, 4),
+                get::<i64>(row, 5),
+            )
+        },
+    )
+    .await
+    .into_iter()
+    .map(|line| line[7..].to_owned())
+    .collect()
+}
+
+db_test!(the_newest_migration_goes_down_and_up_and_its_triggers_count_as_before);
+async fn the_newest_migration_goes_down_and_up_and_its_triggers_count_as_before(db: TestDb) {
+    let conn = connect(&db).await;
+    Migrator::up(&conn, None).await.expect("migrates");
+    for sql in &SEED[..2] {
+        exec(&conn, sql).await;
+    }
+    let counted = conn.get_database_backend() != DbBackend::Sqlite;
+    let now = if counted {
+        appended(&conn).await
+    } else {
+        Vec::new()
+    };
+
+    Migrator::down(&conn, Some(1)).await.expect("goes down");
+    if counted {
+        let before = appended(&conn).await;
+        assert_eq!(now, before, "the triggers append what they appended before");
+        assert_eq!(
+            now.len(),
+            8,
+            "two sessions seeded, an end (what it leaves and what it reaches), an opening, a \
+             session no longer counted, two deleted: {now:?}"
+        );
+    }
+
+    Migrator::up(&conn, None).await.expect("comes up again");
+    assert_eq!(
+        schema(&conn).await,
+        new_schema(db.backend).await,
+        "the schema of a new database"
+    );
+}

@@ -17,7 +17,10 @@ use std::{collections::BTreeSet, sync::Arc};
 
 use chrono::{DateTime, Utc};
 use entity::zoom_link;
-use sea_orm::{DatabaseConnection, DbBackend, DbErr, IsolationLevel, TransactionTrait};
+use sea_orm::{
+    DatabaseConnection, DbBackend, DbErr, IsolationLevel, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
@@ -169,6 +172,25 @@ fn reaches_nothing(err: &ServiceError) -> bool {
     )
 }
 
+/// How the group commit's transaction begins. MySQL: read committed, as PostgreSQL's default
+/// (MySQL's default, repeatable read, would lock a gap of the index around each session as well
+/// as its row). SQLite: `BEGIN IMMEDIATE`, the write lock first: the transaction reads before it
+/// writes, and a deferred one would fail at its first write (`SQLITE_BUSY_SNAPSHOT`, at once,
+/// whatever the busy timeout) if another process wrote the file after its read.
+fn transaction_options(db: &DatabaseConnection) -> TransactionOptions {
+    match db.get_database_backend() {
+        DbBackend::MySql => TransactionOptions {
+            isolation_level: Some(IsolationLevel::ReadCommitted),
+            ..TransactionOptions::default()
+        },
+        DbBackend::Sqlite => TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        },
+        _ => TransactionOptions::default(),
+    }
+}
+
 /// One transaction for `jobs`: `Err` when it failed as a whole (a database error), else each
 /// change's own outcome (a refusal, such as a session never opened, is one of them).
 async fn transaction(
@@ -180,15 +202,7 @@ async fn transaction(
 ) -> Result<Vec<Result<Written>>> {
     let pending = beats.take(jobs.iter().map(|job| job.change.id()));
     let written = async {
-        // Read committed, as PostgreSQL's default: MySQL's default, repeatable read, would
-        // lock a gap of the index around each session as well as its row.
-        let txn = match db.get_database_backend() {
-            DbBackend::MySql => {
-                db.begin_with_config(Some(IsolationLevel::ReadCommitted), None)
-                    .await?
-            }
-            _ => db.begin().await?,
-        };
+        let txn = db.begin_with_options(transaction_options(db)).await?;
         beats::write_beats(&txn, pending.iter().copied()).await?;
         let mut sessions = statements
             .lock(&txn, jobs.iter().map(|job| job.change.id()))
