@@ -27,7 +27,9 @@ use std::{
 
 use chrono::{Duration as Span, Utc};
 use entity::zoom_link::SessionStatus;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
 use serde_json::{Value, json};
 use zoomtrack_server::{
     domain::{SessionRules, time},
@@ -119,6 +121,8 @@ struct Run {
     stats: Vec<(&'static str, f64, f64)>,
     sweep_seconds: f64,
     swept: u64,
+    /// The database's own single `UPDATE` ending as many sessions, seconds.
+    sweep_floor: f64,
     beat_p99_before: f64,
     beat_p99_sweeping: f64,
     /// Instructions per request: heartbeat, track, end (SQLite only).
@@ -132,6 +136,8 @@ struct Groups {
     fresh: usize,
     ending: usize,
     stale: usize,
+    /// Sessions the database's own statement ends, beside the sweep.
+    stale_floor: usize,
 }
 
 impl Groups {
@@ -143,6 +149,7 @@ impl Groups {
             fresh: history + live,
             ending: history + 2 * live,
             stale: history + 3 * live,
+            stale_floor: history + 4 * live,
         }
     }
 }
@@ -413,11 +420,65 @@ async fn measure(backend: Backend, cores: Cores, sizes: Sizes, args: &BenchArgs)
     run.beat_p99_before = latency.p99_between(load_started + Duration::from_secs(1), started);
     run.beat_p99_sweeping = latency.p99_between(started, started + took);
     server.terminate();
+    run.sweep_floor = sweep_floor(&api.db, groups.stale_floor, live).await;
 
     if backend == Backend::Sqlite && callgrind::available() {
         run.instructions = Some(count_instructions(&db, &groups, sizes).await);
     }
     Some(run)
+}
+
+/// The sweep's floor: `count` more sessions gone quiet 3 h ago (tokens from `first`), ended by
+/// the database's own single `UPDATE` of the columns the sweep sets (autocommit, the server
+/// stopped, no other load), in seconds.
+async fn sweep_floor(db: &DatabaseConnection, first: usize, count: usize) -> f64 {
+    seed_links(
+        db,
+        first,
+        count,
+        Some(SessionStatus::Active),
+        Utc::now() - Span::hours(3),
+    )
+    .await;
+    let backend = db.get_database_backend();
+    let seconds = match backend {
+        DbBackend::Postgres => {
+            "GREATEST(CAST(EXTRACT(EPOCH FROM (last_activity_at - clicked_at)) AS BIGINT), 0)"
+        }
+        DbBackend::MySql => "GREATEST(TIMESTAMPDIFF(SECOND, clicked_at, last_activity_at), 0)",
+        _ => "MAX(unixepoch(last_activity_at) - unixepoch(clicked_at), 0)",
+    };
+    let div = if backend == DbBackend::MySql {
+        "DIV"
+    } else {
+        "/"
+    };
+    let cutoff = time::to_db(time::now() - Span::hours(2));
+    let sql = format!(
+        "UPDATE wpos_zoom_links SET session_status = 'timeout', \
+         session_end_reason = 'timed_out', session_ended_at = last_activity_at, \
+         session_duration_seconds = {seconds}, \
+         session_duration_minutes = ({seconds} + 30) {div} 60 \
+         WHERE session_status = 'active' AND last_activity_at < {placeholder}",
+        placeholder = if backend == DbBackend::Postgres {
+            "$1"
+        } else {
+            "?"
+        },
+    );
+    let started = Instant::now();
+    let ended = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [cutoff.into()],
+        ))
+        .await
+        .expect("the database's own sweep")
+        .rows_affected();
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(ended, count as u64, "the floor ends every quiet session");
+    took
 }
 
 /// Instructions per heartbeat, first click and end, under callgrind, on sessions the runs
