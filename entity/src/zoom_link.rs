@@ -67,6 +67,32 @@ pub struct Model {
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
+    /// Reads a row of every column in declaration order (what `Entity::find()` selects) by
+    /// position. SeaORM's derived reader formats each column's name and looks it up, about
+    /// 23,000 instructions per session; the hot paths read sessions this way instead.
+    pub fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
+        Ok(Self {
+            id: row.try_get_by_index(0)?,
+            tracking_token: row.try_get_by_index(1)?,
+            teacher_id: row.try_get_by_index(2)?,
+            student_id: row.try_get_by_index(3)?,
+            zoom_url: row.try_get_by_index(4)?,
+            created_at: row.try_get_by_index(5)?,
+            clicked_at: row.try_get_by_index(6)?,
+            session_ended_at: row.try_get_by_index(7)?,
+            session_duration_minutes: row.try_get_by_index(8)?,
+            session_duration_seconds: row.try_get_by_index(9)?,
+            session_status: row.try_get_by_index(10)?,
+            last_activity_at: row.try_get_by_index(11)?,
+            visit_id: row.try_get_by_index(12)?,
+            session_end_reason: row.try_get_by_index(13)?,
+            zoom_meeting_id: row.try_get_by_index(14)?,
+            zoom_joined_at: row.try_get_by_index(15)?,
+            in_meeting_seconds: row.try_get_by_index(16)?,
+            zoom_in_meeting: row.try_get_by_index(17)?,
+        })
+    }
+
     /// A link as issued: never opened, no session and nothing from Zoom yet.
     pub fn issued(
         id: crate::LinkId,

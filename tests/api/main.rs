@@ -7,6 +7,7 @@ mod contract;
 mod dashboard;
 mod dashboard_build;
 mod durability;
+mod entity_rows;
 mod flow;
 mod headers;
 mod limits;

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::zoom_link::{self, EndReason, SessionStatus};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, QueryTrait, Statement, Value,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
+    Statement, Value,
     sea_query::{CaseStatement, Expr},
 };
 
@@ -245,10 +245,10 @@ impl Statements {
             let statement = self
                 .lock
                 .bind(ids.len(), ids.into_iter().map(Value::from).collect());
-            let found = zoom_link::Model::find_by_statement(statement)
-                .all(db)
-                .await?;
-            rows.extend(found.into_iter().map(|row| (row.id, row)));
+            for row in db.query_all_raw(statement).await? {
+                let row = zoom_link::Model::from_row(&row)?;
+                rows.insert(row.id, row);
+            }
         }
         Ok(rows)
     }

@@ -11,7 +11,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use entity::zoom_link;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter, QueryTrait, Value,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryTrait, Value,
 };
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -95,7 +95,11 @@ async fn run(
 async fn read(db: &DatabaseConnection, statement: &Shapes, jobs: Vec<Job>) {
     let tokens = padded(jobs.iter().map(|job| job.token.clone()).collect());
     let statement = statement.bind(tokens.len(), tokens.into_iter().map(Value::from).collect());
-    let found = zoom_link::Model::find_by_statement(statement).all(db).await;
+    let found = db.query_all_raw(statement).await.and_then(|rows| {
+        rows.iter()
+            .map(zoom_link::Model::from_row)
+            .collect::<Result<Vec<_>, _>>()
+    });
     match found {
         Ok(rows) => {
             let rows: HashMap<String, zoom_link::Model> = rows
