@@ -68,8 +68,8 @@ impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
     /// Reads a row of every column in declaration order (what `Entity::find()` selects) by
-    /// position. SeaORM's derived reader formats each column's name and looks it up, about
-    /// 23,000 instructions per session; the hot paths read sessions this way instead.
+    /// position. SeaORM's derived reader formats each column's name and looks it up; read this
+    /// way, a session costs about 13,000 instructions less, and the hot paths read it so.
     pub fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
         Ok(Self {
             id: row.try_get_by_index(0)?,

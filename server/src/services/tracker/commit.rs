@@ -174,9 +174,10 @@ fn reaches_nothing(err: &ServiceError) -> bool {
 
 /// How the group commit's transaction begins. MySQL: read committed, as PostgreSQL's default
 /// (MySQL's default, repeatable read, would lock a gap of the index around each session as well
-/// as its row). SQLite: `BEGIN IMMEDIATE`, the write lock first: the transaction reads before it
-/// writes, and a deferred one would fail at its first write (`SQLITE_BUSY_SNAPSHOT`, at once,
-/// whatever the busy timeout) if another process wrote the file after its read.
+/// as its row). SQLite: `BEGIN IMMEDIATE`, the write lock first: without pending beats the
+/// transaction reads before it writes, and a deferred one would then fail at its first write
+/// (`SQLITE_BUSY_SNAPSHOT`, at once, whatever the busy timeout) if another process wrote the
+/// file after its read.
 fn transaction_options(db: &DatabaseConnection) -> TransactionOptions {
     match db.get_database_backend() {
         DbBackend::MySql => TransactionOptions {
