@@ -97,15 +97,13 @@ async fn read(db: &DatabaseConnection, statement: &Shapes, jobs: Vec<Job>) {
     let statement = statement.bind(tokens.len(), tokens.into_iter().map(Value::from).collect());
     let found = db.query_all_raw(statement).await.and_then(|rows| {
         rows.iter()
-            .map(zoom_link::Model::from_row)
-            .collect::<Result<Vec<_>, _>>()
+            .map(|row| {
+                zoom_link::Model::from_row(row).map(|link| (link.tracking_token.clone(), link))
+            })
+            .collect::<Result<HashMap<_, _>, _>>()
     });
     match found {
         Ok(rows) => {
-            let rows: HashMap<String, zoom_link::Model> = rows
-                .into_iter()
-                .map(|row| (row.tracking_token.clone(), row))
-                .collect();
             for job in jobs {
                 let _ = job.reply.send(Ok(rows.get(&job.token).cloned()));
             }
