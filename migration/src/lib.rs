@@ -18,6 +18,7 @@ mod m20261203_000008_credential_use_and_delivery_claims;
 mod m20261203_000009_session_totals_everywhere;
 mod m20261203_000010_drop_last_activity_index;
 mod m20261207_000011_mysql_totals_triggers_by_values;
+mod m20261207_000012_session_month_totals;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000009_session_totals_everywhere::Migration),
             Box::new(m20261203_000010_drop_last_activity_index::Migration),
             Box::new(m20261207_000011_mysql_totals_triggers_by_values::Migration),
+            Box::new(m20261207_000012_session_month_totals::Migration),
         ]
     }
 }

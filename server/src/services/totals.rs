@@ -1,13 +1,14 @@
-//! Folding the per-day totals' changes (PostgreSQL and MySQL).
+//! Folding the totals' changes (PostgreSQL and MySQL).
 //!
 //! There the triggers append each change to `session_total_changes` (see the migration
-//! `m20261203_000009_session_totals_everywhere`); readers add those rows to `session_totals`,
-//! so folding changes no answer, it only keeps the rows read few. The flush job folds every
+//! `m20261203_000009_session_totals_everywhere`); readers add those rows to `session_totals`
+//! and `session_month_totals`, so folding changes no answer, it only keeps the rows read few.
+//! A fold moves each change into the day's and the month's totals in one transaction. The flush job folds every
 //! round. SQLite's triggers update the totals themselves: nothing to fold.
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use sea_orm::{
     ConnectionTrait, DbBackend, FromQueryResult, IsolationLevel, Statement, TransactionSession,
     TransactionTrait, Value,
@@ -57,6 +58,16 @@ async fn fold_postgres(db: &impl ConnectionTrait) -> Result<u64> {
                 ON CONFLICT (day, teacher_id, session_status) DO UPDATE SET
                     sessions = session_totals.sessions + EXCLUDED.sessions,
                     duration_seconds = session_totals.duration_seconds + EXCLUDED.duration_seconds
+            ), added_to_months AS (
+                INSERT INTO session_month_totals
+                    (month, teacher_id, session_status, sessions, duration_seconds)
+                SELECT CAST(date_trunc('month', day) AS DATE), teacher_id, session_status,
+                       SUM(sessions), SUM(duration_seconds)
+                FROM summed GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+                ON CONFLICT (month, teacher_id, session_status) DO UPDATE SET
+                    sessions = session_month_totals.sessions + EXCLUDED.sessions,
+                    duration_seconds =
+                        session_month_totals.duration_seconds + EXCLUDED.duration_seconds
             )
             SELECT CAST(COALESCE(SUM(changes), 0) AS BIGINT) FROM summed",
         ))
@@ -100,14 +111,40 @@ async fn fold_mysql<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<u64
     if rows.is_empty() {
         return Ok(0);
     }
-    let mut sums: HashMap<(NaiveDate, i64, String), (i64, i64)> = HashMap::new();
+    let mut days: Sums = HashMap::new();
+    let mut months: Sums = HashMap::new();
     for row in &rows {
-        let sum = sums
-            .entry((row.day, row.teacher_id, row.session_status.clone()))
-            .or_default();
-        sum.0 += row.sessions;
-        sum.1 += row.duration_seconds;
+        let month = row.day.with_day(1).unwrap_or(row.day);
+        for (sums, at) in [(&mut days, row.day), (&mut months, month)] {
+            let sum = sums
+                .entry((at, row.teacher_id, row.session_status.clone()))
+                .or_default();
+            sum.0 += row.sessions;
+            sum.1 += row.duration_seconds;
+        }
     }
+    add_mysql(&txn, "session_totals", "day", days).await?;
+    add_mysql(&txn, "session_month_totals", "month", months).await?;
+    let ids: Vec<Value> = rows.iter().map(|row| Value::from(row.id)).collect();
+    for chunk in ids.chunks(1000) {
+        let marks = vec!["?"; chunk.len()].join(", ");
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!("DELETE FROM session_total_changes WHERE id IN ({marks})"),
+            chunk.to_vec(),
+        ))
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(rows.len() as u64)
+}
+
+/// Sessions and seconds per (day or month, teacher, status).
+type Sums = HashMap<(NaiveDate, i64, String), (i64, i64)>;
+
+/// Adds `sums` to the totals in `table`, keyed by its date column `at`, in key order (so two
+/// folds lock rows in the same order).
+async fn add_mysql(txn: &impl ConnectionTrait, table: &str, at: &str, sums: Sums) -> Result<()> {
     let mut keys: Vec<_> = sums.into_iter().collect();
     keys.sort_by(|a, b| a.0.cmp(&b.0));
     for chunk in keys.chunks(1000) {
@@ -123,10 +160,10 @@ async fn fold_mysql<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<u64
         }
         let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         txn.execute_raw(Statement::from_sql_and_values(
-            backend,
+            DbBackend::MySql,
             format!(
-                "INSERT INTO session_totals \
-                 (day, teacher_id, session_status, sessions, duration_seconds) VALUES {rows} \
+                "INSERT INTO {table} \
+                 ({at}, teacher_id, session_status, sessions, duration_seconds) VALUES {rows} \
                  ON DUPLICATE KEY UPDATE sessions = sessions + VALUES(sessions), \
                  duration_seconds = duration_seconds + VALUES(duration_seconds)"
             ),
@@ -134,16 +171,5 @@ async fn fold_mysql<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<u64
         ))
         .await?;
     }
-    let ids: Vec<Value> = rows.iter().map(|row| Value::from(row.id)).collect();
-    for chunk in ids.chunks(1000) {
-        let marks = vec!["?"; chunk.len()].join(", ");
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            format!("DELETE FROM session_total_changes WHERE id IN ({marks})"),
-            chunk.to_vec(),
-        ))
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(rows.len() as u64)
+    Ok(())
 }

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use entity::{session_total, session_total_change, teacher, zoom_link};
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use entity::{session_month_total, session_total, session_total_change, teacher, zoom_link};
 use sea_orm::{
     AccessMode, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
     IsolationLevel, QueryFilter, QuerySelect, Select, TransactionSession, TransactionTrait,
@@ -76,12 +76,15 @@ struct TeacherCounts {
     counts: CountsRow,
 }
 
+/// Whole UTC days or months `[from, to)`; `None` for an open end.
+type Dates = (Option<NaiveDate>, Option<NaiveDate>);
+
 /// What a filter's counts are made of: whole UTC days from the per-day totals, and the
 /// sessions of the partial days at either end of the range. `None` when the totals cannot
 /// answer (a student or a name search).
 struct Rollup {
     /// Whole days `[from, to)`; `None` for an open end.
-    days: Option<(Option<NaiveDate>, Option<NaiveDate>)>,
+    days: Option<Dates>,
     /// Start-time ranges `[from, to)` read from the sessions themselves.
     edges: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
@@ -173,77 +176,138 @@ pub(super) fn session_counts(
     with_counts(select, columns, teacher, by_teacher)
 }
 
-/// The counts of whole days `[from, to)` from the per-day totals. On PostgreSQL and MySQL the
-/// totals are `session_totals` plus the changes not folded yet, read in one snapshot (a
-/// repeatable-read transaction), so a fold between the two reads neither loses nor doubles a
-/// session.
+/// The counts of whole days `[from, to)` from the totals. On SQLite, the per-day totals. On
+/// PostgreSQL and MySQL, the whole months inside the range from the per-month totals and the
+/// days at either end from the per-day ones, plus the changes not folded yet; all read in one
+/// snapshot (a repeatable-read transaction), so a fold between two reads neither loses nor
+/// doubles a session.
 async fn day_totals<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     filter: &SessionFilter,
-    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+    (from, to): Dates,
     by_teacher: bool,
 ) -> Result<Vec<TeacherCounts>> {
-    fn select<E: EntityTrait>(
-        backend: DbBackend,
-        filter: &SessionFilter,
-        (from, to): (Option<NaiveDate>, Option<NaiveDate>),
-        by_teacher: bool,
-        [day, teacher_id, status]: [E::Column; 3],
-    ) -> Select<E> {
-        let table = E::default().table_name().to_owned();
-        let column = |name: &str| format!("{table}.{name}");
-        let columns = counts_sql(
-            backend,
-            &column("session_status"),
-            &column("sessions"),
-            &column("duration_seconds"),
-        );
-        let teacher = Expr::col((E::default(), teacher_id));
-        let mut select = with_counts(E::find(), columns, teacher, by_teacher);
-        if let Some(from) = from {
-            select = select.filter(day.gte(from));
-        }
-        if let Some(to) = to {
-            select = select.filter(day.lt(to));
-        }
-        if let Some(id) = filter.teacher_id {
-            select = select.filter(teacher_id.eq(id));
-        }
-        if !filter.statuses.is_empty() {
-            select = select.filter(status.is_in(filter.statuses.clone()));
-        }
-        select
-    }
-    use session_total::Column as T;
-    use session_total_change::Column as C;
     let backend = db.get_database_backend();
-    let totals = select::<session_total::Entity>(
-        backend,
-        filter,
-        (from, to),
-        by_teacher,
-        [T::Day, T::TeacherId, T::SessionStatus],
-    );
+    let select = |table: Totals, range| {
+        use session_month_total::Column as M;
+        use session_total::Column as T;
+        use session_total_change::Column as C;
+        match table {
+            Totals::Days => table_select::<session_total::Entity>(
+                backend,
+                filter,
+                range,
+                by_teacher,
+                [T::Day, T::TeacherId, T::SessionStatus],
+            ),
+            Totals::Months => table_select::<session_month_total::Entity>(
+                backend,
+                filter,
+                range,
+                by_teacher,
+                [M::Month, M::TeacherId, M::SessionStatus],
+            ),
+            Totals::Changes => table_select::<session_total_change::Entity>(
+                backend,
+                filter,
+                range,
+                by_teacher,
+                [C::Day, C::TeacherId, C::SessionStatus],
+            ),
+        }
+    };
     if backend == DbBackend::Sqlite {
-        return Ok(totals.into_model().all(db).await?);
+        return Ok(select(Totals::Days, (from, to)).all(db).await?);
     }
-    let changes = select::<session_total_change::Entity>(
-        backend,
-        filter,
-        (from, to),
-        by_teacher,
-        [C::Day, C::TeacherId, C::SessionStatus],
-    );
     let txn = db
         .begin_with_config(
             Some(IsolationLevel::RepeatableRead),
             Some(AccessMode::ReadOnly),
         )
         .await?;
-    let mut rows = totals.into_model().all(&txn).await?;
-    rows.extend(changes.into_model().all(&txn).await?);
+    let mut rows = Vec::new();
+    for (table, range) in month_split(from, to) {
+        rows.extend(select(table, range).all(&txn).await?);
+    }
+    rows.extend(select(Totals::Changes, (from, to)).all(&txn).await?);
     txn.commit().await?;
     Ok(rows)
+}
+
+/// Where a count's rows come from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Totals {
+    Days,
+    Months,
+    Changes,
+}
+
+/// The folded totals that cover whole days `[from, to)` (`None`: an open end): the whole
+/// months inside from the per-month totals, the days before the first and after the last
+/// from the per-day ones.
+fn month_split(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Vec<(Totals, Dates)> {
+    let month_of = |day: NaiveDate| day.with_day(1).unwrap_or(day);
+    // The first month that starts on or after `from`, and the month `to` falls in.
+    let first = match from {
+        Some(day) if day.day() == 1 => Some(day),
+        Some(day) => match month_of(day).checked_add_months(Months::new(1)) {
+            Some(next) => Some(next),
+            None => return vec![(Totals::Days, (from, to))],
+        },
+        None => None,
+    };
+    let last = to.map(month_of);
+    if let (Some(first), Some(last)) = (first, last)
+        && first >= last
+    {
+        return vec![(Totals::Days, (from, to))];
+    }
+    let mut parts = vec![(Totals::Months, (first, last))];
+    if let (Some(from), Some(first)) = (from, first)
+        && from < first
+    {
+        parts.push((Totals::Days, (Some(from), Some(first))));
+    }
+    if let (Some(last), Some(to)) = (last, to)
+        && last < to
+    {
+        parts.push((Totals::Days, (Some(last), Some(to))));
+    }
+    parts
+}
+
+/// The counts' select over one totals table, whose columns are `[date, teacher_id, status]`,
+/// for the dates `[from, to)` and the filter's teacher and statuses.
+fn table_select<E: EntityTrait>(
+    backend: DbBackend,
+    filter: &SessionFilter,
+    (from, to): Dates,
+    by_teacher: bool,
+    [at, teacher_id, status]: [E::Column; 3],
+) -> sea_orm::Selector<sea_orm::SelectModel<TeacherCounts>> {
+    let table = E::default().table_name().to_owned();
+    let column = |name: &str| format!("{table}.{name}");
+    let columns = counts_sql(
+        backend,
+        &column("session_status"),
+        &column("sessions"),
+        &column("duration_seconds"),
+    );
+    let teacher = Expr::col((E::default(), teacher_id));
+    let mut select = with_counts(E::find(), columns, teacher, by_teacher);
+    if let Some(from) = from {
+        select = select.filter(at.gte(from));
+    }
+    if let Some(to) = to {
+        select = select.filter(at.lt(to));
+    }
+    if let Some(id) = filter.teacher_id {
+        select = select.filter(teacher_id.eq(id));
+    }
+    if !filter.statuses.is_empty() {
+        select = select.filter(status.is_in(filter.statuses.clone()));
+    }
+    select.into_model()
 }
 
 /// The counts of `filter`, per teacher when `by_teacher` (otherwise under teacher 0).
@@ -371,4 +435,69 @@ pub async fn teacher_stats<C: ConnectionTrait + TransactionTrait>(
             .then_with(|| a.teacher.name.cmp(&b.teacher.name))
     });
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> Option<NaiveDate> {
+        Some(text.parse().unwrap())
+    }
+
+    #[test]
+    fn whole_months_come_from_the_month_totals_and_the_ends_from_the_days() {
+        use Totals::{Days, Months};
+        let split = |from: &str, to: &str| month_split(day(from), day(to));
+        assert_eq!(
+            split("2026-03-04", "2026-03-20"),
+            [(Days, (day("2026-03-04"), day("2026-03-20")))]
+        );
+        assert_eq!(
+            split("2026-02-25", "2026-03-20"),
+            [(Days, (day("2026-02-25"), day("2026-03-20")))],
+            "no whole month inside"
+        );
+        assert_eq!(
+            split("2026-02-25", "2026-05-03"),
+            [
+                (Months, (day("2026-03-01"), day("2026-05-01"))),
+                (Days, (day("2026-02-25"), day("2026-03-01"))),
+                (Days, (day("2026-05-01"), day("2026-05-03"))),
+            ]
+        );
+        assert_eq!(
+            split("2026-03-01", "2026-04-01"),
+            [(Months, (day("2026-03-01"), day("2026-04-01")))],
+            "exactly a month"
+        );
+        assert_eq!(
+            split("2025-12-31", "2026-02-01"),
+            [
+                (Months, (day("2026-01-01"), day("2026-02-01"))),
+                (Days, (day("2025-12-31"), day("2026-01-01"))),
+            ],
+            "across a year"
+        );
+        assert_eq!(month_split(None, None), [(Months, (None, None))]);
+        assert_eq!(
+            month_split(None, day("2026-03-10")),
+            [
+                (Months, (None, day("2026-03-01"))),
+                (Days, (day("2026-03-01"), day("2026-03-10"))),
+            ]
+        );
+        assert_eq!(
+            month_split(day("2026-03-10"), None),
+            [
+                (Months, (day("2026-04-01"), None)),
+                (Days, (day("2026-03-10"), day("2026-04-01"))),
+            ]
+        );
+        assert_eq!(
+            month_split(NaiveDate::MAX.with_day(2), None),
+            [(Days, (NaiveDate::MAX.with_day(2), None))],
+            "no month after the last one"
+        );
+    }
 }
