@@ -107,7 +107,7 @@ impl Application {
         Ok(Self {
             listener,
             local_addr: local,
-            state: http::AppState {
+            state: http::AppState::new(http::SharedState {
                 tracker,
                 settings,
                 schema,
@@ -115,7 +115,7 @@ impl Application {
                 sockets,
                 revocations,
                 stopping,
-            },
+            }),
             stop,
             deliveries,
             notifier,

@@ -29,7 +29,12 @@ use axum::{
 };
 use tower_http::trace::TraceLayer;
 
-pub use self::{limits::RateLimits, serve::serve, sockets::Sockets, state::AppState};
+pub use self::{
+    limits::RateLimits,
+    serve::serve,
+    sockets::Sockets,
+    state::{AppState, Shared as SharedState},
+};
 
 pub fn router(state: AppState) -> Router {
     let deadline = state.settings.limits.request_timeout;

@@ -11,8 +11,26 @@ use crate::{
     services::{Tracker, auth::Revocations},
 };
 
+/// Cloned for every request (each handler and middleware that takes it): one shared
+/// allocation, so a clone is one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     /// Session tracking, and the database connections.
     pub tracker: Arc<Tracker>,
     pub settings: Arc<Settings>,
