@@ -4,7 +4,7 @@ use std::{path::Path, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -94,18 +94,23 @@ pub async fn analyze_sqlite(db: &DatabaseConnection) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Connects, prepares SQLite (folder, WAL, planner statistics) and runs pending migrations.
-pub async fn connect(url: &str, sqlite_file: Option<&Path>) -> Result<Pools, DbErr> {
-    if let Some(dir) = sqlite_file
-        .and_then(Path::parent)
-        .filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|e| {
+/// Creates the folder of a SQLite database file.
+fn create_folder(sqlite_file: &Path) -> Result<(), DbErr> {
+    match sqlite_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| {
             DbErr::Custom(format!(
                 "cannot create the database folder {}: {e}",
                 dir.display()
             ))
-        })?;
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Connects, prepares SQLite (folder, WAL, planner statistics) and runs pending migrations.
+pub async fn connect(url: &str, sqlite_file: Option<&Path>) -> Result<Pools, DbErr> {
+    if let Some(file) = sqlite_file {
+        create_folder(file)?;
     }
     let sqlite = url.starts_with("sqlite:");
     let write = Database::connect(options(url, if sqlite { 1 } else { 16 }, false)).await?;
@@ -121,4 +126,118 @@ pub async fn connect(url: &str, sqlite_file: Option<&Path>) -> Result<Pools, DbE
         write.clone()
     };
     Ok(Pools { write, read })
+}
+
+/// How long a server waits for another one's start on the same database.
+const START_WAIT_SECONDS: u32 = 300;
+/// PostgreSQL's advisory lock key of the start: any number, the same in every server.
+const POSTGRES_START_KEY: i64 = 0x7a74_7374_6172_7401;
+
+/// PostgreSQL and MySQL: held while a server migrates the schema and creates the first admin
+/// credential. Servers started together on one database then do it one after another: the
+/// first migrates, the others find nothing left to do, and one admin credential is made.
+/// Without it each would run the same migrations at once (on PostgreSQL one of them fails on
+/// a duplicate; on MySQL, where a schema change is not transactional, worse). The lock is the
+/// database's own (`pg_advisory_lock`, `GET_LOCK`) on a connection of its own: a server that
+/// dies holding it releases it with its connection. Nothing on SQLite, which has one server
+/// process per file ([`SqliteOwner`]).
+pub struct StartLock(Option<DatabaseConnection>);
+
+impl StartLock {
+    /// Waits (at most 5 minutes) until no other server is starting on the database at `url`.
+    pub async fn acquire(url: &str) -> Result<Self, DbErr> {
+        if url.starts_with("sqlite:") {
+            return Ok(Self(None));
+        }
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        let conn = Database::connect(options).await?;
+        let waited = |cause: String| {
+            DbErr::Custom(format!(
+                "another server has been starting on this database (migrations, the first \
+                 admin credential) for longer than {START_WAIT_SECONDS} s: {cause}"
+            ))
+        };
+        match conn.get_database_backend() {
+            DbBackend::Postgres => {
+                conn.execute_unprepared(&format!(
+                    "SET lock_timeout = '{START_WAIT_SECONDS}s'; \
+                     SELECT pg_advisory_lock({POSTGRES_START_KEY})"
+                ))
+                .await
+                .map_err(|err| waited(err.to_string()))?;
+            }
+            DbBackend::MySql => {
+                // Lock names are the server's, not the database's: the database names it.
+                let got = conn
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::MySql,
+                        format!(
+                            "SELECT GET_LOCK(CONCAT('zoomtrack.start.', DATABASE()), \
+                             {START_WAIT_SECONDS})"
+                        ),
+                    ))
+                    .await?
+                    .map(|row| row.try_get_by_index::<Option<i64>>(0))
+                    .transpose()?
+                    .flatten();
+                if got != Some(1) {
+                    return Err(waited(format!("GET_LOCK answered {got:?}")));
+                }
+            }
+            _ => {}
+        }
+        Ok(Self(Some(conn)))
+    }
+
+    /// Lets the next server start: closing the lock's connection releases the lock.
+    pub async fn release(self) -> Result<(), DbErr> {
+        match self.0 {
+            Some(conn) => conn.close().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// SQLite: one server process per database file. Held for as long as the server runs: an
+/// exclusive lock (`flock`) on `<file>.lock` beside the database. A second server on the same
+/// file stops at start with a message instead of writing beside the first (each keeps
+/// heartbeats and live events in its own memory, which only PostgreSQL and MariaDB share).
+/// The lock is on a file of its own: SQLite's own locks on the database file are released
+/// when any descriptor of it in the process is closed.
+#[derive(Debug)]
+pub struct SqliteOwner {
+    _locked: std::fs::File,
+}
+
+impl SqliteOwner {
+    pub fn claim(sqlite_file: &Path) -> Result<Self, DbErr> {
+        create_folder(sqlite_file)?;
+        let mut name = sqlite_file.as_os_str().to_owned();
+        name.push(".lock");
+        let path = std::path::PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| DbErr::Custom(format!("cannot open {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _locked: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(DbErr::Custom(format!(
+                "another server is running on {}: SQLite takes one server process per \
+                 database file (several servers share PostgreSQL or MariaDB; see \
+                 docs/deploy.md)",
+                sqlite_file.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(DbErr::Custom(format!(
+                "cannot lock {}: {e}",
+                path.display()
+            ))),
+        }
+    }
 }

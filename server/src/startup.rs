@@ -32,12 +32,23 @@ pub struct Application {
     stop: watch::Sender<bool>,
     /// Set when `ADMIN_TOKEN` was not given and this start created the first admin credential.
     pub generated_admin_token: Option<String>,
+    /// SQLite: this process's claim on the database file, until it stops.
+    _sqlite_owner: Option<db::SqliteOwner>,
 }
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate().map_err(anyhow::Error::msg)?;
         let (url, sqlite_file) = config.database();
+        let sqlite_owner = sqlite_file
+            .as_deref()
+            .map(db::SqliteOwner::claim)
+            .transpose()
+            .context("DATABASE_URL: cannot open the database")?;
+        // Migrations and the first admin credential: one server at a time.
+        let start = db::StartLock::acquire(&url)
+            .await
+            .context("DATABASE_URL: cannot open the database")?;
         let pools = db::connect(&url, sqlite_file.as_deref())
             .await
             .context("DATABASE_URL: cannot open the database")?;
@@ -53,6 +64,10 @@ impl Application {
                 .await
                 .context("creating the first admin credential")?,
         };
+        start
+            .release()
+            .await
+            .context("DATABASE_URL: letting the next server start")?;
         let deliveries = match &config.telegram_bot_token {
             None => {
                 tracing::info!(
@@ -120,6 +135,7 @@ impl Application {
             deliveries,
             notifier,
             generated_admin_token,
+            _sqlite_owner: sqlite_owner,
         })
     }
 

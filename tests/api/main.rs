@@ -14,6 +14,7 @@ mod limits;
 mod live;
 mod migrations;
 mod plans;
+mod replicas;
 mod reports;
 mod sockets;
 mod spec_sql;

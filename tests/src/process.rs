@@ -43,12 +43,26 @@ impl ServerProcess {
 
     /// Starts the process with its log (standard output) going to `log`.
     async fn launch(binary: &str, db: &TestDb, extra: &[&str], log: Stdio) -> Self {
+        let mut args = vec!["--admin-token", ADMIN_TOKEN];
+        args.extend_from_slice(extra);
+        Self::launch_with(binary, db, &args, "warn", log).await
+    }
+
+    /// Starts `binary` on `db` with exactly `args` (no admin token unless they give one), its
+    /// log at `level` (`RUST_LOG`) going to `log`, and waits until it answers.
+    pub async fn launch_with(
+        binary: &str,
+        db: &TestDb,
+        args: &[&str],
+        level: &str,
+        log: Stdio,
+    ) -> Self {
         let port = free_port();
         let child = Command::new(binary)
-            .args(["--database-url", &db.url, "--admin-token", ADMIN_TOKEN])
+            .args(["--database-url", &db.url])
             .args(["--bind-addr", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .env("RUST_LOG", "warn")
+            .args(args)
+            .env("RUST_LOG", level)
             .stdout(log)
             .spawn()
             .expect("the server process starts");

@@ -1,0 +1,138 @@
+//! Several servers on one database. On PostgreSQL and MariaDB, servers started at the same
+//! moment on an empty database migrate it once and make one admin credential, one after
+//! another; on SQLite a second server process on the same file is refused at start.
+
+use std::process::{Command, Stdio};
+
+use futures::future::join_all;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use zoomtrack_tests::{
+    Backend, TestDb,
+    process::{ServerProcess, free_port},
+    run_on,
+};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_zoomtrack-under-test");
+
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    let conn = Database::connect(&db.url).await.expect("the test database");
+    let n = conn
+        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .expect("a count")
+        .expect("a row")
+        .try_get_by_index::<i64>(0)
+        .expect("a number");
+    conn.close().await.expect("closed");
+    n
+}
+
+async fn started_together_migrate_once(db: TestDb) {
+    let logs: Vec<_> = (0..3)
+        .map(|n| std::env::temp_dir().join(format!("replica-{n}-{}.log", free_port())))
+        .collect();
+    // No ADMIN_TOKEN: each would make the first admin credential if it found none.
+    let servers = join_all(logs.iter().map(|log| {
+        let file = std::fs::File::create(log).expect("a log file");
+        ServerProcess::launch_with(SERVER, &db, &[], "info", Stdio::from(file))
+    }))
+    .await;
+    for server in &servers {
+        assert_eq!(
+            server
+                .client
+                .get(server.url("/health"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let text: Vec<String> = logs
+        .iter()
+        .map(|log| std::fs::read_to_string(log).expect("the log"))
+        .collect();
+    let applied: usize = text
+        .iter()
+        .map(|log| log.matches("Applying migration").count())
+        .sum();
+    assert_eq!(
+        applied,
+        Migrator::migrations().len(),
+        "each migration applied once, by one of them: {text:#?}"
+    );
+    let generated = text
+        .iter()
+        .filter(|log| log.contains("an admin credential was created"))
+        .count();
+    assert_eq!(
+        generated, 1,
+        "one of them made the admin credential: {text:#?}"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL"
+        )
+        .await,
+        1,
+        "one admin credential"
+    );
+    for log in &logs {
+        let _ = std::fs::remove_file(log);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_started_together_on_postgres_migrate_once() {
+    run_on(Backend::Postgres, started_together_migrate_once).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_started_together_on_mysql_migrate_once() {
+    run_on(Backend::MySql, started_together_migrate_once).await
+}
+
+/// Runs the server binary on `db` expecting it to stop at start; returns what it said.
+fn refused(db: &TestDb) -> String {
+    let output = Command::new(SERVER)
+        .args([
+            "--database-url",
+            &db.url,
+            "--admin-token",
+            zoomtrack_tests::ADMIN_TOKEN,
+        ])
+        .args(["--bind-addr", &format!("127.0.0.1:{}", free_port())])
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the server runs");
+    assert!(!output.status.success(), "the second server started");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_one_sqlite_file_is_refused() {
+    run_on(Backend::Sqlite, |db| async move {
+        let first = ServerProcess::start(SERVER, &db, &[]).await;
+        let said = refused(&db);
+        assert!(
+            said.contains("another server is running on")
+                && said.contains("one server process per database file"),
+            "{said}"
+        );
+        // The first is untouched, and once it stops the file is free again.
+        let link = first.issue_link().await;
+        assert_eq!(first.track(&link.token).await.status(), 200);
+        assert!(first.terminate().success());
+        let second = ServerProcess::start(SERVER, &db, &[]).await;
+        assert_eq!(second.heartbeat(&link.token).await.0, 200);
+        assert!(second.terminate().success());
+    })
+    .await
+}
