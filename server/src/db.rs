@@ -1,6 +1,6 @@
 //! Connecting to the database and bringing its schema up to date.
 
-use std::{path::Path, time::Duration};
+use std::{future::Future, path::Path, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
@@ -200,6 +200,64 @@ impl StartLock {
             Some(conn) => conn.close().await,
             None => Ok(()),
         }
+    }
+}
+
+/// PostgreSQL's advisory lock key of a sweep round.
+const POSTGRES_SWEEP_KEY: i64 = 0x7a74_7377_6565_7001;
+
+/// PostgreSQL and MySQL: at most one server runs a round of the auto-timeout sweep at a time,
+/// so that servers on one database do not each do the same work at the same moment (and wait
+/// on each other's row locks). A try, never a wait: a server that finds another one sweeping
+/// skips its round. Nothing relies on it for correctness: every sweep statement is a
+/// conditional update, so a session ends once whoever runs it. On a connection of its own,
+/// kept for the server's life; nothing on SQLite.
+pub struct SweepLock(Option<DatabaseConnection>);
+
+impl SweepLock {
+    pub async fn connect(url: &str) -> Result<Self, DbErr> {
+        if url.starts_with("sqlite:") {
+            return Ok(Self(None));
+        }
+        let mut options = ConnectOptions::new(url);
+        options
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false);
+        Ok(Self(Some(Database::connect(options).await?)))
+    }
+
+    /// Runs `round` unless another server is running one: then `None`. The lock is released
+    /// when the round ends, whatever it returned.
+    pub async fn run<T>(&self, round: impl Future<Output = T>) -> Result<Option<T>, DbErr> {
+        let Some(conn) = &self.0 else {
+            return Ok(Some(round.await));
+        };
+        let backend = conn.get_database_backend();
+        let (take, release) = match backend {
+            DbBackend::Postgres => (
+                format!(
+                    "SELECT CAST(CAST(pg_try_advisory_lock({POSTGRES_SWEEP_KEY}) AS INT) AS BIGINT)"
+                ),
+                format!("SELECT pg_advisory_unlock({POSTGRES_SWEEP_KEY})"),
+            ),
+            _ => (
+                "SELECT GET_LOCK(CONCAT('zoomtrack.sweep.', DATABASE()), 0)".to_owned(),
+                "SELECT RELEASE_LOCK(CONCAT('zoomtrack.sweep.', DATABASE()))".to_owned(),
+            ),
+        };
+        let taken = conn
+            .query_one_raw(Statement::from_string(backend, take))
+            .await?
+            .map(|row| row.try_get_by_index::<Option<i64>>(0))
+            .transpose()?
+            .flatten();
+        if taken != Some(1) {
+            return Ok(None);
+        }
+        let done = round.await;
+        conn.execute_unprepared(&release).await?;
+        Ok(Some(done))
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Application {
     stop: watch::Sender<bool>,
     /// Set when `ADMIN_TOKEN` was not given and this start created the first admin credential.
     pub generated_admin_token: Option<String>,
+    /// Taken by each round of the sweep job.
+    sweep_lock: db::SweepLock,
     /// SQLite: this process's claim on the database file, until it stops.
     _sqlite_owner: Option<db::SqliteOwner>,
 }
@@ -50,6 +52,9 @@ impl Application {
             .await
             .context("DATABASE_URL: cannot open the database")?;
         let pools = db::connect(&url, sqlite_file.as_deref())
+            .await
+            .context("DATABASE_URL: cannot open the database")?;
+        let sweep_lock = db::SweepLock::connect(&url)
             .await
             .context("DATABASE_URL: cannot open the database")?;
         let listener = TcpListener::bind(config.bind_addr)
@@ -135,6 +140,7 @@ impl Application {
             deliveries,
             notifier,
             generated_admin_token,
+            sweep_lock,
             _sqlite_owner: sqlite_owner,
         })
     }
@@ -162,6 +168,7 @@ impl Application {
         let settings = self.state.settings.clone();
         let sweeper = tokio::spawn(jobs::sweeper::run(
             tracker.clone(),
+            self.sweep_lock,
             settings.sweep_interval,
             stop_rx.clone(),
         ));

@@ -1,14 +1,21 @@
 //! Several servers on one database. On PostgreSQL and MariaDB, servers started at the same
 //! moment on an empty database migrate it once and make one admin credential, one after
-//! another; on SQLite a second server process on the same file is refused at start.
+//! another, and the sweep's rounds take turns; on SQLite a second server process on the same
+//! file is refused at start.
 
-use std::process::{Command, Stdio};
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
 
+use entity::zoom_link::{self, SessionStatus};
 use futures::future::join_all;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, Database, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, Database, EntityTrait, PaginatorTrait, QueryFilter, Statement,
+};
 use zoomtrack_tests::{
-    Backend, TestDb,
+    Backend, Seed, TestApp, TestDb, insert_seeds,
     process::{ServerProcess, free_port},
     run_on,
 };
@@ -135,4 +142,95 @@ async fn a_second_server_on_one_sqlite_file_is_refused() {
         assert!(second.terminate().success());
     })
     .await
+}
+
+/// Stale active sessions of the seeded teacher and student, silent for 3 hours.
+async fn stale_sessions(app: &TestApp, count: usize, first: usize) {
+    let seeds: Vec<Seed> = (0..count)
+        .map(|_| Seed {
+            teacher_id: 1,
+            student_id: 1,
+            at: chrono::Utc::now() - chrono::Duration::hours(3),
+            status: Some(SessionStatus::Active),
+            duration_seconds: None,
+        })
+        .collect();
+    insert_seeds(&app.db, &seeds, first).await;
+}
+
+async fn still_active(app: &TestApp) -> u64 {
+    zoom_link::Entity::find()
+        .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
+        .count(&app.db)
+        .await
+        .expect("a count")
+}
+
+/// While another server holds the sweep's lock, a server's rounds are skipped; once it is
+/// released, the next round sweeps. Three servers sweeping every second end each session
+/// once.
+async fn sweep_rounds_take_turns(db: TestDb) {
+    let lock = zoomtrack_server::db::SweepLock::connect(&db.url)
+        .await
+        .expect("the lock's connection");
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (taken, is_taken) = tokio::sync::oneshot::channel::<()>();
+    let holder = tokio::spawn(async move {
+        lock.run(async {
+            let _ = taken.send(());
+            let _ = released.await;
+        })
+        .await
+        .expect("the lock")
+        .expect("taken: nobody else sweeps yet");
+    });
+    is_taken.await.expect("the lock is taken");
+    let app = TestApp::spawn(&db, &["--sweep-interval", "1s"]).await;
+    app.create_teacher("Anna Teacher").await;
+    app.create_student("Bob Student").await;
+    stale_sessions(&app, 50, 0).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        still_active(&app).await,
+        50,
+        "no round while another server sweeps"
+    );
+    release.send(()).expect("the holder waits");
+    holder.await.expect("released");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while still_active(&app).await > 0 {
+        assert!(Instant::now() < deadline, "the next round swept");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let others = [
+        TestApp::spawn(&db, &["--sweep-interval", "1s"]).await,
+        TestApp::spawn(&db, &["--sweep-interval", "1s"]).await,
+    ];
+    stale_sessions(&app, 300, 100).await;
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while still_active(&app).await > 0 {
+        assert!(Instant::now() < deadline, "three servers swept");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let timed_out = zoom_link::Entity::find()
+        .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout))
+        .count(&app.db)
+        .await
+        .expect("a count");
+    assert_eq!(timed_out, 350);
+    for other in others {
+        other.stop().await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_rounds_take_turns_on_postgres() {
+    run_on(Backend::Postgres, sweep_rounds_take_turns).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_rounds_take_turns_on_mysql() {
+    run_on(Backend::MySql, sweep_rounds_take_turns).await
 }

@@ -2,7 +2,8 @@
 //! every few hours, take the planner's statistics again.
 //!
 //! The sweep is [`Tracker::sweep`]; each statement is a conditional update, so it is safe
-//! while requests arrive and when every replica runs it.
+//! while requests arrive and when every replica runs it. On PostgreSQL and MySQL a round runs
+//! under [`db::SweepLock`], so replicas take turns instead of doing the same work at once.
 
 use std::{
     sync::Arc,
@@ -18,8 +19,15 @@ use crate::{db, domain::time, services::Tracker};
 /// How often SQLite's planner statistics are taken again (see `db::analyze_sqlite`).
 const ANALYZE_EVERY: Duration = Duration::from_secs(6 * 3600);
 
-pub async fn run(tracker: Arc<Tracker>, interval: Duration, stop: watch::Receiver<bool>) {
-    let tracker = &tracker;
+/// Every `interval`, a round under `lock` (a server that finds another one sweeping skips
+/// its round).
+pub async fn run(
+    tracker: Arc<Tracker>,
+    lock: db::SweepLock,
+    interval: Duration,
+    stop: watch::Receiver<bool>,
+) {
+    let (tracker, lock) = (&tracker, &lock);
     let sqlite = tracker.db().get_database_backend() == DbBackend::Sqlite;
     let mut analyzed = Instant::now();
     super::every(interval, stop, move || {
@@ -28,7 +36,11 @@ pub async fn run(tracker: Arc<Tracker>, interval: Duration, stop: watch::Receive
             analyzed = Instant::now();
         }
         async move {
-            step(tracker, time::now()).await;
+            match lock.run(step(tracker, time::now())).await {
+                Ok(Some(())) => {}
+                Ok(None) => tracing::debug!("another server is sweeping: this round is skipped"),
+                Err(err) => tracing::error!(error = %err, "the sweep's lock failed"),
+            }
             if analyze && let Err(err) = db::analyze_sqlite(tracker.db()).await {
                 tracing::error!(error = %err, "taking SQLite's planner statistics failed");
             }
