@@ -128,6 +128,21 @@ pub async fn connect(url: &str, sqlite_file: Option<&Path>) -> Result<Pools, DbE
     Ok(Pools { write, read })
 }
 
+/// A connection of its own for a lock the database holds per session (a pool of one, which
+/// keeps reusing it); `None` on SQLite.
+async fn lock_connection(url: &str) -> Result<Option<DatabaseConnection>, DbErr> {
+    if url.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    Database::connect(options).await.map(Some)
+}
+
 /// How long a server waits for another one's start on the same database.
 const START_WAIT_SECONDS: u32 = 300;
 /// PostgreSQL's advisory lock key of the start: any number, the same in every server.
@@ -146,16 +161,9 @@ pub struct StartLock(Option<DatabaseConnection>);
 impl StartLock {
     /// Waits (at most 5 minutes) until no other server is starting on the database at `url`.
     pub async fn acquire(url: &str) -> Result<Self, DbErr> {
-        if url.starts_with("sqlite:") {
+        let Some(conn) = lock_connection(url).await? else {
             return Ok(Self(None));
-        }
-        let mut options = ConnectOptions::new(url);
-        options
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false);
-        let conn = Database::connect(options).await?;
+        };
         let waited = |cause: String| {
             DbErr::Custom(format!(
                 "another server has been starting on this database (migrations, the first \
@@ -216,15 +224,7 @@ pub struct SweepLock(Option<DatabaseConnection>);
 
 impl SweepLock {
     pub async fn connect(url: &str) -> Result<Self, DbErr> {
-        if url.starts_with("sqlite:") {
-            return Ok(Self(None));
-        }
-        let mut options = ConnectOptions::new(url);
-        options
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .sqlx_logging(false);
-        Ok(Self(Some(Database::connect(options).await?)))
+        Ok(Self(lock_connection(url).await?))
     }
 
     /// Runs `round` unless another server is running one: then `None`. The lock is released

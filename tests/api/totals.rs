@@ -13,22 +13,25 @@ use sea_orm::{
 use zoomtrack_server::{domain::time, services::totals};
 use zoomtrack_tests::{Backend, Seed, TestApp, TestDb, db_test, insert_seeds};
 
+/// Rows of (date, teacher, status, sessions, seconds) as text.
+async fn totals_rows(db: &DatabaseConnection, sql: String) -> Vec<String> {
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("a query")
+        .iter()
+        .map(|row| {
+            let text = |i: usize| row.try_get_by_index::<String>(i).unwrap_or_default();
+            let int = |i: usize| row.try_get_by_index::<i64>(i).unwrap_or_default();
+            format!("{} {} {} {} {}", text(0), int(1), text(2), int(3), int(4))
+        })
+        .collect()
+}
+
 /// (day, teacher, status, sessions, seconds) rows, from the totals (as statistics read them:
 /// on PostgreSQL and MySQL, folded totals and changes not folded yet, summed) and from the
 /// sessions.
 async fn both(db: &DatabaseConnection) -> (Vec<String>, Vec<String>) {
-    let rows = |sql: String| async move {
-        db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .expect("a query")
-            .iter()
-            .map(|row| {
-                let text = |i: usize| row.try_get_by_index::<String>(i).unwrap_or_default();
-                let int = |i: usize| row.try_get_by_index::<i64>(i).unwrap_or_default();
-                format!("{} {} {} {} {}", text(0), int(1), text(2), int(3), int(4))
-            })
-            .collect::<Vec<_>>()
-    };
+    let rows = |sql: String| totals_rows(db, sql);
     let (text, int, day) = match db.get_database_backend() {
         DbBackend::Postgres => ("TEXT", "BIGINT", "CAST(CAST(clicked_at AS DATE) AS TEXT)"),
         DbBackend::MySql => ("CHAR", "SIGNED", "CAST(CAST(clicked_at AS DATE) AS CHAR)"),
@@ -74,18 +77,7 @@ async fn months(db: &DatabaseConnection) -> (Vec<String>, Vec<String>) {
             "CAST(clicked_at AS DATE) - INTERVAL (DAYOFMONTH(clicked_at) - 1) DAY",
         ),
     };
-    let rows = |sql: String| async move {
-        db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .expect("a query")
-            .iter()
-            .map(|row| {
-                let text = |i: usize| row.try_get_by_index::<String>(i).unwrap_or_default();
-                let int = |i: usize| row.try_get_by_index::<i64>(i).unwrap_or_default();
-                format!("{} {} {} {} {}", text(0), int(1), text(2), int(3), int(4))
-            })
-            .collect::<Vec<_>>()
-    };
+    let rows = |sql: String| totals_rows(db, sql);
     let totals = rows(format!(
         "SELECT CAST(month AS {text}), teacher_id, session_status, CAST(SUM(sessions) AS {int}), \
          CAST(SUM(duration_seconds) AS {int}) FROM ( \
@@ -137,14 +129,7 @@ async fn daily_totals_follow_every_change_and_the_migration() {
     // A database from before the totals, already holding sessions.
     let old = Database::connect(&db.url).await.unwrap();
     Migrator::up(&old, Some(2)).await.unwrap();
-    old.execute_unprepared(
-        "INSERT INTO teachers (name, telegram_chat_id, created_at) VALUES \
-         ('T1', '1', '2026-01-01 00:00:00'), ('T2', '2', '2026-01-01 00:00:00'); \
-         INSERT INTO students (name, telegram_chat_id, created_at) VALUES \
-         ('S1', '3', '2026-01-01 00:00:00')",
-    )
-    .await
-    .unwrap();
+    old.execute_unprepared(SEED_PEOPLE).await.unwrap();
     // Rows as that schema holds them: no end reason yet.
     zoom_link::Entity::insert_many(seeds(40, 3).iter().enumerate().map(|(n, seed)| {
         let mut row = seed.model(n);
@@ -235,13 +220,25 @@ async fn every_change(app: &TestApp) {
     }
 }
 
-db_test!(totals_follow_every_change_and_every_fold);
-async fn totals_follow_every_change_and_every_fold(db: TestDb) {
-    let app = TestApp::spawn(&db, &[]).await;
-    // The seeds' teachers (ids 1 and 2) and student (id 1).
+/// The seeds' teachers (ids 1 and 2) and student (id 1), in SQL for a database of an older
+/// schema.
+const SEED_PEOPLE: &str = "INSERT INTO teachers (name, telegram_chat_id, created_at) VALUES \
+     ('T1', '1', '2026-01-01 00:00:00'), ('T2', '2', '2026-01-01 00:00:00'); \
+     INSERT INTO students (name, telegram_chat_id, created_at) VALUES \
+     ('S1', '3', '2026-01-01 00:00:00')";
+
+/// A server with the seeds' teachers (ids 1 and 2) and student (id 1).
+async fn with_seed_people(db: &TestDb) -> TestApp {
+    let app = TestApp::spawn(db, &[]).await;
     app.create_teacher("T1").await;
     app.create_teacher("T2").await;
     app.create_student("S1").await;
+    app
+}
+
+db_test!(totals_follow_every_change_and_every_fold);
+async fn totals_follow_every_change_and_every_fold(db: TestDb) {
+    let app = with_seed_people(&db).await;
     every_change(&app).await;
     totals::fold(&app.db).await.unwrap();
     let (totals, counted) = both(&app.db).await;
@@ -274,14 +271,7 @@ async fn month_totals_start_from_the_day_totals(db: TestDb) {
         .position(|m| m.name() == "m20261207_000012_session_month_totals")
         .expect("the migration is listed");
     Migrator::up(&conn, Some(before as u32)).await.unwrap();
-    conn.execute_unprepared(
-        "INSERT INTO teachers (name, telegram_chat_id, created_at) VALUES \
-         ('T1', '1', '2026-01-01 00:00:00'), ('T2', '2', '2026-01-01 00:00:00'); \
-         INSERT INTO students (name, telegram_chat_id, created_at) VALUES \
-         ('S1', '3', '2026-01-01 00:00:00')",
-    )
-    .await
-    .unwrap();
+    conn.execute_unprepared(SEED_PEOPLE).await.unwrap();
     insert_seeds(&conn, &seeds(40, 3), 0).await;
     insert_seeds(&conn, &seeds(20, 45), 100).await;
     // Folded as the servers before the migration folded: into the day totals alone. Some
@@ -331,10 +321,7 @@ db_test!(statistics_over_ranges_across_months_count_each_session_once);
 /// month totals on PostgreSQL and MySQL, the days at either end from the day totals, some
 /// changes folded and some not.
 async fn statistics_over_ranges_across_months_count_each_session_once(db: TestDb) {
-    let app = TestApp::spawn(&db, &[]).await;
-    app.create_teacher("T1").await;
-    app.create_teacher("T2").await;
-    app.create_student("S1").await;
+    let app = with_seed_people(&db).await;
     let days = [
         "2026-02-27",
         "2026-02-28",
