@@ -31,6 +31,11 @@ pub struct Config {
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
     pub bind_addr: SocketAddr,
 
+    /// A second address serving `GET /metrics` (Prometheus) without a credential, for a private
+    /// scrape network. On the main address /metrics needs an admin credential.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Base URL students and integrators reach the server at; tracking links start with it.
     /// Default: http://<bound address>.
     #[arg(long, env = "PUBLIC_BASE_URL", value_parser = parse_base_url)]

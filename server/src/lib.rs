@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod services;
 pub mod startup;
 pub mod telegram;
+pub mod telemetry;
 
 pub use config::Config;
 pub use startup::Application;

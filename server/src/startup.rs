@@ -21,6 +21,7 @@ use crate::{
         notifications::Notifier,
     },
     telegram::{self, BotApi},
+    telemetry,
 };
 
 pub struct Application {
@@ -32,6 +33,8 @@ pub struct Application {
     stop: watch::Sender<bool>,
     /// Set when `ADMIN_TOKEN` was not given and this start created the first admin credential.
     pub generated_admin_token: Option<String>,
+    /// `METRICS_ADDR`'s listener, when set.
+    metrics_listener: Option<TcpListener>,
     /// Taken by each round of the sweep job.
     sweep_lock: db::SweepLock,
     /// SQLite: this process's claim on the database file, until it stops.
@@ -61,6 +64,15 @@ impl Application {
             .await
             .with_context(|| format!("BIND_ADDR: cannot listen on {}", config.bind_addr))?;
         let local = listener.local_addr()?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("METRICS_ADDR: cannot listen on {addr}"))?,
+            ),
+            None => None,
+        };
+        telemetry::install().map_err(anyhow::Error::msg)?;
         let settings = Arc::new(Settings::new(&config, local)?);
         log_dashboard(&settings);
         let generated_admin_token = match &config.admin_token {
@@ -140,6 +152,7 @@ impl Application {
             deliveries,
             notifier,
             generated_admin_token,
+            metrics_listener,
             sweep_lock,
             _sqlite_owner: sqlite_owner,
         })
@@ -204,6 +217,16 @@ impl Application {
                 }
             }
         });
+        if let Some(listener) = self.metrics_listener {
+            let mut stopped = self.stop.subscribe();
+            let stop = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "serving /metrics without a credential (METRICS_ADDR)");
+            }
+            tokio::spawn(http::serve_metrics(listener, self.state.clone(), stop));
+        }
         let router = http::router(self.state);
         tracing::info!(addr = %self.local_addr, "listening");
         // Jobs and WebSocket subscriptions stop as soon as shutdown begins; requests in flight

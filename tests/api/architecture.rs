@@ -15,7 +15,7 @@ use std::{
 
 /// The server's layers, lowest first: a module imports from the layers below and from itself.
 const SERVER_LAYERS: &[&[&str]] = &[
-    &["domain", "telegram"],
+    &["domain", "telegram", "telemetry"],
     &["config", "db"],
     &["services"],
     &["jobs", "graphql"],

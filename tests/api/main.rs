@@ -12,6 +12,7 @@ mod flow;
 mod headers;
 mod limits;
 mod live;
+mod metrics;
 mod migrations;
 mod plans;
 mod replicas;

@@ -21,7 +21,10 @@ use governor::{
 };
 
 use super::error::ApiError;
-use crate::config::{Limits, limits::TrustedProxies};
+use crate::{
+    config::{Limits, limits::TrustedProxies},
+    telemetry,
+};
 
 /// The address a request is counted against: the socket's peer, or behind a trusted proxy the
 /// client it forwarded for. An IPv6 client counts as its /64 network (one home, one office).
@@ -136,7 +139,7 @@ impl RateLimits {
         }
         self.public.check_key(&ip).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            self.refused(ip, "public requests", wait)
+            self.refused(ip, ("public", "public requests"), wait)
         })
     }
 
@@ -148,7 +151,10 @@ impl RateLimits {
         let now = Instant::now();
         let blocked = self.blocked.lock().expect("not poisoned");
         match blocked.get(&ip) {
-            Some(until) if *until > now => Err(ApiError::RateLimited(*until - now)),
+            Some(until) if *until > now => {
+                telemetry::rate_limited("credentials");
+                Err(ApiError::RateLimited(*until - now))
+            }
             _ => Ok(()),
         }
     }
@@ -166,10 +172,17 @@ impl RateLimits {
         blocked.retain(|_, until| *until > now);
         blocked.insert(ip, now + wait);
         drop(blocked);
-        Some(self.refused(ip, "failed credential checks", wait))
+        Some(self.refused(ip, ("credentials", "failed credential checks"), wait))
     }
 
-    fn refused(&self, ip: ClientIp, what: &'static str, wait: Duration) -> ApiError {
+    /// A refusal by the limit `label` (of `what`), counted and logged.
+    fn refused(
+        &self,
+        ip: ClientIp,
+        (label, what): (&'static str, &'static str),
+        wait: Duration,
+    ) -> ApiError {
+        telemetry::rate_limited(label);
         if self.logged.check_key(&ip).is_ok() {
             tracing::warn!(
                 client = %ip.0,

@@ -10,6 +10,7 @@ mod dashboard;
 mod error;
 mod graphql;
 mod limits;
+mod metrics;
 mod page;
 mod serve;
 mod sockets;
@@ -31,6 +32,7 @@ use tower_http::trace::TraceLayer;
 
 pub use self::{
     limits::RateLimits,
+    metrics::serve_private as serve_metrics,
     serve::serve,
     sockets::Sockets,
     state::{AppState, Shared as SharedState},
@@ -56,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .route("/graphql/ws", get(subscriptions::upgrade))
         .route("/health", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))
+        .route("/metrics", get(metrics::scrape))
         .merge(dashboard::routes(&state.settings.admin_ui_dir))
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -71,6 +74,7 @@ pub fn router(state: AppState) -> Router {
                 // `answer_within` logs server errors with their request.
                 .on_failure(()),
         )
+        .layer(middleware::from_fn(metrics::track))
         .with_state(state)
 }
 

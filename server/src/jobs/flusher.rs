@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use crate::{
     domain::time,
     services::{Tracker, totals},
+    telemetry,
 };
 
 pub async fn run(tracker: Arc<Tracker>, interval: Duration, stop: watch::Receiver<bool>) {
@@ -18,8 +19,11 @@ pub async fn run(tracker: Arc<Tracker>, interval: Duration, stop: watch::Receive
 
 /// One round at `now`: a failed write keeps its beats for the next round.
 pub async fn step(tracker: &Tracker, now: DateTime<Utc>) {
-    if let Err(err) = tracker.flush().await {
-        tracing::error!(error = %err, cause = ?err, "writing heartbeats failed; retrying");
+    match tracker.flush().await {
+        Ok(written) => telemetry::flushed(written, now.timestamp()),
+        Err(err) => {
+            tracing::error!(error = %err, cause = ?err, "writing heartbeats failed; retrying")
+        }
     }
     tracker.prune(now);
     if let Err(err) = totals::fold(tracker.db()).await {

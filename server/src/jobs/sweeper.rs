@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::DbBackend;
 use tokio::sync::watch;
 
-use crate::{db, domain::time, services::Tracker};
+use crate::{db, domain::time, services::Tracker, telemetry};
 
 /// How often SQLite's planner statistics are taken again (see `db::analyze_sqlite`).
 const ANALYZE_EVERY: Duration = Duration::from_secs(6 * 3600);
@@ -51,9 +51,14 @@ pub async fn run(
 
 /// One round at `now`: failures are logged and the next round tries again.
 pub async fn step(tracker: &Tracker, now: DateTime<Utc>) {
+    let started = Instant::now();
     match tracker.sweep(now).await {
-        Ok(0) => {}
-        Ok(ended) => tracing::info!(ended, "auto-timeout ended idle sessions"),
+        Ok(ended) => {
+            telemetry::swept(ended, started.elapsed());
+            if ended > 0 {
+                tracing::info!(ended, "auto-timeout ended idle sessions");
+            }
+        }
         Err(err) => tracing::error!(error = %err, cause = ?err, "auto-timeout sweep failed"),
     }
 }

@@ -60,6 +60,11 @@ impl EventBus {
         self.sender.receiver_count() > 0
     }
 
+    /// Live-event subscriptions open on this server.
+    pub fn subscribers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
     /// Publishes a state change of `sessions`, if anybody listens.
     pub fn publish(&self, kind: EventKind, sessions: Vec<SessionView>, at: DateTime<Utc>) {
         if !self.listened() {

@@ -18,7 +18,10 @@ use entity::zoom_link;
 use tokio::sync::Notify;
 
 use super::{Result, ServiceError};
-use crate::domain::{Caller, LinkId, time, token};
+use crate::{
+    domain::{Caller, LinkId, time, token},
+    telemetry,
+};
 
 /// What the API needs of the delivery job: whether it runs, and a way to wake it for new work.
 #[derive(Debug, Default)]
@@ -230,7 +233,11 @@ pub async fn record(
             error,
         ),
     };
-    Ok(update.exec(db).await?.rows_affected == 1)
+    let recorded = update.exec(db).await?.rows_affected == 1;
+    if recorded && matches!(outcome, Outcome::Failed { .. }) {
+        telemetry::delivery_failed(1);
+    }
+    Ok(recorded)
 }
 
 /// Sets an update to mark its rows failed for `error`.
@@ -253,13 +260,15 @@ fn failed(
 /// Marks attempts whose lease ran out without an answer as failed, never to be repeated by
 /// themselves. Returns how many.
 pub async fn give_up_lost(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<u64> {
-    Ok(failed(notification::Entity::update_many(), UNKNOWN_OUTCOME)
+    let lost = failed(notification::Entity::update_many(), UNKNOWN_OUTCOME)
         .col_expr(notification::Column::UpdatedAt, at(now))
         .filter(notification::Column::Status.eq(Status::Sending))
         .filter(notification::Column::DueAt.lte(time::to_db(now)))
         .exec(db)
         .await?
-        .rows_affected)
+        .rows_affected;
+    telemetry::delivery_failed(lost);
+    Ok(lost)
 }
 
 /// Queues a link's message again: the one way a second message goes out. A teacher for their

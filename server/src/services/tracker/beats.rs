@@ -176,6 +176,12 @@ impl Heartbeats {
         state.forgotten += 1;
     }
 
+    /// Sessions seen beating lately, and beats answered and not yet written.
+    pub fn sizes(&self) -> (usize, usize) {
+        let state = self.state();
+        (state.entries.len(), state.pending.len())
+    }
+
     /// The latest beat of a session answered here and not yet written.
     pub fn latest(&self, id: LinkId) -> Option<DateTime<Utc>> {
         self.state().pending.get(&id).copied()

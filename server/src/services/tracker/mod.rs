@@ -89,6 +89,11 @@ impl Tracker {
         self.beats.flush(&self.db).await
     }
 
+    /// The heartbeat buffer: sessions seen beating lately, and beats not yet written.
+    pub fn buffer(&self) -> (usize, usize) {
+        self.beats.sizes()
+    }
+
     /// Drops sessions that went quiet from memory (the flush job, at most once a minute).
     pub fn prune(&self, now: DateTime<Utc>) {
         self.beats.prune(now);
