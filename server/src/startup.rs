@@ -185,6 +185,11 @@ impl Application {
             settings.sweep_interval,
             stop_rx.clone(),
         ));
+        tokio::spawn(jobs::revocations::run(
+            tracker.clone(),
+            self.state.revocations.clone(),
+            stop_rx.clone(),
+        ));
         let flusher = tokio::spawn(jobs::flusher::run(
             tracker.clone(),
             settings.heartbeat_flush_interval,

@@ -22,7 +22,12 @@
 //! | `zoomtrack_sweep_ended_total` | counter | sessions its rounds ended |
 //! | `zoomtrack_sweep_last_seconds` | gauge | how long its last round took |
 
-use std::{sync::OnceLock, time::Duration};
+use std::{
+    sync::{OnceLock, RwLock},
+    time::Duration,
+};
+
+use metrics::{Counter, Histogram};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -53,16 +58,81 @@ pub fn install() -> Result<(), String> {
     handle().map(|_| ())
 }
 
-/// A request answered: counted and timed by route, method and status.
-pub fn request(route: &'static str, method: String, status: u16, took: Duration) {
-    metrics::counter!(
-        "zoomtrack_http_requests_total",
-        "route" => route,
-        "method" => method,
-        "status" => status.to_string()
-    )
-    .increment(1);
-    metrics::histogram!(DURATION, "route" => route).record(took.as_secs_f64());
+/// The routes requests are counted under: the router's paths, `/admin` for the dashboard's
+/// files and `other` for a path no route has (never the path itself: labels stay few).
+pub const ROUTES: [&str; 13] = [
+    "/api/zoom/track",
+    "/api/zoom/heartbeat",
+    "/api/zoom/end-session",
+    "/api/zoom/webhook",
+    "/api/admin/auto-timeout",
+    "/api/admin/teacher-sessions",
+    "/api/admin/sessions.csv",
+    "/graphql",
+    "/graphql/ws",
+    "/health",
+    "/metrics",
+    "/admin",
+    "other",
+];
+/// The methods requests are counted under; any other is `other`.
+pub const METHODS: [&str; 8] = [
+    "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "other",
+];
+
+/// The request metrics' handles, made once: a request then costs a read lock, a short scan
+/// and two atomic updates, not a lookup of its labels in the registry.
+struct Requests {
+    /// Per route and method, a counter per status seen.
+    counts: Vec<RwLock<Vec<(u16, Counter)>>>,
+    /// Per route.
+    latency: Vec<Histogram>,
+}
+
+fn requests() -> Result<&'static Requests, String> {
+    static REQUESTS: OnceLock<Requests> = OnceLock::new();
+    // The handles belong to the recorder installed when they are made.
+    handle()?;
+    Ok(REQUESTS.get_or_init(|| Requests {
+        counts: (0..ROUTES.len() * METHODS.len())
+            .map(|_| RwLock::default())
+            .collect(),
+        latency: ROUTES
+            .iter()
+            .map(|route| metrics::histogram!(DURATION, "route" => *route))
+            .collect(),
+    }))
+}
+
+/// A request answered: counted by route, method and status (indexes into [`ROUTES`] and
+/// [`METHODS`]) and timed by route.
+pub fn request(route: usize, method: usize, status: u16, took: Duration) {
+    let Ok(requests) = requests() else { return };
+    let Some(slot) = requests.counts.get(route * METHODS.len() + method) else {
+        return;
+    };
+    let counted = slot
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .iter()
+        .find(|(code, _)| *code == status)
+        .map(|(_, counter)| counter.increment(1))
+        .is_some();
+    if !counted {
+        let counter = metrics::counter!(
+            "zoomtrack_http_requests_total",
+            "route" => ROUTES[route],
+            "method" => METHODS[method],
+            "status" => status.to_string()
+        );
+        counter.increment(1);
+        slot.write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push((status, counter));
+    }
+    if let Some(latency) = requests.latency.get(route) {
+        latency.record(took.as_secs_f64());
+    }
 }
 
 /// A request refused by a rate limit (`public` or `credentials`).

@@ -266,3 +266,72 @@ async fn a_revoked_key_stops_at_once_and_its_sockets_close() {
     })
     .await
 }
+
+/// Two servers on one database: a key revoked on one closes its subscription on the other.
+async fn a_key_revoked_on_another_server_closes_its_sockets(db: zoomtrack_tests::TestDb) {
+    let one = TestApp::spawn(&db, &[]).await;
+    let two = TestApp::spawn(&db, &[]).await;
+    let teacher = one.create_teacher("Anna").await;
+    let key = one.teacher_key(&teacher).await;
+    let mut socket = open(&one, None).await.unwrap();
+    assert_eq!(
+        init(&mut socket, &key).await.unwrap()["type"],
+        "connection_ack"
+    );
+    send(
+        &mut socket,
+        json!({ "id": "s", "type": "subscribe", "payload": { "query": STATS } }),
+    )
+    .await;
+    assert_eq!(
+        next(&mut socket, Duration::from_secs(5)).await.unwrap()["type"],
+        "next"
+    );
+    let keys = two.admin("{ apiKeys { id teacherId } }", json!({})).await;
+    let id = keys["apiKeys"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|k| k["teacherId"] == teacher.as_str())
+        .expect("the teacher's key")["id"]
+        .clone();
+    two.admin(
+        "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        next(&mut socket, Duration::from_secs(5)).await,
+        Err(Some(4403)),
+        "closed by the other server"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let refused = one
+        .graphql_as(Some(&key), "{ me { role } }", json!({}))
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+    one.stop().await;
+    two.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_another_postgres_server_closes_its_sockets() {
+    run_on(
+        Backend::Postgres,
+        a_key_revoked_on_another_server_closes_its_sockets,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_another_mysql_server_closes_its_sockets() {
+    run_on(
+        Backend::MySql,
+        a_key_revoked_on_another_server_closes_its_sockets,
+    )
+    .await
+}

@@ -25,41 +25,32 @@ use crate::{
     telemetry::{self, States},
 };
 
-/// Counts and times every request, by route (one of the router's own paths, so the labels
-/// stay few whatever paths clients send), method and status.
+/// Counts and times every request, by route, method and status (see `telemetry::ROUTES`).
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = route_label(req.uri().path());
-    let method = req.method().to_string();
+    let route = route_index(req.uri().path());
+    let method = telemetry::METHODS
+        .iter()
+        .position(|name| *name == req.method().as_str())
+        .unwrap_or(telemetry::METHODS.len() - 1);
     let response = next.run(req).await;
     telemetry::request(route, method, response.status().as_u16(), started.elapsed());
     response
 }
 
-/// The route a path is for: one of the router's paths, `/admin` for the dashboard's files, or
-/// `other` (a path no route has).
-fn route_label(path: &str) -> &'static str {
-    const ROUTES: [&str; 12] = [
-        "/api/zoom/track",
-        "/api/zoom/heartbeat",
-        "/api/zoom/end-session",
-        "/api/zoom/webhook",
-        "/api/admin/auto-timeout",
-        "/api/admin/teacher-sessions",
-        "/api/admin/sessions.csv",
-        "/graphql",
-        "/graphql/ws",
-        "/health",
-        "/metrics",
-        "/admin",
-    ];
-    if let Some(route) = ROUTES.into_iter().find(|route| *route == path) {
-        return route;
-    }
-    if path.starts_with("/admin/") {
-        "/admin"
-    } else {
-        "other"
+/// The route a path is counted under: its own, `/admin` for the dashboard's files, or `other`.
+fn route_index(path: &str) -> usize {
+    let named = |name: &str| {
+        telemetry::ROUTES
+            .iter()
+            .position(|route| *route == name)
+            .unwrap_or_default()
+    };
+    // Every route starts with `/`; `other` never matches a path.
+    match telemetry::ROUTES.iter().position(|route| *route == path) {
+        Some(index) => index,
+        None if path.starts_with("/admin/") => named("/admin"),
+        None => named("other"),
     }
 }
 

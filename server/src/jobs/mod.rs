@@ -6,6 +6,7 @@ use tokio::sync::watch;
 
 pub mod flusher;
 pub mod notifier;
+pub mod revocations;
 pub mod sweeper;
 
 /// Runs `step` every `every` (the first time at once) until `stop` changes.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::api_key::{self, ApiRole};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, Set, sea_query::Expr,
+    QueryOrder, QuerySelect, Set, sea_query::Expr,
 };
 use subtle::ConstantTimeEq;
 use tokio::sync::broadcast;
@@ -104,6 +104,33 @@ impl Revocations {
     fn announce(&self, key: ApiKeyId) {
         // Nobody listening is fine: no connection uses the key.
         let _ = self.0.send(key);
+    }
+
+    /// Whether any connection listens (one with a credential is open).
+    pub fn listened(&self) -> bool {
+        self.0.receiver_count() > 0
+    }
+
+    /// Closes this server's connections that use a key revoked on another server sharing the
+    /// database: the keys revoked since `since` (a window wider than the time between two
+    /// calls and the servers' clocks' difference; a key announced twice closes nothing more).
+    /// Returns how many keys were announced.
+    pub async fn announce_revoked_since(
+        &self,
+        db: &impl ConnectionTrait,
+        since: DateTime<Utc>,
+    ) -> Result<usize> {
+        let keys: Vec<ApiKeyId> = api_key::Entity::find()
+            .select_only()
+            .column(api_key::Column::Id)
+            .filter(api_key::Column::RevokedAt.gte(time::to_db(since)))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for key in &keys {
+            self.announce(*key);
+        }
+        Ok(keys.len())
     }
 }
 
