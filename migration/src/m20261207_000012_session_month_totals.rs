@@ -16,7 +16,9 @@ use sea_orm_migration::{prelude::*, sea_orm::DbBackend};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-const CREATE: &str = "CREATE TABLE session_month_totals (
+/// `IF NOT EXISTS`, and the fill empties it first: on MySQL, where a schema change is not
+/// transactional, a start that failed after the table was made runs this again.
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS session_month_totals (
         month DATE NOT NULL,
         teacher_id BIGINT NOT NULL,
         session_status VARCHAR(16) NOT NULL,
@@ -27,7 +29,8 @@ const CREATE: &str = "CREATE TABLE session_month_totals (
 
 const POSTGRES_FILL: &str =
     "INSERT INTO session_month_totals (month, teacher_id, session_status, sessions, duration_seconds)
-     SELECT CAST(date_trunc('month', day) AS DATE), teacher_id, session_status, SUM(sessions),
+     SELECT CAST(date_trunc('month', CAST(day AS TIMESTAMP)) AS DATE), teacher_id, session_status,
+            SUM(sessions),
             SUM(duration_seconds)
      FROM session_totals GROUP BY 1, 2, 3";
 
@@ -47,6 +50,8 @@ impl MigrationTrait for Migration {
         };
         let db = manager.get_connection();
         db.execute_unprepared(CREATE).await?;
+        db.execute_unprepared("DELETE FROM session_month_totals")
+            .await?;
         db.execute_unprepared(fill).await?;
         Ok(())
     }
@@ -57,7 +62,7 @@ impl MigrationTrait for Migration {
         }
         manager
             .get_connection()
-            .execute_unprepared("DROP TABLE session_month_totals")
+            .execute_unprepared("DROP TABLE IF EXISTS session_month_totals")
             .await?;
         Ok(())
     }

@@ -128,8 +128,9 @@ pub async fn connect(url: &str, sqlite_file: Option<&Path>) -> Result<Pools, DbE
     Ok(Pools { write, read })
 }
 
-/// A connection of its own for a lock the database holds per session (a pool of one, which
-/// keeps reusing it); `None` on SQLite.
+/// A connection of its own for a lock the database holds per session: a pool of one that
+/// keeps reusing it and never closes it for being idle or old (which would drop the lock);
+/// `None` on SQLite.
 async fn lock_connection(url: &str) -> Result<Option<DatabaseConnection>, DbErr> {
     if url.starts_with("sqlite:") {
         return Ok(None);
@@ -138,9 +139,17 @@ async fn lock_connection(url: &str) -> Result<Option<DatabaseConnection>, DbErr>
     options
         .max_connections(1)
         .min_connections(1)
+        .idle_timeout(None::<Duration>)
+        .max_lifetime(None::<Duration>)
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
     Database::connect(options).await.map(Some)
+}
+
+/// MySQL's lock names are the server's, not a database's, and at most 64 characters: the
+/// database's name, hashed, tells the servers of one database from another's.
+fn mysql_lock_name(what: &str) -> String {
+    format!("CONCAT('zoomtrack.{what}.', MD5(COALESCE(DATABASE(), '')))")
 }
 
 /// How long a server waits for another one's start on the same database.
@@ -166,8 +175,9 @@ impl StartLock {
         };
         let waited = |cause: String| {
             DbErr::Custom(format!(
-                "another server has been starting on this database (migrations, the first \
-                 admin credential) for longer than {START_WAIT_SECONDS} s: {cause}"
+                "taking the start lock (another server starting on this database, migrating \
+                 or creating the first admin credential, is waited for at most \
+                 {START_WAIT_SECONDS} s): {cause}"
             ))
         };
         match conn.get_database_backend() {
@@ -180,13 +190,12 @@ impl StartLock {
                 .map_err(|err| waited(err.to_string()))?;
             }
             DbBackend::MySql => {
-                // Lock names are the server's, not the database's: the database names it.
                 let got = conn
                     .query_one_raw(Statement::from_string(
                         DbBackend::MySql,
                         format!(
-                            "SELECT GET_LOCK(CONCAT('zoomtrack.start.', DATABASE()), \
-                             {START_WAIT_SECONDS})"
+                            "SELECT GET_LOCK({}, {START_WAIT_SECONDS})",
+                            mysql_lock_name("start")
                         ),
                     ))
                     .await?
@@ -234,26 +243,35 @@ impl SweepLock {
             return Ok(Some(round.await));
         };
         let backend = conn.get_database_backend();
+        // Released whole (the connection holds no other lock): a lock taken twice by one
+        // session is otherwise counted twice and would stay held after one release.
         let (take, release) = match backend {
             DbBackend::Postgres => (
                 format!(
                     "SELECT CAST(CAST(pg_try_advisory_lock({POSTGRES_SWEEP_KEY}) AS INT) AS BIGINT)"
                 ),
-                format!("SELECT pg_advisory_unlock({POSTGRES_SWEEP_KEY})"),
+                "SELECT pg_advisory_unlock_all()".to_owned(),
             ),
             _ => (
-                "SELECT GET_LOCK(CONCAT('zoomtrack.sweep.', DATABASE()), 0)".to_owned(),
-                "SELECT RELEASE_LOCK(CONCAT('zoomtrack.sweep.', DATABASE()))".to_owned(),
+                format!("SELECT GET_LOCK({}, 0)", mysql_lock_name("sweep")),
+                "SELECT RELEASE_ALL_LOCKS()".to_owned(),
             ),
         };
-        let taken = conn
+        let asked = conn
             .query_one_raw(Statement::from_string(backend, take))
-            .await?
-            .map(|row| row.try_get_by_index::<Option<i64>>(0))
-            .transpose()?
-            .flatten();
-        if taken != Some(1) {
-            return Ok(None);
+            .await
+            .and_then(|row| {
+                row.map(|row| row.try_get_by_index::<Option<i64>>(0))
+                    .transpose()
+            });
+        match asked {
+            Ok(taken) if taken.flatten() == Some(1) => {}
+            Ok(_) => return Ok(None),
+            Err(err) => {
+                // Nothing relies on the lock: the round runs without it.
+                tracing::warn!(error = %err, "the sweep's lock could not be asked for");
+                return Ok(Some(round.await));
+            }
         }
         let done = round.await;
         conn.execute_unprepared(&release).await?;

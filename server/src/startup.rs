@@ -185,7 +185,7 @@ impl Application {
             settings.sweep_interval,
             stop_rx.clone(),
         ));
-        tokio::spawn(jobs::revocations::run(
+        let revocations = tokio::spawn(jobs::revocations::run(
             tracker.clone(),
             self.state.revocations.clone(),
             stop_rx.clone(),
@@ -222,7 +222,7 @@ impl Application {
                 }
             }
         });
-        if let Some(listener) = self.metrics_listener {
+        let metrics = if let Some(listener) = self.metrics_listener {
             let mut stopped = self.stop.subscribe();
             let stop = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
@@ -230,8 +230,14 @@ impl Application {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(%addr, "serving /metrics without a credential (METRICS_ADDR)");
             }
-            tokio::spawn(http::serve_metrics(listener, self.state.clone(), stop));
-        }
+            Some(tokio::spawn(http::serve_metrics(
+                listener,
+                self.state.clone(),
+                stop,
+            )))
+        } else {
+            None
+        };
         let router = http::router(self.state);
         tracing::info!(addr = %self.local_addr, "listening");
         // Jobs and WebSocket subscriptions stop as soon as shutdown begins; requests in flight
@@ -244,6 +250,10 @@ impl Application {
         .await;
         sweeper.await?;
         flusher.await?;
+        revocations.await?;
+        if let Some(metrics) = metrics {
+            metrics.await?;
+        }
         // Every request has been answered: store the beats answered since the last flush.
         tracker
             .flush()

@@ -38,16 +38,31 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
+/// How often the recorder drains its histograms' samples when nobody scrapes: they would
+/// otherwise pile up in memory (8 bytes a request).
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The process's recorder: installed by the first server the process builds (tests build
-/// several, which then share it).
+/// several, which then share it), with a thread of its own for its upkeep.
 fn handle() -> Result<&'static PrometheusHandle, String> {
     static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
                 .and_then(PrometheusBuilder::install_recorder)
-                .map_err(|err| format!("the metrics recorder: {err}"))
+                .map_err(|err| format!("the metrics recorder: {err}"))?;
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                })
+                .map_err(|err| format!("the metrics recorder's upkeep thread: {err}"))?;
+            Ok(handle)
         })
         .as_ref()
         .map_err(Clone::clone)

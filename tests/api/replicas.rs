@@ -102,9 +102,10 @@ async fn servers_started_together_on_mysql_migrate_once() {
     run_on(Backend::MySql, started_together_migrate_once).await
 }
 
-/// Runs the server binary on `db` expecting it to stop at start; returns what it said.
+/// Runs the server binary on `db` expecting it to stop at start (within 30 s); returns what
+/// it said.
 fn refused(db: &TestDb) -> String {
-    let output = Command::new(SERVER)
+    let mut child = Command::new(SERVER)
         .args([
             "--database-url",
             &db.url,
@@ -113,8 +114,19 @@ fn refused(db: &TestDb) -> String {
         ])
         .args(["--bind-addr", &format!("127.0.0.1:{}", free_port())])
         .env("RUST_LOG", "warn")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("the server runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("a status").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the second server kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("its output");
     assert!(!output.status.success(), "the second server started");
     format!(
         "{}{}",
@@ -167,8 +179,8 @@ async fn still_active(app: &TestApp) -> u64 {
 }
 
 /// While another server holds the sweep's lock, a server's rounds are skipped; once it is
-/// released, the next round sweeps. Three servers sweeping every second end each session
-/// once.
+/// released, the next round sweeps. Then three servers sweeping every second, taking turns,
+/// end every stale session (once each: the statements are conditional).
 async fn sweep_rounds_take_turns(db: TestDb) {
     let lock = zoomtrack_server::db::SweepLock::connect(&db.url)
         .await

@@ -67,7 +67,7 @@ async fn months(db: &DatabaseConnection) -> (Vec<String>, Vec<String>) {
         DbBackend::Postgres => (
             "TEXT",
             "BIGINT",
-            "CAST(date_trunc('month', day) AS DATE)",
+            "CAST(date_trunc('month', CAST(day AS TIMESTAMP)) AS DATE)",
             "CAST(date_trunc('month', clicked_at) AS DATE)",
         ),
         _ => (
@@ -284,7 +284,7 @@ async fn month_totals_start_from_the_day_totals(db: TestDb) {
     )
     .await
     .unwrap();
-    insert_seeds(&conn, &seeds(5, 70), 200).await;
+    insert_seeds(&conn, &seeds(5, 90), 200).await;
     conn.close().await.unwrap();
 
     // The server sweeps at start, while the test reads: this sweep returns once every stale

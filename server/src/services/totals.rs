@@ -3,8 +3,9 @@
 //! There the triggers append each change to `session_total_changes` (see the migration
 //! `m20261203_000009_session_totals_everywhere`); readers add those rows to `session_totals`
 //! and `session_month_totals`, so folding changes no answer, it only keeps the rows read few.
-//! A fold moves each change into the day's and the month's totals in one transaction. The flush job folds every
-//! round. SQLite's triggers update the totals themselves: nothing to fold.
+//! A fold moves each change into the day's and the month's totals in one transaction. The
+//! flush job folds every round. SQLite's triggers update the totals themselves: nothing to
+//! fold.
 
 use std::collections::HashMap;
 
@@ -61,7 +62,8 @@ async fn fold_postgres(db: &impl ConnectionTrait) -> Result<u64> {
             ), added_to_months AS (
                 INSERT INTO session_month_totals
                     (month, teacher_id, session_status, sessions, duration_seconds)
-                SELECT CAST(date_trunc('month', day) AS DATE), teacher_id, session_status,
+                SELECT CAST(date_trunc('month', CAST(day AS TIMESTAMP)) AS DATE), teacher_id,
+                       session_status,
                        SUM(sessions), SUM(duration_seconds)
                 FROM summed GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
                 ON CONFLICT (month, teacher_id, session_status) DO UPDATE SET
