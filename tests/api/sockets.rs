@@ -179,26 +179,33 @@ async fn subscriptions_and_connections_are_capped_with_the_protocols_errors() {
     .await
 }
 
+/// A new teacher, a credential of theirs, and a socket with that credential subscribed to the
+/// statistics (their first answer read).
+async fn teacher_subscribed(app: &TestApp) -> (String, String, Socket) {
+    let teacher = app.create_teacher("Anna").await;
+    let key = app.teacher_key(&teacher).await;
+    let mut socket = open(app, None).await.unwrap();
+    assert_eq!(
+        init(&mut socket, &key).await.unwrap()["type"],
+        "connection_ack"
+    );
+    send(
+        &mut socket,
+        json!({ "id": "s", "type": "subscribe", "payload": { "query": STATS } }),
+    )
+    .await;
+    assert_eq!(
+        next(&mut socket, Duration::from_secs(5)).await.unwrap()["type"],
+        "next"
+    );
+    (teacher, key, socket)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_key_stops_at_once_and_its_sockets_close() {
     run_on(Backend::Sqlite, |db| async move {
         let app = TestApp::spawn(&db, &[]).await;
-        let teacher = app.create_teacher("Anna").await;
-        let key = app.teacher_key(&teacher).await;
-        let mut socket = open(&app, None).await.unwrap();
-        assert_eq!(
-            init(&mut socket, &key).await.unwrap()["type"],
-            "connection_ack"
-        );
-        send(
-            &mut socket,
-            json!({ "id": "s", "type": "subscribe", "payload": { "query": STATS } }),
-        )
-        .await;
-        assert_eq!(
-            next(&mut socket, Duration::from_secs(5)).await.unwrap()["type"],
-            "next"
-        );
+        let (teacher, key, mut socket) = teacher_subscribed(&app).await;
         let keys = app
             .admin(
                 "{ apiKeys { id role teacherId lastUsedAt revokedAt } }",
@@ -271,22 +278,7 @@ async fn a_revoked_key_stops_at_once_and_its_sockets_close() {
 async fn a_key_revoked_on_another_server_closes_its_sockets(db: zoomtrack_tests::TestDb) {
     let one = TestApp::spawn(&db, &[]).await;
     let two = TestApp::spawn(&db, &[]).await;
-    let teacher = one.create_teacher("Anna").await;
-    let key = one.teacher_key(&teacher).await;
-    let mut socket = open(&one, None).await.unwrap();
-    assert_eq!(
-        init(&mut socket, &key).await.unwrap()["type"],
-        "connection_ack"
-    );
-    send(
-        &mut socket,
-        json!({ "id": "s", "type": "subscribe", "payload": { "query": STATS } }),
-    )
-    .await;
-    assert_eq!(
-        next(&mut socket, Duration::from_secs(5)).await.unwrap()["type"],
-        "next"
-    );
+    let (teacher, key, mut socket) = teacher_subscribed(&one).await;
     let keys = two.admin("{ apiKeys { id teacherId } }", json!({})).await;
     let id = keys["apiKeys"]
         .as_array()
