@@ -1,7 +1,8 @@
 //! Several servers on one database. On PostgreSQL and MariaDB, servers started at the same
 //! moment on an empty database migrate it once and make one admin credential, one after
-//! another, and the sweep's rounds take turns; on SQLite a second server process on the same
-//! file is refused at start.
+//! another, the sweep's rounds take turns, and an end on one server stops the others'
+//! heartbeats within a second; on SQLite a second server process on the same file is refused
+//! at start.
 
 use std::{
     process::{Command, Stdio},
@@ -245,4 +246,54 @@ async fn sweep_rounds_take_turns_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweep_rounds_take_turns_on_mysql() {
     run_on(Backend::MySql, sweep_rounds_take_turns).await
+}
+
+/// An end on one server, heartbeats on another that answered the session from memory: within
+/// 1 s the other answers 409, and nothing it wrote afterwards moves the recorded end.
+async fn an_end_reaches_the_other_servers_heartbeats(db: TestDb) {
+    let one = TestApp::spawn(&db, &[]).await;
+    let two = TestApp::spawn(&db, &[]).await;
+    let link = one.issue_link().await;
+    one.track(&link.token).await;
+    // The other server knows the session active: its beats are answered from memory.
+    for _ in 0..3 {
+        assert_eq!(two.heartbeat(&link.token).await.0, 200);
+    }
+    assert_eq!(one.end_session(&link.token).await.0, 200);
+    let ended = one.link(&link.id).await;
+    assert_eq!(ended["status"], "ENDED");
+    let started = Instant::now();
+    loop {
+        let (status, _) = two.heartbeat(&link.token).await;
+        if status == 409 {
+            break;
+        }
+        assert_eq!(status, 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the other server still took beats 1 s after the end"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("409 on the other server after {:?}", started.elapsed());
+    // Past both servers' next flushes: the end and its last activity stay as recorded.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(one.link(&link.id).await, ended);
+    assert_eq!(two.link(&link.id).await, ended);
+    one.stop().await;
+    two.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_end_reaches_the_other_postgres_servers_heartbeats() {
+    run_on(
+        Backend::Postgres,
+        an_end_reaches_the_other_servers_heartbeats,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_end_reaches_the_other_mysql_servers_heartbeats() {
+    run_on(Backend::MySql, an_end_reaches_the_other_servers_heartbeats).await
 }
