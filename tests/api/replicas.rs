@@ -297,3 +297,83 @@ async fn an_end_reaches_the_other_postgres_servers_heartbeats() {
 async fn an_end_reaches_the_other_mysql_servers_heartbeats() {
     run_on(Backend::MySql, an_end_reaches_the_other_servers_heartbeats).await
 }
+
+/// Three server processes under heartbeats, one killed with SIGKILL: the others keep
+/// answering, every click and end answered before stays recorded, and the dead server's
+/// sweep lock (gone with its connection) holds no round up.
+async fn a_killed_server_leaves_the_others_whole(db: TestDb) {
+    let sweep = ["--sweep-interval", "1s"];
+    let mut servers = join_all((0..3).map(|_| ServerProcess::start(SERVER, &db, &sweep))).await;
+    let mut links = Vec::new();
+    for n in 0..12 {
+        let link = servers[0].issue_link().await;
+        assert_eq!(servers[n % 3].track(&link.token).await.status(), 200);
+        links.push(link);
+    }
+    for (n, link) in links.iter().enumerate() {
+        assert_eq!(servers[n % 3].heartbeat(&link.token).await.0, 200);
+    }
+    // Ends answered by the server about to die are stored.
+    for link in &links[..3] {
+        assert_eq!(servers[1].end_session(&link.token).await.0, 200);
+    }
+    servers.remove(1).kill();
+    for round in 0..10 {
+        for (n, link) in links[3..].iter().enumerate() {
+            let server = &servers[(n + round) % 2];
+            assert_eq!(server.heartbeat(&link.token).await.0, 200, "round {round}");
+        }
+    }
+    for link in &links[3..6] {
+        assert_eq!(servers[1].end_session(&link.token).await.0, 200);
+    }
+    let statuses: Vec<String> = join_all(links.iter().map(|link| servers[0].link(&link.id)))
+        .await
+        .iter()
+        .map(|session| session["status"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(statuses[..6], ["ENDED"; 6], "{statuses:?}");
+    assert_eq!(statuses[6..], ["ACTIVE"; 6], "{statuses:?}");
+
+    // The survivors sweep: whoever held the sweep's lock, its connection is gone.
+    let stale: Vec<Seed> = (0..20)
+        .map(|_| Seed {
+            teacher_id: 1,
+            student_id: 1,
+            at: chrono::Utc::now() - chrono::Duration::hours(3),
+            status: Some(SessionStatus::Active),
+            duration_seconds: None,
+        })
+        .collect();
+    insert_seeds(&servers[0].db, &stale, 1000).await;
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let left = zoom_link::Entity::find()
+            .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
+            .filter(zoom_link::Column::TrackingToken.starts_with("seed"))
+            .count(&servers[0].db)
+            .await
+            .expect("a count");
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} stale sessions never swept"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for server in servers {
+        assert!(server.terminate().success());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_postgres_server_leaves_the_others_whole() {
+    run_on(Backend::Postgres, a_killed_server_leaves_the_others_whole).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_mysql_server_leaves_the_others_whole() {
+    run_on(Backend::MySql, a_killed_server_leaves_the_others_whole).await
+}
