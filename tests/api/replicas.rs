@@ -13,12 +13,13 @@ use entity::zoom_link::{self, SessionStatus};
 use futures::future::join_all;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, Database, EntityTrait, PaginatorTrait, QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, Statement,
 };
 use zoomtrack_tests::{
     Backend, Seed, TestApp, TestDb, insert_seeds,
     process::{ServerProcess, free_port},
-    run_on,
+    run_on, shared_db_test,
 };
 
 const SERVER: &str = env!("CARGO_BIN_EXE_zoomtrack-under-test");
@@ -36,6 +37,7 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
     n
 }
 
+shared_db_test!(started_together_migrate_once);
 async fn started_together_migrate_once(db: TestDb) {
     let logs: Vec<_> = (0..3)
         .map(|n| std::env::temp_dir().join(format!("replica-{n}-{}.log", free_port())))
@@ -93,16 +95,6 @@ async fn started_together_migrate_once(db: TestDb) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn servers_started_together_on_postgres_migrate_once() {
-    run_on(Backend::Postgres, started_together_migrate_once).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn servers_started_together_on_mysql_migrate_once() {
-    run_on(Backend::MySql, started_together_migrate_once).await
-}
-
 /// Runs the server binary on `db` expecting it to stop at start (within 30 s); returns what
 /// it said.
 fn refused(db: &TestDb) -> String {
@@ -158,7 +150,7 @@ async fn a_second_server_on_one_sqlite_file_is_refused() {
 }
 
 /// Stale active sessions of the seeded teacher and student, silent for 3 hours.
-async fn stale_sessions(app: &TestApp, count: usize, first: usize) {
+async fn stale_sessions(db: &DatabaseConnection, count: usize, first: usize) {
     let seeds: Vec<Seed> = (0..count)
         .map(|_| Seed {
             teacher_id: 1,
@@ -168,17 +160,29 @@ async fn stale_sessions(app: &TestApp, count: usize, first: usize) {
             duration_seconds: None,
         })
         .collect();
-    insert_seeds(&app.db, &seeds, first).await;
+    insert_seeds(db, &seeds, first).await;
 }
 
-async fn still_active(app: &TestApp) -> u64 {
+/// Active sessions of the seeds (tokens `seed…`).
+async fn still_active(db: &DatabaseConnection) -> u64 {
     zoom_link::Entity::find()
         .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
-        .count(&app.db)
+        .filter(zoom_link::Column::TrackingToken.starts_with("seed"))
+        .count(db)
         .await
         .expect("a count")
 }
 
+/// Waits (at most `within`) until no seeded session is active.
+async fn all_swept(db: &DatabaseConnection, within: Duration, what: &str) {
+    let deadline = Instant::now() + within;
+    while still_active(db).await > 0 {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+shared_db_test!(sweep_rounds_take_turns);
 /// While another server holds the sweep's lock, a server's rounds are skipped; once it is
 /// released, the next round sweeps. Then three servers sweeping every second, taking turns,
 /// end every stale session (once each: the statements are conditional).
@@ -201,31 +205,23 @@ async fn sweep_rounds_take_turns(db: TestDb) {
     let app = TestApp::spawn(&db, &["--sweep-interval", "1s"]).await;
     app.create_teacher("Anna Teacher").await;
     app.create_student("Bob Student").await;
-    stale_sessions(&app, 50, 0).await;
+    stale_sessions(&app.db, 50, 0).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
-        still_active(&app).await,
+        still_active(&app.db).await,
         50,
         "no round while another server sweeps"
     );
     release.send(()).expect("the holder waits");
     holder.await.expect("released");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while still_active(&app).await > 0 {
-        assert!(Instant::now() < deadline, "the next round swept");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    all_swept(&app.db, Duration::from_secs(5), "the next round swept").await;
 
     let others = [
         TestApp::spawn(&db, &["--sweep-interval", "1s"]).await,
         TestApp::spawn(&db, &["--sweep-interval", "1s"]).await,
     ];
-    stale_sessions(&app, 300, 100).await;
-    let deadline = Instant::now() + Duration::from_secs(8);
-    while still_active(&app).await > 0 {
-        assert!(Instant::now() < deadline, "three servers swept");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    stale_sessions(&app.db, 300, 100).await;
+    all_swept(&app.db, Duration::from_secs(8), "three servers swept").await;
     let timed_out = zoom_link::Entity::find()
         .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout))
         .count(&app.db)
@@ -238,16 +234,7 @@ async fn sweep_rounds_take_turns(db: TestDb) {
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sweep_rounds_take_turns_on_postgres() {
-    run_on(Backend::Postgres, sweep_rounds_take_turns).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sweep_rounds_take_turns_on_mysql() {
-    run_on(Backend::MySql, sweep_rounds_take_turns).await
-}
-
+shared_db_test!(an_end_reaches_the_other_servers_heartbeats);
 /// An end on one server, heartbeats on another that answered the session from memory: within
 /// 1 s the other answers 409, and nothing it wrote afterwards moves the recorded end.
 async fn an_end_reaches_the_other_servers_heartbeats(db: TestDb) {
@@ -284,20 +271,7 @@ async fn an_end_reaches_the_other_servers_heartbeats(db: TestDb) {
     two.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_end_reaches_the_other_postgres_servers_heartbeats() {
-    run_on(
-        Backend::Postgres,
-        an_end_reaches_the_other_servers_heartbeats,
-    )
-    .await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_end_reaches_the_other_mysql_servers_heartbeats() {
-    run_on(Backend::MySql, an_end_reaches_the_other_servers_heartbeats).await
-}
-
+shared_db_test!(a_killed_server_leaves_the_others_whole);
 /// Three server processes under heartbeats, one killed with SIGKILL: the others keep
 /// answering, every click and end answered before stays recorded, and the dead server's
 /// sweep lock (gone with its connection) holds no round up.
@@ -336,44 +310,14 @@ async fn a_killed_server_leaves_the_others_whole(db: TestDb) {
     assert_eq!(statuses[6..], ["ACTIVE"; 6], "{statuses:?}");
 
     // The survivors sweep: whoever held the sweep's lock, its connection is gone.
-    let stale: Vec<Seed> = (0..20)
-        .map(|_| Seed {
-            teacher_id: 1,
-            student_id: 1,
-            at: chrono::Utc::now() - chrono::Duration::hours(3),
-            status: Some(SessionStatus::Active),
-            duration_seconds: None,
-        })
-        .collect();
-    insert_seeds(&servers[0].db, &stale, 1000).await;
-    let deadline = Instant::now() + Duration::from_secs(8);
-    loop {
-        let left = zoom_link::Entity::find()
-            .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Active))
-            .filter(zoom_link::Column::TrackingToken.starts_with("seed"))
-            .count(&servers[0].db)
-            .await
-            .expect("a count");
-        if left == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{left} stale sessions never swept"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    stale_sessions(&servers[0].db, 20, 1000).await;
+    all_swept(
+        &servers[0].db,
+        Duration::from_secs(8),
+        "the survivors swept",
+    )
+    .await;
     for server in servers {
         assert!(server.terminate().success());
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_postgres_server_leaves_the_others_whole() {
-    run_on(Backend::Postgres, a_killed_server_leaves_the_others_whole).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_mysql_server_leaves_the_others_whole() {
-    run_on(Backend::MySql, a_killed_server_leaves_the_others_whole).await
 }

@@ -11,7 +11,7 @@ use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream,
     tungstenite::{Message, client::IntoClientRequest, http::HeaderValue},
 };
-use zoomtrack_tests::{ADMIN_TOKEN, Backend, TestApp, run_on};
+use zoomtrack_tests::{ADMIN_TOKEN, Backend, TestApp, run_on, shared_db_test};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -274,6 +274,7 @@ async fn a_revoked_key_stops_at_once_and_its_sockets_close() {
     .await
 }
 
+shared_db_test!(a_key_revoked_on_another_server_closes_its_sockets);
 /// Two servers on one database: a key revoked on one closes its subscription on the other.
 async fn a_key_revoked_on_another_server_closes_its_sockets(db: zoomtrack_tests::TestDb) {
     let one = TestApp::spawn(&db, &[]).await;
@@ -308,22 +309,4 @@ async fn a_key_revoked_on_another_server_closes_its_sockets(db: zoomtrack_tests:
     );
     one.stop().await;
     two.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_revoked_on_another_postgres_server_closes_its_sockets() {
-    run_on(
-        Backend::Postgres,
-        a_key_revoked_on_another_server_closes_its_sockets,
-    )
-    .await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_key_revoked_on_another_mysql_server_closes_its_sockets() {
-    run_on(
-        Backend::MySql,
-        a_key_revoked_on_another_server_closes_its_sockets,
-    )
-    .await
 }

@@ -16,7 +16,7 @@ use zoomtrack_server::{
     telegram::BotApi,
 };
 use zoomtrack_tests::{
-    ADMIN_TOKEN, Backend, Link, TestApp, TestDb, db_test, run_on,
+    ADMIN_TOKEN, Backend, Link, TestApp, TestDb, db_test, run_on, shared_db_test,
     telegram::{BOT_TOKEN, FakeTelegram, Reply, unused_port},
 };
 
@@ -324,6 +324,7 @@ async fn telegram_down_then_up_delivers_each_message_once_across_a_restart(db: T
     second.stop().await;
 }
 
+shared_db_test!(two_servers_on_one_database_send_each_message_once);
 /// Several servers share PostgreSQL or MariaDB (SQLite takes one server per file).
 async fn two_servers_on_one_database_send_each_message_once(db: TestDb) {
     let port = unused_port().await;
@@ -349,24 +350,6 @@ async fn two_servers_on_one_database_send_each_message_once(db: TestDb) {
     }
     one.stop().await;
     two.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_servers_on_one_postgres_database_send_each_message_once() {
-    zoomtrack_tests::run_on(
-        zoomtrack_tests::Backend::Postgres,
-        two_servers_on_one_database_send_each_message_once,
-    )
-    .await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_servers_on_one_mysql_database_send_each_message_once() {
-    zoomtrack_tests::run_on(
-        zoomtrack_tests::Backend::MySql,
-        two_servers_on_one_database_send_each_message_once,
-    )
-    .await
 }
 
 db_test!(an_unanswered_attempt_is_not_repeated_until_resent);

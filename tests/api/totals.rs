@@ -11,7 +11,7 @@ use sea_orm::{
     Statement,
 };
 use zoomtrack_server::{domain::time, services::totals};
-use zoomtrack_tests::{Backend, Seed, TestApp, TestDb, db_test, insert_seeds};
+use zoomtrack_tests::{Backend, Seed, TestApp, TestDb, db_test, insert_seeds, shared_db_test};
 
 /// Rows of (date, teacher, status, sessions, seconds) as text.
 async fn totals_rows(db: &DatabaseConnection, sql: String) -> Vec<String> {
@@ -262,6 +262,7 @@ async fn totals_follow_every_change_and_every_fold(db: TestDb) {
     app.stop().await;
 }
 
+shared_db_test!(month_totals_start_from_the_day_totals);
 /// PostgreSQL and MySQL: the migration that adds the month totals starts them from the day
 /// totals already folded, and the server's folds keep both.
 async fn month_totals_start_from_the_day_totals(db: TestDb) {
@@ -304,16 +305,6 @@ async fn month_totals_start_from_the_day_totals(db: TestDb) {
     let (totals, counted) = months(&app.db).await;
     assert_eq!(totals, counted, "and a fold keeps them");
     app.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn month_totals_start_from_the_day_totals_on_postgres() {
-    zoomtrack_tests::run_on(Backend::Postgres, month_totals_start_from_the_day_totals).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn month_totals_start_from_the_day_totals_on_mysql() {
-    zoomtrack_tests::run_on(Backend::MySql, month_totals_start_from_the_day_totals).await
 }
 
 db_test!(statistics_over_ranges_across_months_count_each_session_once);

@@ -180,6 +180,28 @@ macro_rules! db_test {
     };
 }
 
+/// Declares a test that runs on each database several servers may share, PostgreSQL and
+/// MariaDB (SQLite takes one server process per file): `shared_db_test!(name);` over
+/// `async fn name(db: TestDb)`.
+#[macro_export]
+macro_rules! shared_db_test {
+    ($name:ident) => {
+        mod $name {
+            use $crate::Backend;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::run_on(Backend::Postgres, super::$name).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                $crate::run_on(Backend::MySql, super::$name).await
+            }
+        }
+    };
+}
+
 /// A client of a running server, with a connection to its database.
 pub struct Api {
     pub base: String,
