@@ -179,6 +179,24 @@ async fn subscriptions_and_connections_are_capped_with_the_protocols_errors() {
     .await
 }
 
+/// `socket` closes with 4403 within 5 s (`why` says by whom), and `key` is refused by `app`.
+async fn closed_as_revoked(app: &TestApp, socket: &mut Socket, key: &str, why: &str) {
+    let started = std::time::Instant::now();
+    assert_eq!(
+        next(socket, Duration::from_secs(5)).await,
+        Err(Some(4403)),
+        "{why}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let refused = app
+        .graphql_as(Some(key), "{ me { role } }", json!({}))
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+}
+
 /// A new teacher, a credential of theirs, and a socket with that credential subscribed to the
 /// statistics (their first answer read).
 async fn teacher_subscribed(app: &TestApp) -> (String, String, Socket) {
@@ -232,19 +250,7 @@ async fn a_revoked_key_stops_at_once_and_its_sockets_close() {
             revoked["revokeApiKey"]["revokedAt"].is_string(),
             "{revoked}"
         );
-        let started = std::time::Instant::now();
-        assert_eq!(
-            next(&mut socket, Duration::from_secs(5)).await,
-            Err(Some(4403))
-        );
-        assert!(started.elapsed() < Duration::from_secs(5));
-        let refused = app
-            .graphql_as(Some(&key), "{ me { role } }", json!({}))
-            .await;
-        assert_eq!(
-            refused["errors"][0]["extensions"]["code"],
-            "UNAUTHENTICATED"
-        );
+        closed_as_revoked(&app, &mut socket, &key, "closed").await;
         // Twice is the same; a key nobody has is not found; teachers may not.
         let again = app
             .admin(
@@ -293,20 +299,7 @@ async fn a_key_revoked_on_another_server_closes_its_sockets(db: zoomtrack_tests:
         json!({ "id": id }),
     )
     .await;
-    let started = std::time::Instant::now();
-    assert_eq!(
-        next(&mut socket, Duration::from_secs(5)).await,
-        Err(Some(4403)),
-        "closed by the other server"
-    );
-    assert!(started.elapsed() < Duration::from_secs(5));
-    let refused = one
-        .graphql_as(Some(&key), "{ me { role } }", json!({}))
-        .await;
-    assert_eq!(
-        refused["errors"][0]["extensions"]["code"],
-        "UNAUTHENTICATED"
-    );
+    closed_as_revoked(&one, &mut socket, &key, "closed by the other server").await;
     one.stop().await;
     two.stop().await;
 }

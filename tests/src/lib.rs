@@ -154,29 +154,30 @@ where
     }
 }
 
+/// Declares `async fn name(db: TestDb)` as one test per listed backend, in a module `name`:
+/// `tests_on!(name: sqlite => Sqlite, postgres => Postgres)`.
+#[macro_export]
+macro_rules! tests_on {
+    ($name:ident: $($test:ident => $backend:ident),+) => {
+        mod $name {
+            use $crate::Backend;
+
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    $crate::run_on(Backend::$backend, super::$name).await
+                }
+            )+
+        }
+    };
+}
+
 /// Declares a test that runs once per database backend: `db_test!(name);` over
 /// `async fn name(db: TestDb)`.
 #[macro_export]
 macro_rules! db_test {
     ($name:ident) => {
-        mod $name {
-            use $crate::Backend;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                $crate::run_on(Backend::Sqlite, super::$name).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                $crate::run_on(Backend::Postgres, super::$name).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() {
-                $crate::run_on(Backend::MySql, super::$name).await
-            }
-        }
+        $crate::tests_on!($name: sqlite => Sqlite, postgres => Postgres, mysql => MySql);
     };
 }
 
@@ -186,19 +187,7 @@ macro_rules! db_test {
 #[macro_export]
 macro_rules! shared_db_test {
     ($name:ident) => {
-        mod $name {
-            use $crate::Backend;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                $crate::run_on(Backend::Postgres, super::$name).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn mysql() {
-                $crate::run_on(Backend::MySql, super::$name).await
-            }
-        }
+        $crate::tests_on!($name: postgres => Postgres, mysql => MySql);
     };
 }
 

@@ -188,30 +188,24 @@ async fn day_totals<C: ConnectionTrait + TransactionTrait>(
     by_teacher: bool,
 ) -> Result<Vec<TeacherCounts>> {
     let backend = db.get_database_backend();
+    let counts = TotalsCounts {
+        backend,
+        filter,
+        by_teacher,
+    };
     let select = |table: Totals, range| {
         use session_month_total::Column as M;
         use session_total::Column as T;
         use session_total_change::Column as C;
         match table {
-            Totals::Days => table_select::<session_total::Entity>(
-                backend,
-                filter,
+            Totals::Days => counts
+                .over::<session_total::Entity>(range, [T::Day, T::TeacherId, T::SessionStatus]),
+            Totals::Months => counts.over::<session_month_total::Entity>(
                 range,
-                by_teacher,
-                [T::Day, T::TeacherId, T::SessionStatus],
-            ),
-            Totals::Months => table_select::<session_month_total::Entity>(
-                backend,
-                filter,
-                range,
-                by_teacher,
                 [M::Month, M::TeacherId, M::SessionStatus],
             ),
-            Totals::Changes => table_select::<session_total_change::Entity>(
-                backend,
-                filter,
+            Totals::Changes => counts.over::<session_total_change::Entity>(
                 range,
-                by_teacher,
                 [C::Day, C::TeacherId, C::SessionStatus],
             ),
         }
@@ -276,38 +270,46 @@ fn month_split(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Vec<(Totals, D
     parts
 }
 
-/// The counts' select over one totals table, whose columns are `[date, teacher_id, status]`,
-/// for the dates `[from, to)` and the filter's teacher and statuses.
-fn table_select<E: EntityTrait>(
+/// A filter's counts over the totals tables.
+struct TotalsCounts<'a> {
     backend: DbBackend,
-    filter: &SessionFilter,
-    (from, to): Dates,
+    filter: &'a SessionFilter,
     by_teacher: bool,
-    [at, teacher_id, status]: [E::Column; 3],
-) -> sea_orm::Selector<sea_orm::SelectModel<TeacherCounts>> {
-    let table = E::default().table_name().to_owned();
-    let column = |name: &str| format!("{table}.{name}");
-    let columns = counts_sql(
-        backend,
-        &column("session_status"),
-        &column("sessions"),
-        &column("duration_seconds"),
-    );
-    let teacher = Expr::col((E::default(), teacher_id));
-    let mut select = with_counts(E::find(), columns, teacher, by_teacher);
-    if let Some(from) = from {
-        select = select.filter(at.gte(from));
+}
+
+impl TotalsCounts<'_> {
+    /// The counts' select over one totals table, whose columns are `[date, teacher_id,
+    /// status]`, for the dates `[from, to)` and the filter's teacher and statuses.
+    fn over<E: EntityTrait>(
+        &self,
+        (from, to): Dates,
+        [at, teacher_id, status]: [E::Column; 3],
+    ) -> sea_orm::Selector<sea_orm::SelectModel<TeacherCounts>> {
+        let (backend, filter, by_teacher) = (self.backend, self.filter, self.by_teacher);
+        let table = E::default().table_name().to_owned();
+        let column = |name: &str| format!("{table}.{name}");
+        let columns = counts_sql(
+            backend,
+            &column("session_status"),
+            &column("sessions"),
+            &column("duration_seconds"),
+        );
+        let teacher = Expr::col((E::default(), teacher_id));
+        let mut select = with_counts(E::find(), columns, teacher, by_teacher);
+        if let Some(from) = from {
+            select = select.filter(at.gte(from));
+        }
+        if let Some(to) = to {
+            select = select.filter(at.lt(to));
+        }
+        if let Some(id) = filter.teacher_id {
+            select = select.filter(teacher_id.eq(id));
+        }
+        if !filter.statuses.is_empty() {
+            select = select.filter(status.is_in(filter.statuses.clone()));
+        }
+        select.into_model()
     }
-    if let Some(to) = to {
-        select = select.filter(at.lt(to));
-    }
-    if let Some(id) = filter.teacher_id {
-        select = select.filter(teacher_id.eq(id));
-    }
-    if !filter.statuses.is_empty() {
-        select = select.filter(status.is_in(filter.statuses.clone()));
-    }
-    select.into_model()
 }
 
 /// The counts of `filter`, per teacher when `by_teacher` (otherwise under teacher 0).
