@@ -3,9 +3,9 @@
 use chrono::Duration;
 use entity::zoom_link::{self, SessionStatus};
 use futures::future::join_all;
-use sea_orm::EntityTrait;
+use sea_orm::{ConnectionTrait, EntityTrait, TransactionTrait};
 use zoomtrack_server::{domain::time, services::tracker::Click};
-use zoomtrack_tests::{TestApp, TestDb, db_test};
+use zoomtrack_tests::{TestApp, TestDb, db_test, shared_db_test};
 
 const SESSIONS: usize = 12;
 const ENDS_PER_SESSION: usize = 3;
@@ -66,6 +66,36 @@ async fn concurrent_ends_and_sweeps_take_effect_once(db: TestDb) {
             row.session_duration_seconds.unwrap()
         );
         assert_eq!(body["duration"], row.session_duration_minutes.unwrap());
+    }
+    app.stop().await;
+}
+
+shared_db_test!(a_sweep_that_loses_a_deadlock_runs_again);
+/// A transaction holds the second of two stale sessions while the sweep, which takes them in
+/// the order they were stored, holds the first and waits; then it asks for the first. The
+/// database ends one side of the circle. PostgreSQL ends the side that waited longest, the
+/// sweep: its statement runs again once the transaction is over, and ends both sessions.
+async fn a_sweep_that_loses_a_deadlock_runs_again(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    let (first, second) = (app.issue_link().await, app.issue_link().await);
+    app.track(&first.token).await;
+    app.track(&second.token).await;
+    let lock = |id: &str| format!("SELECT id FROM wpos_zoom_links WHERE id = {id} FOR UPDATE");
+    let txn = app.db.begin().await.unwrap();
+    txn.execute_unprepared(&lock(&second.id)).await.unwrap();
+    let sweep = tokio::spawn({
+        let tracker = app.tracker.clone();
+        async move { tracker.sweep(time::now() + Duration::hours(3)).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // MySQL may end this side instead: then its transaction is already rolled back.
+    if txn.execute_unprepared(&lock(&first.id)).await.is_ok() {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        txn.commit().await.unwrap();
+    }
+    assert_eq!(sweep.await.unwrap().expect("the sweep"), 2);
+    for link in [&first, &second] {
+        assert_eq!(app.link(&link.id).await["status"], "TIMEOUT");
     }
     app.stop().await;
 }

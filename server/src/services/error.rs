@@ -1,5 +1,5 @@
 use entity::zoom_link::SessionStatus;
-use sea_orm::DbErr;
+use sea_orm::{DbErr, RuntimeErr};
 
 /// What can go wrong in a service call, with a stable code for clients.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,21 @@ impl ServiceError {
             Self::Database(_) | Self::Internal(_) => "internal server error".into(),
             other => other.to_string(),
         }
+    }
+
+    /// The database ended the statement as one side of a deadlock (PostgreSQL `40P01`, MySQL
+    /// `40001`): the same work, tried again, can succeed.
+    pub fn is_deadlock(&self) -> bool {
+        let Self::Database(
+            DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err)),
+        ) = self
+        else {
+            return false;
+        };
+        matches!(
+            &**err,
+            sea_orm::sqlx::Error::Database(err) if matches!(err.code().as_deref(), Some("40P01" | "40001"))
+        )
     }
 
     pub fn is_internal(&self) -> bool {

@@ -36,6 +36,25 @@ pub async fn unique<E: EntityTrait>(
     Ok(select.all(db).await?.into_iter().next())
 }
 
+/// How many times [`retried`] tries work that a deadlock ended.
+const DEADLOCK_ATTEMPTS: usize = 3;
+
+/// Runs `work`, and again while the database ends it as one side of a deadlock (at most
+/// [`DEADLOCK_ATTEMPTS`] times). For work that leaves nothing behind when it fails: one
+/// statement, or one transaction.
+pub async fn retried<T, F: Future<Output = Result<T>>>(mut work: impl FnMut() -> F) -> Result<T> {
+    let mut attempt = 1;
+    loop {
+        match work().await {
+            Err(err) if err.is_deadlock() && attempt < DEADLOCK_ATTEMPTS => {
+                tracing::warn!(error = %err, attempt, "a deadlock ended the work: it runs again");
+                attempt += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// An id as the APIs show it (`teacherId`, `linkId`, …); `what` names it in the error.
 pub fn parse_id<T: FromStr>(value: &str, what: &str) -> Result<T> {
     value

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use entity::zoom_link::{self, EndReason, SessionStatus};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
-    Statement, Value,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait, Statement, Value,
     sea_query::{CaseStatement, Expr},
 };
 
@@ -269,9 +269,12 @@ impl Statements {
     }
 }
 
-/// `SELECT … WHERE id IN (…)`, `FOR UPDATE` but on SQLite.
+/// `SELECT … WHERE id IN (…) ORDER BY id`, `FOR UPDATE` but on SQLite. Every batch locks its
+/// sessions in the order of their ids, so two batches never wait for each other in a circle.
 fn locking(backend: DbBackend, ids: Vec<LinkId>) -> Statement {
-    let mut select = zoom_link::Entity::find().filter(zoom_link::Column::Id.is_in(ids));
+    let mut select = zoom_link::Entity::find()
+        .filter(zoom_link::Column::Id.is_in(ids))
+        .order_by_asc(zoom_link::Column::Id);
     if backend != DbBackend::Sqlite {
         select = select.lock_exclusive();
     }

@@ -10,7 +10,7 @@ use sea_orm::{
 use super::{Tracker, beats};
 use crate::{
     domain::{LinkId, time},
-    services::{Result, events::EventKind},
+    services::{Result, events::EventKind, retried},
 };
 
 /// Sessions one sweep statement ends at most: a long sweep leaves the writer to others between
@@ -110,27 +110,33 @@ impl Tracker {
             // Subscribers want to know which sessions ended: read them back in the same statement,
             // or on MySQL (no UPDATE … RETURNING) lock and re-read them in one transaction.
             let listened = events.listened();
-            let (tokens, ended) = if listened && backend == DbBackend::MySql {
-                let txn = db.begin().await?;
-                let (ids, tokens) = split(stale(true).all(&txn).await?);
-                update(ids.clone()).exec(&txn).await?;
-                let ended = zoom_link::Entity::find()
-                    .filter(zoom_link::Column::Id.is_in(ids))
-                    .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout))
-                    .all(&txn)
-                    .await?;
-                txn.commit().await?;
-                (tokens, Ended::Read(ended))
-            } else {
-                let (ids, tokens) = split(stale(false).all(db).await?);
-                let ended = if listened {
-                    Ended::Read(update(ids).exec_with_returning(db).await?)
+            // A chunk is one statement, or one transaction on MySQL: when a deadlock with a
+            // click's or an end's transaction ends it, nothing of it stays and it runs again.
+            let (stale, update, split) = (&stale, &update, &split);
+            let (tokens, ended) = retried(|| async move {
+                Ok(if listened && backend == DbBackend::MySql {
+                    let txn = db.begin().await?;
+                    let (ids, tokens) = split(stale(true).all(&txn).await?);
+                    update(ids.clone()).exec(&txn).await?;
+                    let ended = zoom_link::Entity::find()
+                        .filter(zoom_link::Column::Id.is_in(ids))
+                        .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout))
+                        .all(&txn)
+                        .await?;
+                    txn.commit().await?;
+                    (tokens, Ended::Read(ended))
                 } else {
-                    let update = beats::by_rowid(db, &update(ids).into_query());
-                    Ended::Counted(db.execute_raw(update).await?.rows_affected())
-                };
-                (tokens, ended)
-            };
+                    let (ids, tokens) = split(stale(false).all(db).await?);
+                    let ended = if listened {
+                        Ended::Read(update(ids).exec_with_returning(db).await?)
+                    } else {
+                        let update = beats::by_rowid(db, &update(ids).into_query());
+                        Ended::Counted(db.execute_raw(update).await?.rows_affected())
+                    };
+                    (tokens, ended)
+                })
+            })
+            .await?;
             beats.forget_tokens(&tokens);
             let ended = match ended {
                 Ended::Read(rows) => {
