@@ -19,6 +19,7 @@ mod m20261203_000009_session_totals_everywhere;
 mod m20261203_000010_drop_last_activity_index;
 mod m20261207_000011_mysql_totals_triggers_by_values;
 mod m20261207_000012_session_month_totals;
+mod m20261208_000013_session_events;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_drop_last_activity_index::Migration),
             Box::new(m20261207_000011_mysql_totals_triggers_by_values::Migration),
             Box::new(m20261207_000012_session_month_totals::Migration),
+            Box::new(m20261208_000013_session_events::Migration),
         ]
     }
 }

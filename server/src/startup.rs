@@ -37,6 +37,8 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     /// Taken by each round of the sweep job.
     sweep_lock: db::SweepLock,
+    /// For the events listener's own connection (PostgreSQL).
+    database_url: String,
     /// SQLite: this process's claim on the database file, until it stops.
     _sqlite_owner: Option<db::SqliteOwner>,
 }
@@ -154,6 +156,7 @@ impl Application {
             generated_admin_token,
             metrics_listener,
             sweep_lock,
+            database_url: url,
             _sqlite_owner: sqlite_owner,
         })
     }
@@ -183,6 +186,11 @@ impl Application {
             tracker.clone(),
             self.sweep_lock,
             settings.sweep_interval,
+            stop_rx.clone(),
+        ));
+        let events = tokio::spawn(jobs::events::run(
+            tracker.clone(),
+            self.database_url,
             stop_rx.clone(),
         ));
         let revocations = tokio::spawn(jobs::revocations::run(
@@ -251,6 +259,7 @@ impl Application {
         sweeper.await?;
         flusher.await?;
         revocations.await?;
+        events.await?;
         if let Some(metrics) = metrics {
             metrics.await?;
         }

@@ -21,6 +21,7 @@
 //! | `zoomtrack_sweep_rounds_total` | counter | auto-timeout rounds this server ran |
 //! | `zoomtrack_sweep_ended_total` | counter | sessions its rounds ended |
 //! | `zoomtrack_sweep_last_seconds` | gauge | how long its last round took |
+//! | `zoomtrack_event_lag_seconds` | histogram | another server's event: from its commit to this server's subscribers (PostgreSQL, MySQL) |
 
 use std::{
     sync::{OnceLock, RwLock},
@@ -32,7 +33,8 @@ use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 const DURATION: &str = "zoomtrack_http_request_duration_seconds";
-/// The latency histogram's buckets, in seconds: a heartbeat takes under a millisecond, a
+const EVENT_LAG: &str = "zoomtrack_event_lag_seconds";
+/// The latency histograms' buckets, in seconds: a heartbeat takes under a millisecond, a
 /// statistics request tens of them, a slow database seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
@@ -50,6 +52,9 @@ fn handle() -> Result<&'static PrometheusHandle, String> {
         .get_or_init(|| {
             let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(DURATION.into()), &BUCKETS)
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(Matcher::Full(EVENT_LAG.into()), &BUCKETS)
+                })
                 .and_then(PrometheusBuilder::install_recorder)
                 .map_err(|err| format!("the metrics recorder: {err}"))?;
             let upkeep = handle.clone();
@@ -166,6 +171,11 @@ pub fn swept(ended: u64, took: Duration) {
 pub fn flushed(beats: u64, unix_seconds: i64) {
     metrics::counter!("zoomtrack_heartbeats_flushed_total").increment(beats);
     metrics::gauge!("zoomtrack_heartbeat_last_flush_seconds").set(unix_seconds as f64);
+}
+
+/// Another server's event reached this server's subscribers `lag` after it was written.
+pub fn event_relayed(lag: Duration) {
+    metrics::histogram!(EVENT_LAG).record(lag.as_secs_f64());
 }
 
 /// Telegram deliveries given up as failed.

@@ -7,7 +7,11 @@ use graphql_ws_client::{Client, graphql::GraphqlOperation};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
-use zoomtrack_tests::{ADMIN_TOKEN, Link, TestApp, TestDb, db_test};
+use zoomtrack_tests::{
+    ADMIN_TOKEN, Api, Link, TestApp, TestDb, db_test, process::ServerProcess, shared_db_test,
+};
+
+const SERVER: &str = env!("CARGO_BIN_EXE_zoomtrack-under-test");
 
 /// A subscription document; its answers are kept as JSON.
 #[derive(Serialize)]
@@ -29,7 +33,7 @@ const EVENTS: &str = "subscription($f: SessionFilter) { sessionEvents(filter: $f
 const STATS: &str =
     "subscription { sessionStats { totalSessions activeSessions endedSessions timeoutSessions } }";
 
-async fn connect(app: &TestApp, token: Option<&str>) -> Result<Client, graphql_ws_client::Error> {
+async fn connect(app: &Api, token: Option<&str>) -> Result<Client, graphql_ws_client::Error> {
     let mut request = format!("{}/graphql/ws", app.base.replacen("http", "ws", 1))
         .into_client_request()
         .unwrap();
@@ -61,7 +65,7 @@ async fn next(
 
 /// Waits until `stream` delivers events: starts sessions of `teacher` until one is seen.
 async fn synced(
-    app: &TestApp,
+    app: &Api,
     stream: &mut (impl Stream<Item = Result<Value, graphql_ws_client::Error>> + Unpin),
     teacher: &str,
     student: &str,
@@ -268,4 +272,78 @@ async fn a_subscriber_that_falls_behind_has_its_stream_completed(db: TestDb) {
     .expect("the stream of a subscriber that fell behind ends");
     assert!(drained < 20_000, "{drained} events delivered");
     app.stop().await;
+}
+
+/// An event of `stream` within 1 s, and how long it took.
+async fn within_a_second(
+    stream: &mut (impl Stream<Item = Result<Value, graphql_ws_client::Error>> + Unpin),
+) -> (Value, Duration) {
+    let started = std::time::Instant::now();
+    let item = tokio::time::timeout(Duration::from_secs(1), stream.next())
+        .await
+        .expect("an update within 1 s")
+        .expect("the stream is open")
+        .expect("a well-formed update");
+    assert!(item.get("errors").is_none(), "{item}");
+    (item["data"].clone(), started.elapsed())
+}
+
+shared_db_test!(other_servers_changes_reach_a_subscriber);
+/// Three server processes on one database and a subscriber on the first: a click on the
+/// second and an end on the third reach it within 1 s each, in order, with the session as
+/// stored, and its statistics follow; so does a timeout the third's sweep decided.
+async fn other_servers_changes_reach_a_subscriber(db: TestDb) {
+    let one = ServerProcess::start(SERVER, &db, &[]).await;
+    let two = ServerProcess::start(SERVER, &db, &[]).await;
+    let three = ServerProcess::start(SERVER, &db, &[]).await;
+    let client = connect(&one, Some(ADMIN_TOKEN))
+        .await
+        .expect("admin connects");
+    let mut events = subscribe(&client, EVENTS, json!({})).await;
+    let probe_teacher = one.create_teacher("Probe").await;
+    let probe_student = one.create_student("Probe").await;
+    synced(&one, &mut events, &probe_teacher, &probe_student).await;
+    let mut stats = subscribe(&client, STATS, json!({})).await;
+    let initial = next(&mut stats).await["sessionStats"].clone();
+    let active = initial["activeSessions"].as_i64().unwrap();
+
+    let Link { id, token, .. } = two.issue_link().await;
+    two.track(&token).await;
+    let (started, click_lag) = within_a_second(&mut events).await;
+    assert_eq!(event(&started), ("STARTED", id.as_str(), "ACTIVE"));
+    assert_eq!(
+        next(&mut stats).await["sessionStats"]["activeSessions"],
+        active + 1
+    );
+    assert_eq!(three.end_session(&token).await.0, 200);
+    let (ended, end_lag) = within_a_second(&mut events).await;
+    assert_eq!(event(&ended), ("ENDED", id.as_str(), "ENDED"));
+    assert_eq!(
+        ended["sessionEvents"]["session"]["durationSeconds"],
+        one.link(&id).await["durationSeconds"]
+    );
+    let after_end = next(&mut stats).await["sessionStats"].clone();
+    assert_eq!(after_end["activeSessions"], active);
+    assert_eq!(
+        after_end["endedSessions"],
+        initial["endedSessions"].as_i64().unwrap() + 1
+    );
+    eprintln!("click seen after {click_lag:?}, end after {end_lag:?}");
+
+    let idle = two.issue_link().await;
+    two.track(&idle.token).await;
+    assert_eq!(event(&within_a_second(&mut events).await.0).0, "STARTED");
+    three.backdate(&idle.id, 3 * 3600).await;
+    three.admin("mutation { runAutoTimeout }", json!({})).await;
+    assert_eq!(
+        event(&within_a_second(&mut events).await.0),
+        ("TIMED_OUT", idle.id.as_str(), "TIMEOUT")
+    );
+    // Nothing twice: the subscriber's server relays each of the others' events once.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(700), events.next())
+            .await
+            .is_err(),
+        "no more events"
+    );
 }

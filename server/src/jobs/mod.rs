@@ -4,6 +4,7 @@ use std::{future::Future, time::Duration};
 
 use tokio::sync::watch;
 
+pub mod events;
 pub mod flusher;
 pub mod notifier;
 pub mod revocations;

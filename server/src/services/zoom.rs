@@ -28,7 +28,11 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
-use super::{Result, events::EventKind, tracker::Tracker};
+use super::{
+    Result,
+    events::{EventKind, table},
+    tracker::Tracker,
+};
 use crate::domain::{LinkId, ZoomUrl, rules::LONGEST_MEETING, time};
 
 /// A participant of a meeting, as Zoom names them.
@@ -339,6 +343,11 @@ impl Tracker {
                 changed.push(change);
             }
         }
+        let events: Vec<_> = changed
+            .iter()
+            .map(|(kind, link)| (*kind, link.id, now))
+            .collect();
+        table::append(&txn, self.events.origin, &events).await?;
         txn.commit().await?;
         for (kind, link) in changed {
             self.beats.forget(&link.tracking_token);

@@ -214,11 +214,14 @@ const STORED: [Stored; 8] = {
 pub(super) struct Statements {
     lock: Shapes,
     store: Shapes,
+    /// This server in the events table.
+    pub origin: i64,
 }
 
 impl Statements {
-    pub fn new(backend: DbBackend) -> Self {
+    pub fn new(backend: DbBackend, origin: i64) -> Self {
         Self {
+            origin,
             lock: Shapes::new(backend, |backend, len| {
                 locking(backend, vec![LinkId(0); len])
             }),
@@ -447,10 +450,12 @@ mod tests {
         let rows = [&ended, &fresh];
         for backend in [DbBackend::Sqlite, DbBackend::Postgres, DbBackend::MySql] {
             let built = storing(backend, &rows);
-            let shaped = Statements::new(backend).store.bind(2, stored_values(&rows));
+            let shaped = Statements::new(backend, 0)
+                .store
+                .bind(2, stored_values(&rows));
             assert_eq!(shaped.sql, built.sql, "{backend:?}");
             assert_eq!(shaped.values, built.values, "{backend:?}");
-            let lock = Statements::new(backend)
+            let lock = Statements::new(backend, 0)
                 .lock
                 .bind(2, vec![LinkId(7).into(); 2]);
             assert_eq!(lock.sql, locking(backend, vec![LinkId(7); 2]).sql);

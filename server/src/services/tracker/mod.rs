@@ -16,6 +16,7 @@ mod beats;
 mod changes;
 mod commit;
 mod lookup;
+mod relay;
 mod session;
 mod shapes;
 mod sweep;
@@ -59,13 +60,14 @@ impl Tracker {
     pub fn new(pools: Pools, rules: SessionRules) -> Self {
         // Live heartbeat events go out at most once per session per heartbeat interval.
         let beats = Arc::new(Heartbeats::new(rules.timeout, rules.heartbeat));
+        let events = EventBus::default();
         Self {
             lookups: Lookups::start(pools.read.clone()),
-            commits: GroupCommit::start(pools.write.clone(), beats.clone(), rules),
+            commits: GroupCommit::start(pools.write.clone(), beats.clone(), rules, events.origin),
             db: pools.write,
             read: pools.read,
             beats,
-            events: EventBus::default(),
+            events,
             rules,
         }
     }

@@ -3,14 +3,19 @@
 use chrono::{DateTime, Utc};
 use entity::zoom_link::{self, EndReason, SessionStatus};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, TransactionTrait, sea_query::Expr,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, Iterable, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Statement, TransactionTrait,
+    sea_query::{Expr, Query, UpdateStatement},
 };
 
 use super::{Tracker, beats};
 use crate::{
     domain::{LinkId, time},
-    services::{Result, events::EventKind, retried},
+    services::{
+        Result,
+        events::{EventKind, table},
+        retried,
+    },
 };
 
 /// Sessions one sweep statement ends at most: a long sweep leaves the writer to others between
@@ -21,6 +26,24 @@ const SWEEP_CHUNK: u64 = 5000;
 enum Ended {
     Read(Vec<zoom_link::Model>),
     Counted(u64),
+}
+
+/// The PostgreSQL statement that ends the sessions `update` ends, appends their events'
+/// rows, and returns them (the session's columns in the entity's order).
+fn postgres_timeouts(mut update: UpdateStatement, origin: i64, now: DateTime<Utc>) -> Statement {
+    update.returning(Query::returning().columns(zoom_link::Column::iter()));
+    let built = DbBackend::Postgres.build(&update);
+    let mut values = built.values.map(|values| values.0).unwrap_or_default();
+    let append =
+        table::postgres_append_from("ended", EventKind::TimedOut, origin, now, &mut values);
+    Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!(
+            "WITH ended AS ({}), recorded AS ({append}) SELECT * FROM ended",
+            built.sql
+        ),
+        values,
+    )
 }
 
 impl Tracker {
@@ -108,33 +131,58 @@ impl Tracker {
         let mut total = 0;
         loop {
             // Subscribers want to know which sessions ended: read them back in the same statement,
-            // or on MySQL (no UPDATE … RETURNING) lock and re-read them in one transaction.
+            // or on MySQL (no UPDATE … RETURNING) re-read them in the transaction. Servers
+            // sharing the database learn of them from the events table: its rows are written
+            // in the same statement (PostgreSQL) or transaction (MySQL).
             let listened = events.listened();
             // A chunk is one statement, or one transaction on MySQL: when a deadlock with a
             // click's or an end's transaction ends it, nothing of it stays and it runs again.
             let (stale, update, split) = (&stale, &update, &split);
             let (tokens, ended) = retried(|| async move {
-                Ok(if listened && backend == DbBackend::MySql {
-                    let txn = db.begin().await?;
-                    let (ids, tokens) = split(stale(true).all(&txn).await?);
-                    update(ids.clone()).exec(&txn).await?;
-                    let ended = zoom_link::Entity::find()
-                        .filter(zoom_link::Column::Id.is_in(ids))
-                        .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout))
-                        .all(&txn)
-                        .await?;
-                    txn.commit().await?;
-                    (tokens, Ended::Read(ended))
+                let ended = match backend {
+                    DbBackend::MySql => {
+                        // Locked as read: the transaction ends exactly the sessions it read.
+                        let txn = db.begin().await?;
+                        let (ids, tokens) = split(stale(true).all(&txn).await?);
+                        let count = update(ids.clone()).exec(&txn).await?.rows_affected;
+                        let timed_out: Vec<_> = ids
+                            .iter()
+                            .map(|id| (EventKind::TimedOut, *id, now))
+                            .collect();
+                        table::append(&txn, events.origin, &timed_out).await?;
+                        let ended = if listened {
+                            Ended::Read(
+                                zoom_link::Entity::find()
+                                    .filter(zoom_link::Column::Id.is_in(ids))
+                                    .all(&txn)
+                                    .await?,
+                            )
+                        } else {
+                            Ended::Counted(count)
+                        };
+                        txn.commit().await?;
+                        return Ok((tokens, ended));
+                    }
+                    DbBackend::Postgres => {
+                        let (ids, tokens) = split(stale(false).all(db).await?);
+                        let ended = postgres_timeouts(update(ids).into_query(), events.origin, now);
+                        let rows = db.query_all_raw(ended).await?;
+                        let ended = rows
+                            .iter()
+                            .map(zoom_link::Model::from_row)
+                            .collect::<std::result::Result<Vec<_>, _>>()?;
+                        return Ok((tokens, Ended::Read(ended)));
+                    }
+                    _ => split(stale(false).all(db).await?),
+                };
+                let (ids, tokens) = ended;
+                let ended = if listened {
+                    Ended::Read(update(ids).exec_with_returning(db).await?)
                 } else {
-                    let (ids, tokens) = split(stale(false).all(db).await?);
-                    let ended = if listened {
-                        Ended::Read(update(ids).exec_with_returning(db).await?)
-                    } else {
-                        let update = beats::by_rowid(db, &update(ids).into_query());
-                        Ended::Counted(db.execute_raw(update).await?.rows_affected())
-                    };
-                    (tokens, ended)
-                })
+                    let update = beats::by_rowid(db, &update(ids).into_query());
+                    Ended::Counted(db.execute_raw(update).await?.rows_affected())
+                };
+                Ok((tokens, ended))
             })
             .await?;
             beats.forget_tokens(&tokens);

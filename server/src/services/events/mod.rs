@@ -1,7 +1,8 @@
 //! Live session events for subscribers (the dashboard, integrators).
 //!
 //! The tracker publishes after its statement has committed, with the session as it read it
-//! back: publishing never queries the database. A broadcast channel decouples publishers from
+//! back: publishing never queries the database. Servers sharing a database also append each
+//! event to the events table ([`table`]) with the change, and pass on the others' events. A broadcast channel decouples publishers from
 //! subscribers: a slow subscriber never slows the tracking endpoints or other subscribers; one
 //! that falls too far behind lags (its `sessionEvents` stream then ends). The tracker reads
 //! sessions for events only while somebody listens.
@@ -12,6 +13,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, broadcast};
 
 use super::view::SessionView;
+
+pub mod table;
 
 /// How many events a subscriber may fall behind before it lags.
 const CAPACITY: usize = 4096;
@@ -37,6 +40,8 @@ pub struct SessionEvent {
 
 pub struct EventBus {
     sender: broadcast::Sender<Arc<SessionEvent>>,
+    /// This server's name in the events table: it passes on the events of other origins.
+    pub origin: i64,
     /// Live statistics recount on changes; this bounds how many recount at once, so
     /// subscribers never take the connection pool from the tracking endpoints.
     pub recounts: Semaphore,
@@ -46,6 +51,7 @@ impl Default for EventBus {
     fn default() -> Self {
         Self {
             sender: broadcast::channel(CAPACITY).0,
+            origin: table::new_origin(),
             recounts: Semaphore::new(RECOUNTS),
         }
     }
