@@ -7,8 +7,18 @@ use graphql_ws_client::{Client, graphql::GraphqlOperation};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
+use zoomtrack_server::{
+    domain::LinkId,
+    services::events::{
+        EventKind,
+        table::{self, Tail},
+    },
+};
 use zoomtrack_tests::{
     ADMIN_TOKEN, Api, Link, TestApp, TestDb, db_test, process::ServerProcess, shared_db_test,
+    tests_on,
 };
 
 const SERVER: &str = env!("CARGO_BIN_EXE_zoomtrack-under-test");
@@ -291,7 +301,8 @@ async fn within_a_second(
 shared_db_test!(other_servers_changes_reach_a_subscriber);
 /// Three server processes on one database and a subscriber on the first: a click on the
 /// second and an end on the third reach it within 1 s each, in order, with the session as
-/// stored, and its statistics follow; so does a timeout the third's sweep decided.
+/// stored, and its statistics follow; so do a beat on the second (with its flush) and a
+/// timeout the third's sweep decided.
 async fn other_servers_changes_reach_a_subscriber(db: TestDb) {
     let one = ServerProcess::start(SERVER, &db, &[]).await;
     let two = ServerProcess::start(SERVER, &db, &[]).await;
@@ -314,6 +325,12 @@ async fn other_servers_changes_reach_a_subscriber(db: TestDb) {
     assert_eq!(
         next(&mut stats).await["sessionStats"]["activeSessions"],
         active + 1
+    );
+    // A beat answered from the second's memory goes out with its next flush.
+    assert_eq!(two.heartbeat(&token).await.0, 200);
+    assert_eq!(
+        event(&next(&mut events).await),
+        ("HEARTBEAT", id.as_str(), "ACTIVE")
     );
     assert_eq!(three.end_session(&token).await.0, 200);
     let (ended, end_lag) = within_a_second(&mut events).await;
@@ -346,4 +363,73 @@ async fn other_servers_changes_reach_a_subscriber(db: TestDb) {
             .is_err(),
         "no more events"
     );
+}
+
+/// Ends the events listeners' connections on `db`'s database; returns how many there were.
+async fn kill_listeners(api: &Api) -> usize {
+    let sql = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+               WHERE datname = current_database() AND query LIKE 'LISTEN%'";
+    api.db
+        .query_all_raw(Statement::from_string(api.db.get_database_backend(), sql))
+        .await
+        .expect("the listeners ended")
+        .len()
+}
+
+tests_on!(a_listener_that_lost_its_connection_misses_nothing: postgres => Postgres);
+/// The events listeners' connections are killed (`pg_terminate_backend`) and clicks committed
+/// at once on the other server: they reach the subscriber all the same, in order, and each
+/// server listens again.
+async fn a_listener_that_lost_its_connection_misses_nothing(db: TestDb) {
+    let one = ServerProcess::start(SERVER, &db, &[]).await;
+    let two = ServerProcess::start(SERVER, &db, &[]).await;
+    let client = connect(&one, Some(ADMIN_TOKEN))
+        .await
+        .expect("admin connects");
+    let mut events = subscribe(&client, EVENTS, json!({})).await;
+    let probe_teacher = one.create_teacher("Probe").await;
+    let probe_student = one.create_student("Probe").await;
+    synced(&one, &mut events, &probe_teacher, &probe_student).await;
+    let mut links = Vec::new();
+    for _ in 0..5 {
+        links.push(two.issue_link().await);
+    }
+    assert_eq!(kill_listeners(&one).await, 2, "each server listens");
+    for link in &links {
+        two.track(&link.token).await;
+    }
+    for link in &links {
+        assert_eq!(
+            event(&next(&mut events).await),
+            ("STARTED", link.id.as_str(), "ACTIVE")
+        );
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while kill_listeners(&one).await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the listeners never connected again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+shared_db_test!(the_tail_reads_a_row_whose_transaction_commits_late);
+/// Ids are given out as rows are written, not as they commit: a row that commits after one
+/// with a higher id, which the tail has read, is read all the same, once.
+async fn the_tail_reads_a_row_whose_transaction_commits_late(db: TestDb) {
+    let app = TestApp::spawn(&db, &[]).await;
+    let mut tail = Tail::at_end(&app.db).await.unwrap();
+    let row = |link| [(EventKind::Started, LinkId(link), Utc::now())];
+    let late = app.db.begin().await.unwrap();
+    table::append(&late, 7, &row(1)).await.unwrap();
+    table::append(&app.db, 7, &row(2)).await.unwrap();
+    let links = |read: Vec<table::Recorded>| read.iter().map(|e| e.link.0).collect::<Vec<_>>();
+    assert_eq!(links(tail.read(&app.db).await.unwrap()), [2]);
+    late.commit().await.unwrap();
+    assert_eq!(links(tail.read(&app.db).await.unwrap()), [1]);
+    table::append(&app.db, 7, &row(3)).await.unwrap();
+    assert_eq!(links(tail.read(&app.db).await.unwrap()), [3]);
+    assert_eq!(links(tail.read(&app.db).await.unwrap()), Vec::<i64>::new());
+    app.stop().await;
 }

@@ -33,7 +33,10 @@ use sea_orm::{
 };
 
 use crate::domain::{LinkId, time};
-use crate::services::Result;
+use crate::services::{
+    Result,
+    events::{EventKind, table},
+};
 
 /// Ids per statement: far below every backend's limit of bound parameters.
 const CHUNK: usize = 1000;
@@ -72,6 +75,8 @@ struct State {
     forgotten: u64,
     /// When [`Heartbeats::prune`] last walked `entries`.
     pruned_at: Option<DateTime<Utc>>,
+    /// When each session's last heartbeat event for other servers was written.
+    shared: HashMap<LinkId, DateTime<Utc>>,
 }
 
 impl State {
@@ -96,15 +101,19 @@ pub struct Heartbeats {
     timeout: Duration,
     /// At most one live heartbeat event per session this often.
     announce_every: Duration,
+    /// This server in the events table.
+    origin: i64,
 }
 
 impl Heartbeats {
-    pub fn new(timeout: Duration, announce_every: Duration) -> Self {
+    /// `origin` names this server in the events table.
+    pub fn new(timeout: Duration, announce_every: Duration, origin: i64) -> Self {
         Self {
             state: Mutex::default(),
             flushing: tokio::sync::Mutex::new(()),
             timeout,
             announce_every,
+            origin,
         }
     }
 
@@ -205,14 +214,28 @@ impl Heartbeats {
     }
 
     /// Writes every pending beat in one transaction; returns how many sessions moved forward.
-    /// Sessions that turned out not to be active any more are forgotten.
+    /// Sessions that turned out not to be active any more are forgotten. Where servers share
+    /// the database, the transaction also appends a heartbeat event for each session that had
+    /// none in the last heartbeat interval.
     pub async fn flush<C: ConnectionTrait + TransactionTrait>(&self, db: &C) -> Result<u64> {
         let _one_at_a_time = self.flushing.lock().await;
         let pending = std::mem::take(&mut self.state().pending);
         if pending.is_empty() {
             return Ok(0);
         }
-        match write(db, &pending).await {
+        let due = if table::shared(db.get_database_backend()) {
+            self.shared_due(&pending)
+        } else {
+            Vec::new()
+        };
+        let written = write(db, &pending, self.origin, &due).await;
+        if written.is_ok() {
+            let mut state = self.state();
+            for &(_, id, at) in &due {
+                state.shared.insert(id, at);
+            }
+        }
+        match written {
             Ok(written) if written == pending.len() as u64 => Ok(written),
             Ok(written) => {
                 let ids: Vec<LinkId> = pending.keys().copied().collect();
@@ -225,6 +248,25 @@ impl Heartbeats {
                 Err(err)
             }
         }
+    }
+
+    /// The heartbeat events for other servers due with `pending`: one per session that had
+    /// none in the last heartbeat interval.
+    fn shared_due(
+        &self,
+        pending: &HashMap<LinkId, DateTime<Utc>>,
+    ) -> Vec<(EventKind, LinkId, DateTime<Utc>)> {
+        let state = self.state();
+        pending
+            .iter()
+            .filter(|(id, at)| {
+                state
+                    .shared
+                    .get(id)
+                    .is_none_or(|last| **at - *last >= self.announce_every)
+            })
+            .map(|(id, at)| (EventKind::Heartbeat, *id, *at))
+            .collect()
     }
 
     /// Forgets sessions that went quiet for longer than the timeout (the sweep ends them), and
@@ -245,6 +287,7 @@ impl Heartbeats {
             // A forgotten session's entry matters only while its last event is recent.
             entry.active.is_some() || entry.announced.is_some_and(|at| at >= unannounced)
         });
+        state.shared.retain(|_, at| *at >= unannounced);
     }
 
     /// Beats answered and not yet written.
@@ -267,12 +310,16 @@ fn touch(ids: Vec<LinkId>, at: DateTime<Utc>) -> sea_orm::UpdateMany<zoom_link::
         .filter(zoom_link::Column::LastActivityAt.lt(time::to_db(at)))
 }
 
+/// Writes `pending` and appends the events `due`, written by `origin`, in one transaction.
 async fn write<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     pending: &HashMap<LinkId, DateTime<Utc>>,
+    origin: i64,
+    due: &[(EventKind, LinkId, DateTime<Utc>)],
 ) -> Result<u64> {
     let txn = db.begin().await?;
     let written = write_beats(&txn, pending.iter().map(|(id, at)| (*id, *at))).await?;
+    table::append(&txn, origin, due).await?;
     txn.commit().await?;
     Ok(written)
 }
@@ -347,7 +394,7 @@ mod tests {
     }
 
     fn buffer() -> Heartbeats {
-        Heartbeats::new(TIMEOUT, EVERY)
+        Heartbeats::new(TIMEOUT, EVERY, 0)
     }
 
     #[test]

@@ -59,8 +59,12 @@ impl Tracker {
     /// Starts the task that commits clicks and ends (it needs a Tokio runtime).
     pub fn new(pools: Pools, rules: SessionRules) -> Self {
         // Live heartbeat events go out at most once per session per heartbeat interval.
-        let beats = Arc::new(Heartbeats::new(rules.timeout, rules.heartbeat));
         let events = EventBus::default();
+        let beats = Arc::new(Heartbeats::new(
+            rules.timeout,
+            rules.heartbeat,
+            events.origin,
+        ));
         Self {
             lookups: Lookups::start(pools.read.clone()),
             commits: GroupCommit::start(pools.write.clone(), beats.clone(), rules, events.origin),
