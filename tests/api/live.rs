@@ -433,3 +433,38 @@ async fn the_tail_reads_a_row_whose_transaction_commits_late(db: TestDb) {
     assert_eq!(links(tail.read(&app.db).await.unwrap()), Vec::<i64>::new());
     app.stop().await;
 }
+
+shared_db_test!(a_killed_servers_events_reach_the_others);
+/// A server killed with SIGKILL the moment its clicks and ends are answered: the events it
+/// committed with them reach a subscriber on another server all the same.
+async fn a_killed_servers_events_reach_the_others(db: TestDb) {
+    let one = ServerProcess::start(SERVER, &db, &[]).await;
+    let doomed = ServerProcess::start(SERVER, &db, &[]).await;
+    let client = connect(&one, Some(ADMIN_TOKEN))
+        .await
+        .expect("admin connects");
+    let mut events = subscribe(&client, EVENTS, json!({})).await;
+    let probe_teacher = one.create_teacher("Probe").await;
+    let probe_student = one.create_student("Probe").await;
+    synced(&one, &mut events, &probe_teacher, &probe_student).await;
+    let mut links = Vec::new();
+    for _ in 0..3 {
+        links.push(one.issue_link().await);
+    }
+    for link in &links {
+        assert_eq!(doomed.track(&link.token).await.status(), 200);
+        assert_eq!(doomed.end_session(&link.token).await.0, 200);
+    }
+    doomed.kill();
+    // In order; each with the session as the subscriber's server reads it when it relays.
+    for link in &links {
+        for kind in ["STARTED", "ENDED"] {
+            let data = next(&mut events).await;
+            let (got, id, _) = event(&data);
+            assert_eq!((got, id), (kind, link.id.as_str()));
+        }
+    }
+    for link in &links {
+        assert_eq!(one.link(&link.id).await["status"], "ENDED");
+    }
+}

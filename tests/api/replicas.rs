@@ -185,7 +185,8 @@ async fn all_swept(db: &DatabaseConnection, within: Duration, what: &str) {
 shared_db_test!(sweep_rounds_take_turns);
 /// While another server holds the sweep's lock, a server's rounds are skipped; once it is
 /// released, the next round sweeps. Then three servers sweeping every second, taking turns,
-/// end every stale session (once each: the statements are conditional).
+/// end 10,000 stale sessions, each once (the statements are conditional) with one event, and
+/// the totals count each once.
 async fn sweep_rounds_take_turns(db: TestDb) {
     let lock = zoomtrack_server::db::SweepLock::connect(&db.url)
         .await
@@ -220,14 +221,21 @@ async fn sweep_rounds_take_turns(db: TestDb) {
         TestApp::spawn(&db, &["--sweep-interval", "1s"]).await,
         TestApp::spawn(&db, &["--sweep-interval", "1s"]).await,
     ];
-    stale_sessions(&app.db, 300, 100).await;
-    all_swept(&app.db, Duration::from_secs(8), "three servers swept").await;
+    stale_sessions(&app.db, 10_000, 100).await;
+    all_swept(&app.db, Duration::from_secs(20), "three servers swept").await;
     let timed_out = zoom_link::Entity::find()
         .filter(zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout))
         .count(&app.db)
         .await
         .expect("a count");
-    assert_eq!(timed_out, 350);
+    assert_eq!(timed_out, 10_050);
+    // One event each, for other servers' subscribers.
+    let events = "SELECT COUNT(*) FROM session_events WHERE kind = 'timed_out'";
+    assert_eq!(count(&db, events).await, 10_050);
+    let sessions = "SELECT COUNT(DISTINCT link_id) FROM session_events WHERE kind = 'timed_out'";
+    assert_eq!(count(&db, sessions).await, 10_050);
+    let (totals, counted) = crate::totals::both(&app.db).await;
+    assert_eq!(totals, counted);
     for other in others {
         other.stop().await;
     }

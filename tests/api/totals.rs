@@ -30,7 +30,7 @@ async fn totals_rows(db: &DatabaseConnection, sql: String) -> Vec<String> {
 /// (day, teacher, status, sessions, seconds) rows, from the totals (as statistics read them:
 /// on PostgreSQL and MySQL, folded totals and changes not folded yet, summed) and from the
 /// sessions.
-async fn both(db: &DatabaseConnection) -> (Vec<String>, Vec<String>) {
+pub(crate) async fn both(db: &DatabaseConnection) -> (Vec<String>, Vec<String>) {
     let rows = |sql: String| totals_rows(db, sql);
     let (text, int, day) = match db.get_database_backend() {
         DbBackend::Postgres => ("TEXT", "BIGINT", "CAST(CAST(clicked_at AS DATE) AS TEXT)"),
