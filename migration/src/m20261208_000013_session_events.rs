@@ -1,13 +1,13 @@
 //! The events table on PostgreSQL and MySQL: the live events of servers sharing a database.
 //!
-//! Each change that owes subscribers an event (a click, an end, a timeout, Zoom's decision,
-//! a heartbeat) appends a row in the transaction that makes the change: the session, what
-//! happened (`kind`) and when (`at`, whole seconds as every stored time), the server that wrote
-//! it (`origin`) and when to the microsecond (`written_at`, for the lag across servers). Every server tails the
-//! table and passes the other servers' events to its own subscribers. On PostgreSQL, a
-//! statement's rows notify the channel `session_events` with their last id when they commit,
-//! so servers need not poll; on MySQL they poll. Rows are kept for a few minutes. SQLite has
-//! one server per file and no table.
+//! Each change that owes subscribers an event (a click, an end, a timeout, Zoom's decision, a
+//! heartbeat) appends a row in the transaction that makes the change: the session, what happened
+//! (`kind`) and when (`at`, whole seconds as every stored time), the server that wrote it
+//! (`origin`) and when to the microsecond (`written_at`, for the lag across servers). Every server
+//! tails the table and passes the other servers' events to its own subscribers. On PostgreSQL, a
+//! statement's rows notify the channel `session_events` with their last id when they commit, so
+//! servers need not poll; on MySQL they poll. Rows are kept for a few minutes. SQLite has one
+//! server per file and no table.
 
 use sea_orm_migration::{prelude::*, sea_orm::DbBackend};
 
@@ -25,7 +25,9 @@ const POSTGRES: [&str; 4] = [
     )",
     "CREATE OR REPLACE FUNCTION session_events_notify() RETURNS trigger AS $$
      BEGIN
-         PERFORM pg_notify('session_events', (SELECT MAX(id) FROM added)::text);
+         IF EXISTS (SELECT 1 FROM added) THEN
+             PERFORM pg_notify('session_events', (SELECT MAX(id) FROM added)::text);
+         END IF;
          RETURN NULL;
      END
      $$ LANGUAGE plpgsql",

@@ -21,7 +21,7 @@
 //! | `zoomtrack_sweep_rounds_total` | counter | auto-timeout rounds this server ran |
 //! | `zoomtrack_sweep_ended_total` | counter | sessions its rounds ended |
 //! | `zoomtrack_sweep_last_seconds` | gauge | how long its last round took |
-//! | `zoomtrack_event_lag_seconds` | histogram | another server's event: from its commit to this server's subscribers (PostgreSQL, MySQL) |
+//! | `zoomtrack_event_lag_seconds` | histogram | another server's event: from its writing (that server's clock) to this server reading it (PostgreSQL, MySQL) |
 
 use std::{
     sync::{OnceLock, RwLock},
@@ -173,7 +173,7 @@ pub fn flushed(beats: u64, unix_seconds: i64) {
     metrics::gauge!("zoomtrack_heartbeat_last_flush_seconds").set(unix_seconds as f64);
 }
 
-/// Another server's event reached this server's subscribers `lag` after it was written.
+/// Another server's event was read here `lag` after it was written.
 pub fn event_relayed(lag: Duration) {
     metrics::histogram!(EVENT_LAG).record(lag.as_secs_f64());
 }

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
+use chrono::Utc;
 use futures::{Stream, StreamExt};
 use graphql_ws_client::{Client, graphql::GraphqlOperation};
+use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
-use chrono::Utc;
-use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 use zoomtrack_server::{
     domain::LinkId,
     services::events::{
@@ -284,25 +284,20 @@ async fn a_subscriber_that_falls_behind_has_its_stream_completed(db: TestDb) {
     app.stop().await;
 }
 
-/// An event of `stream` within 1 s, and how long it took.
-async fn within_a_second(
+/// The next event of `stream` (within 5 s), and how long it took.
+async fn timed_next(
     stream: &mut (impl Stream<Item = Result<Value, graphql_ws_client::Error>> + Unpin),
 ) -> (Value, Duration) {
     let started = std::time::Instant::now();
-    let item = tokio::time::timeout(Duration::from_secs(1), stream.next())
-        .await
-        .expect("an update within 1 s")
-        .expect("the stream is open")
-        .expect("a well-formed update");
-    assert!(item.get("errors").is_none(), "{item}");
-    (item["data"].clone(), started.elapsed())
+    let data = next(stream).await;
+    (data, started.elapsed())
 }
 
 shared_db_test!(other_servers_changes_reach_a_subscriber);
 /// Three server processes on one database and a subscriber on the first: a click on the
-/// second and an end on the third reach it within 1 s each, in order, with the session as
-/// stored, and its statistics follow; so do a beat on the second (with its flush) and a
-/// timeout the third's sweep decided.
+/// second and an end on the third reach it, in order, with the session as stored, and its
+/// statistics follow; so do a beat on the second (with its flush) and a timeout the third's
+/// sweep decided. (How long they take is measured by the benchmark: `docs/benchmarks.md`.)
 async fn other_servers_changes_reach_a_subscriber(db: TestDb) {
     let one = ServerProcess::start(SERVER, &db, &[]).await;
     let two = ServerProcess::start(SERVER, &db, &[]).await;
@@ -320,7 +315,7 @@ async fn other_servers_changes_reach_a_subscriber(db: TestDb) {
 
     let Link { id, token, .. } = two.issue_link().await;
     two.track(&token).await;
-    let (started, click_lag) = within_a_second(&mut events).await;
+    let (started, click_lag) = timed_next(&mut events).await;
     assert_eq!(event(&started), ("STARTED", id.as_str(), "ACTIVE"));
     assert_eq!(
         next(&mut stats).await["sessionStats"]["activeSessions"],
@@ -333,7 +328,7 @@ async fn other_servers_changes_reach_a_subscriber(db: TestDb) {
         ("HEARTBEAT", id.as_str(), "ACTIVE")
     );
     assert_eq!(three.end_session(&token).await.0, 200);
-    let (ended, end_lag) = within_a_second(&mut events).await;
+    let (ended, end_lag) = timed_next(&mut events).await;
     assert_eq!(event(&ended), ("ENDED", id.as_str(), "ENDED"));
     assert_eq!(
         ended["sessionEvents"]["session"]["durationSeconds"],
@@ -349,11 +344,11 @@ async fn other_servers_changes_reach_a_subscriber(db: TestDb) {
 
     let idle = two.issue_link().await;
     two.track(&idle.token).await;
-    assert_eq!(event(&within_a_second(&mut events).await.0).0, "STARTED");
+    assert_eq!(event(&timed_next(&mut events).await.0).0, "STARTED");
     three.backdate(&idle.id, 3 * 3600).await;
     three.admin("mutation { runAutoTimeout }", json!({})).await;
     assert_eq!(
-        event(&within_a_second(&mut events).await.0),
+        event(&timed_next(&mut events).await.0),
         ("TIMED_OUT", idle.id.as_str(), "TIMEOUT")
     );
     // Nothing twice: the subscriber's server relays each of the others' events once.
@@ -365,15 +360,35 @@ async fn other_servers_changes_reach_a_subscriber(db: TestDb) {
     );
 }
 
-/// Ends the events listeners' connections on `db`'s database; returns how many there were.
-async fn kill_listeners(api: &Api) -> usize {
-    let sql = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-               WHERE datname = current_database() AND query LIKE 'LISTEN%'";
+/// The events listeners connected to `api`'s database; with `kill`, their connections are
+/// ended (`pg_terminate_backend`).
+async fn listeners(api: &Api, kill: bool) -> usize {
+    let what = if kill {
+        "pg_terminate_backend(pid)"
+    } else {
+        "pid"
+    };
+    let sql = format!(
+        "SELECT {what} FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+    );
     api.db
         .query_all_raw(Statement::from_string(api.db.get_database_backend(), sql))
         .await
-        .expect("the listeners ended")
+        .expect("the listeners")
         .len()
+}
+
+/// Waits (at most 5 s) until both servers listen.
+async fn both_listen(api: &Api) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while listeners(api, false).await < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the servers do not listen"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 tests_on!(a_listener_that_lost_its_connection_misses_nothing: postgres => Postgres);
@@ -394,7 +409,8 @@ async fn a_listener_that_lost_its_connection_misses_nothing(db: TestDb) {
     for _ in 0..5 {
         links.push(two.issue_link().await);
     }
-    assert_eq!(kill_listeners(&one).await, 2, "each server listens");
+    both_listen(&one).await;
+    assert_eq!(listeners(&one, true).await, 2);
     for link in &links {
         two.track(&link.token).await;
     }
@@ -404,14 +420,7 @@ async fn a_listener_that_lost_its_connection_misses_nothing(db: TestDb) {
             ("STARTED", link.id.as_str(), "ACTIVE")
         );
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while kill_listeners(&one).await < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the listeners never connected again"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    both_listen(&one).await;
 }
 
 shared_db_test!(the_tail_reads_a_row_whose_transaction_commits_late);
@@ -424,7 +433,8 @@ async fn the_tail_reads_a_row_whose_transaction_commits_late(db: TestDb) {
     let late = app.db.begin().await.unwrap();
     table::append(&late, 7, &row(1)).await.unwrap();
     table::append(&app.db, 7, &row(2)).await.unwrap();
-    let links = |read: Vec<table::Recorded>| read.iter().map(|e| e.link.0).collect::<Vec<_>>();
+    let links =
+        |(read, _): (Vec<table::Recorded>, bool)| read.iter().map(|e| e.link.0).collect::<Vec<_>>();
     assert_eq!(links(tail.read(&app.db).await.unwrap()), [2]);
     late.commit().await.unwrap();
     assert_eq!(links(tail.read(&app.db).await.unwrap()), [1]);

@@ -158,13 +158,15 @@ pub async fn time_graphql(api: &Api, query: &str, variables: &Value, runs: usize
 
 /// What a benchmark run measures, from its command line (`cargo bench … -- <flags>`):
 /// `--sessions N` (the history's size), `--seconds S` (each measurement's length),
-/// `--databases sqlite,postgres,mysql`, and `--smoke`: tiny sizes, every step run once so the
+/// `--databases sqlite,postgres,mysql`, `--replicas` (the hot-path benchmark measures several
+/// servers on one database instead), and `--smoke`: tiny sizes, every step run once so the
 /// benchmark cannot rot, no figure to read (what `scripts/test.sh` runs).
 #[derive(Clone, Debug)]
 pub struct BenchArgs {
     pub sessions: usize,
     pub seconds: f64,
     pub databases: Vec<Backend>,
+    pub replicas: bool,
     pub smoke: bool,
 }
 
@@ -176,12 +178,13 @@ impl BenchArgs {
             sessions: 1_000_000,
             seconds: 5.0,
             databases: vec![Backend::Sqlite, Backend::Postgres, Backend::MySql],
+            replicas: false,
             smoke: false,
         };
         let usage = || -> ! {
             eprintln!(
                 "usage: cargo bench -p zoomtrack-tests --bench {name} -- [--sessions N] \
-                 [--seconds S] [--databases sqlite,postgres,mysql] [--smoke]"
+                 [--seconds S] [--databases sqlite,postgres,mysql] [--replicas] [--smoke]"
             );
             std::process::exit(2)
         };
@@ -192,6 +195,7 @@ impl BenchArgs {
             match arg.as_str() {
                 "--bench" => {}
                 "--smoke" => args.smoke = true,
+                "--replicas" => args.replicas = true,
                 "--sessions" => {
                     sessions = given
                         .next()

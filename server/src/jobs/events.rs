@@ -4,12 +4,16 @@
 //! On PostgreSQL a listener of its own (`LISTEN session_events`, on a connection that is not
 //! the pool's: through a transaction pooler, notifications do not arrive) wakes the tail when
 //! a statement of rows commits. It reads after each notification, after each reconnect (what
-//! was committed while it was away), and every [`POSTGRES_EVERY`] whatever happens. MySQL has
-//! no notifications: it reads every [`MYSQL_EVERY`]. Rows older than [`KEEP`] are deleted.
+//! was committed while it was away), and after [`POSTGRES_QUIET`] without either. MySQL has no
+//! notifications: it reads every [`MYSQL_EVERY`]. A task of its own deletes the rows older
+//! than [`KEEP`].
 
 use std::{
     collections::VecDeque,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -18,11 +22,11 @@ use tokio::sync::{Notify, watch};
 
 use crate::services::{
     Tracker,
-    events::table::{self, PAGE, Tail},
+    events::table::{self, Recorded, Tail},
 };
 
-/// How often PostgreSQL's tail reads without a notification.
-const POSTGRES_EVERY: Duration = Duration::from_secs(2);
+/// How long PostgreSQL's tail waits for a notification before it reads anyway.
+const POSTGRES_QUIET: Duration = Duration::from_secs(2);
 /// How often MySQL's tail reads.
 const MYSQL_EVERY: Duration = Duration::from_millis(200);
 /// How long after a failure the listener connects again.
@@ -31,6 +35,8 @@ const RETRY: Duration = Duration::from_secs(1);
 const KEEP: Duration = Duration::from_secs(300);
 /// How often the rows older than [`KEEP`] are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Events kept for another try when passing them on failed, at most.
+const RETRIED: usize = 10_000;
 
 pub async fn run(tracker: Arc<Tracker>, url: String, mut stop: watch::Receiver<bool>) {
     let backend = tracker.db().get_database_backend();
@@ -50,57 +56,81 @@ pub async fn run(tracker: Arc<Tracker>, url: String, mut stop: watch::Receiver<b
     let wake = Arc::new(Notify::new());
     let listener =
         (backend == DbBackend::Postgres).then(|| tokio::spawn(listen(url, wake.clone())));
+    let read = Arc::new(AtomicI64::new(tail.last()));
+    let pruner = tokio::spawn(prune(tracker.clone(), read.clone(), stop.clone()));
     let every = match backend {
-        DbBackend::Postgres => POSTGRES_EVERY,
+        DbBackend::Postgres => POSTGRES_QUIET,
         _ => MYSQL_EVERY,
     };
-    // The highest id read, every PRUNE_EVERY: what is older than KEEP is deleted.
-    let mut read: VecDeque<(Instant, i64)> = VecDeque::new();
+    let mut failed = Vec::new();
     loop {
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => break,
         }
-        drain(&tracker, &mut tail).await;
-        if read
-            .back()
-            .is_none_or(|(at, _)| at.elapsed() >= PRUNE_EVERY)
-        {
-            read.push_back((Instant::now(), tail.last()));
-        }
-        if let Some(&(at, id)) = read.front()
-            && at.elapsed() >= KEEP
-        {
-            read.pop_front();
-            if let Err(err) = table::prune(tracker.db(), id).await {
-                tracing::error!(error = %err, "deleting old events failed");
-            }
-        }
+        drain(&tracker, &mut tail, &mut failed).await;
+        read.store(tail.last(), Ordering::Relaxed);
     }
     if let Some(listener) = listener {
         listener.abort();
     }
+    let _ = pruner.await;
 }
 
-/// Reads and passes on every row committed since the last read.
-async fn drain(tracker: &Tracker, tail: &mut Tail) {
+/// Reads and passes on every row committed since the last read. Events that could not be
+/// passed on (the sessions' read failed) are kept in `failed` for the next time.
+async fn drain(tracker: &Tracker, tail: &mut Tail, failed: &mut Vec<Recorded>) {
     loop {
-        let rows = match tail.read(tracker.read()).await {
-            Ok(rows) => rows,
+        let (rows, full) = match tail.read(tracker.read()).await {
+            Ok(read) => read,
             Err(err) => {
                 tracing::error!(error = %err, "reading the events table failed; retrying");
                 return;
             }
         };
-        let full = rows.len() as u64 == PAGE;
-        if let Err(err) = tracker.relay(rows).await {
-            tracing::error!(error = %err, "other servers' events were lost");
+        let mut events = std::mem::take(failed);
+        events.extend(rows);
+        if events.is_empty() {
+            return;
+        }
+        if let Err(err) = tracker.relay(events.clone()).await {
+            tracing::error!(error = %err, "passing other servers' events on failed; retrying");
+            if events.len() > RETRIED {
+                tracing::error!(lost = events.len(), "other servers' events were lost");
+            } else {
+                *failed = events;
+            }
+            return;
         }
         if !full {
             return;
         }
     }
+}
+
+/// Every [`PRUNE_EVERY`], deletes the rows read [`KEEP`] ago (`read` is the highest id read).
+async fn prune(tracker: Arc<Tracker>, read: Arc<AtomicI64>, stop: watch::Receiver<bool>) {
+    let mut marks: VecDeque<(Instant, i64)> = VecDeque::new();
+    super::every(PRUNE_EVERY, stop, || {
+        marks.push_back((Instant::now(), read.load(Ordering::Relaxed)));
+        let old = match marks.front() {
+            Some(&(at, id)) if at.elapsed() >= KEEP => {
+                marks.pop_front();
+                Some(id)
+            }
+            _ => None,
+        };
+        let tracker = tracker.clone();
+        async move {
+            if let Some(id) = old
+                && let Err(err) = table::prune(tracker.db(), id).await
+            {
+                tracing::error!(error = %err, "deleting old events failed");
+            }
+        }
+    })
+    .await;
 }
 
 /// Wakes the tail at each notification of the events channel, and after each (re)connection.

@@ -5,7 +5,8 @@
 //!
 //! `scripts/bench.sh` (the databases started, `TEST_POSTGRES_URL` and `TEST_MYSQL_URL` set), or
 //! `cargo bench -p zoomtrack-tests --bench hot_path -- [--sessions N] [--seconds S]
-//! [--databases sqlite,postgres,mysql] [--smoke]`.
+//! [--databases sqlite,postgres,mysql] [--smoke]`. With `--replicas` it measures several
+//! servers on one database instead (`replicas`).
 //!
 //! The server runs as its own process (the test package's `zoomtrack-under-test`), the floor as
 //! another (this benchmark started with `HOT_PATH_FLOOR_PORT`); the load generator is this
@@ -15,6 +16,7 @@
 mod callgrind;
 mod load;
 mod processes;
+mod replicas;
 mod table;
 
 use std::{
@@ -557,6 +559,13 @@ fn main() {
     // Before the runtime starts its threads: they inherit the core.
     let cores = Cores::pin_generator();
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    if args.replicas {
+        runtime.block_on(async {
+            let (spreads, lags) = replicas::measure(&args, sizes).await;
+            replicas::print(&spreads, &lags, sizes);
+        });
+        return;
+    }
     runtime.block_on(async {
         let floor = measure_floor(cores, sizes).await;
         let floor_instructions = if callgrind::available() {
@@ -578,5 +587,10 @@ fn main() {
             sizes,
             cores,
         });
+        // A smoke run takes every step once, several servers' too.
+        if args.smoke {
+            let (spreads, lags) = replicas::measure(&args, sizes).await;
+            replicas::print(&spreads, &lags, sizes);
+        }
     });
 }

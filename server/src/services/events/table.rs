@@ -22,6 +22,9 @@ use sea_orm::{
     sea_query::{Alias, Cond, Expr, ExprTrait, Func, Query},
 };
 
+use entity::zoom_link::{self, SessionStatus};
+use sea_orm::ColumnTrait;
+
 use super::EventKind;
 use crate::domain::{LinkId, time};
 
@@ -32,8 +35,12 @@ const GAP_WAIT: Duration = Duration::from_secs(10);
 /// Skipped ids remembered at most: a larger jump (ids a crash or a large rollback used up) is
 /// not waited for.
 const GAPS: usize = 1024;
-/// Rows one read takes at most.
+/// Rows one read takes at most, and one statement writes or deletes at most.
 pub const PAGE: u64 = 1000;
+/// The ids below the table's end that a server starting reads again: rows of transactions
+/// still open then. Nobody subscribes to a server that is starting, so this only forgets ended
+/// sessions (none yet in its heartbeat buffer).
+const AT_START: i64 = 256;
 
 fn table() -> Alias {
     Alias::new("session_events")
@@ -87,20 +94,60 @@ pub async fn append(
         return Ok(());
     }
     let written_at = Utc::now().naive_utc();
-    let mut insert = Query::insert();
-    insert
-        .into_table(table())
-        .columns(["link_id", "kind", "at", "written_at", "origin"].map(column));
-    for &(kind, link, at) in events {
-        insert.values_panic([
-            link.0.into(),
-            name(kind).into(),
-            time::to_db(at).into(),
-            written_at.into(),
-            origin.into(),
-        ]);
+    for chunk in events.chunks(PAGE as usize) {
+        let mut insert = Query::insert();
+        insert
+            .into_table(table())
+            .columns(["link_id", "kind", "at", "written_at", "origin"].map(column));
+        for &(kind, link, at) in chunk {
+            insert.values_panic([
+                link.0.into(),
+                name(kind).into(),
+                time::to_db(at).into(),
+                written_at.into(),
+                origin.into(),
+            ]);
+        }
+        db.execute_raw(backend.build(&insert)).await?;
     }
-    db.execute_raw(backend.build(&insert)).await?;
+    Ok(())
+}
+
+/// Appends a `kind` row at `at` for each of `links` whose session is active, written by
+/// `origin`, in `db`: the transaction that changed them. Nothing on SQLite.
+pub async fn append_active(
+    db: &impl ConnectionTrait,
+    origin: i64,
+    kind: EventKind,
+    at: DateTime<Utc>,
+    links: &[LinkId],
+) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    if !shared(backend) {
+        return Ok(());
+    }
+    let written_at = Utc::now().naive_utc();
+    for chunk in links.chunks(PAGE as usize) {
+        let mut active = Query::select();
+        active
+            .column(zoom_link::Column::Id)
+            .exprs([
+                Expr::val(name(kind)),
+                Expr::val(time::to_db(at)),
+                Expr::val(written_at),
+                Expr::val(origin),
+            ])
+            .from(zoom_link::Entity)
+            .and_where(zoom_link::Column::Id.is_in(chunk.iter().copied()))
+            .and_where(zoom_link::Column::SessionStatus.eq(SessionStatus::Active));
+        let mut insert = Query::insert();
+        insert
+            .into_table(table())
+            .columns(["link_id", "kind", "at", "written_at", "origin"].map(column))
+            .select_from(active)
+            .map_err(|err| DbErr::Custom(err.to_string()))?;
+        db.execute_raw(backend.build(&insert)).await?;
+    }
     Ok(())
 }
 
@@ -134,7 +181,6 @@ pub fn postgres_append_from(
 /// An event as another server recorded it.
 #[derive(Clone, Debug)]
 pub struct Recorded {
-    pub id: i64,
     pub link: LinkId,
     pub kind: EventKind,
     pub at: DateTime<Utc>,
@@ -150,7 +196,6 @@ impl Recorded {
             return Ok(None);
         };
         Ok(Some(Self {
-            id: row.try_get("", "id")?,
             link: LinkId(row.try_get("", "link_id")?),
             kind,
             at: time::from_db(row.try_get("", "at")?),
@@ -168,21 +213,12 @@ pub struct Tail {
 }
 
 impl Tail {
-    /// At the table's end: what was written before is not read.
+    /// At the table's end: what was written before is not read, but for the last [`AT_START`]
+    /// ids (their transactions may still commit).
     pub async fn at_end(db: &impl ConnectionTrait) -> Result<Self, DbErr> {
-        let mut select = Query::select();
-        select
-            .expr(Func::max(Expr::col(column("id"))))
-            .from(table());
-        let last = db
-            .query_one_raw(db.get_database_backend().build(&select))
-            .await?
-            .map(|row| row.try_get_by_index::<Option<i64>>(0))
-            .transpose()?
-            .flatten()
-            .unwrap_or(0);
+        let last = end(db, true).await?.unwrap_or(0);
         Ok(Self {
-            last,
+            last: Ord::max(last - AT_START, 0),
             gaps: BTreeMap::new(),
         })
     }
@@ -192,10 +228,13 @@ impl Tail {
         self.last
     }
 
-    /// The rows committed since the last read, in the order of their ids, at most [`PAGE`]: the
-    /// rows after the highest id read, and the ones among the ids skipped over that committed
-    /// since.
-    pub async fn read(&mut self, db: &impl ConnectionTrait) -> Result<Vec<Recorded>, DbErr> {
+    /// The rows committed since the last read, in the order of their ids: the rows after the
+    /// highest id read, and the ones among the ids skipped over that committed since. At most
+    /// [`PAGE`] rows are read: the second value says whether that many were.
+    pub async fn read(
+        &mut self,
+        db: &impl ConnectionTrait,
+    ) -> Result<(Vec<Recorded>, bool), DbErr> {
         let now = Instant::now();
         self.gaps
             .retain(|_, since| now.duration_since(*since) < GAP_WAIT);
@@ -213,9 +252,15 @@ impl Tail {
         let rows = db
             .query_all_raw(db.get_database_backend().build(&select))
             .await?;
+        let full = rows.len() as u64 == PAGE;
+        // Every row decoded before the tail moves: a failed read is read again.
         let mut read = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: i64 = row.try_get("", "id")?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in &rows {
+            ids.push(row.try_get::<i64>("", "id")?);
+            read.extend(Recorded::from_row(row)?);
+        }
+        for id in ids {
             if self.gaps.remove(&id).is_none() && id > self.last {
                 for skipped in (self.last + 1..id)
                     .rev()
@@ -225,20 +270,50 @@ impl Tail {
                 }
                 self.last = id;
             }
-            read.extend(Recorded::from_row(&row)?);
         }
-        Ok(read)
+        Ok((read, full))
     }
 }
 
-/// Deletes the rows up to `id`: every server has read them.
-pub async fn prune(db: &impl ConnectionTrait, id: i64) -> Result<u64, DbErr> {
-    let mut delete = Query::delete();
-    delete
-        .from_table(table())
-        .cond_where(Expr::col(column("id")).lte(id));
+/// The lowest or the highest id in the table, if any.
+async fn end(db: &impl ConnectionTrait, highest: bool) -> Result<Option<i64>, DbErr> {
+    let id = Expr::col(column("id"));
+    let mut select = Query::select();
+    select
+        .expr(if highest {
+            Func::max(id)
+        } else {
+            Func::min(id)
+        })
+        .from(table());
     Ok(db
-        .execute_raw(db.get_database_backend().build(&delete))
+        .query_one_raw(db.get_database_backend().build(&select))
         .await?
-        .rows_affected())
+        .map(|row| row.try_get_by_index::<Option<i64>>(0))
+        .transpose()?
+        .flatten())
+}
+
+/// Deletes the rows up to `id` (every server has read them), [`PAGE`] ids per statement, so
+/// that no statement holds many rows at once; returns the rows deleted.
+pub async fn prune(db: &impl ConnectionTrait, id: i64) -> Result<u64, DbErr> {
+    let Some(mut low) = end(db, false).await? else {
+        return Ok(0);
+    };
+    let mut deleted = 0;
+    while low <= id {
+        let high = Ord::min(id, low + PAGE as i64 - 1);
+        let mut delete = Query::delete();
+        delete.from_table(table()).cond_where(
+            Cond::all()
+                .add(Expr::col(column("id")).gte(low))
+                .add(Expr::col(column("id")).lte(high)),
+        );
+        deleted += db
+            .execute_raw(db.get_database_backend().build(&delete))
+            .await?
+            .rows_affected();
+        low = high + 1;
+    }
+    Ok(deleted)
 }

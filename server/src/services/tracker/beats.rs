@@ -17,7 +17,8 @@
 //!
 //! The same entries say when each session's last live heartbeat event went out, so that at
 //! most one per session per heartbeat interval reaches subscribers: one in-memory view of the
-//! live sessions.
+//! live sessions. Where servers share the database, the flush also appends one heartbeat event
+//! per session per interval to the events table, for the other servers' subscribers.
 
 use std::{
     collections::HashMap,
@@ -27,8 +28,8 @@ use std::{
 use chrono::{DateTime, Duration, Utc};
 use entity::zoom_link::{self, SessionStatus};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
-    QueryTrait, Statement, TransactionSession, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter,
+    QuerySelect, QueryTrait, Statement, TransactionSession, TransactionTrait,
     sea_query::{Expr, UpdateStatement},
 };
 
@@ -176,6 +177,9 @@ impl Heartbeats {
     /// Sessions ended together (a sweep): their next beats ask the database. By token, so
     /// that the lock heartbeats wait for is held for these sessions only.
     pub fn forget_tokens<T: AsRef<str>>(&self, tokens: &[T]) {
+        if tokens.is_empty() {
+            return;
+        }
         let mut state = self.state();
         for token in tokens {
             if let Some(entry) = state.entries.get_mut(token.as_ref()) {
@@ -231,7 +235,7 @@ impl Heartbeats {
         let written = write(db, &pending, self.origin, &due).await;
         if written.is_ok() {
             let mut state = self.state();
-            for &(_, id, at) in &due {
+            for &(id, at) in &due {
                 state.shared.insert(id, at);
             }
         }
@@ -250,12 +254,9 @@ impl Heartbeats {
         }
     }
 
-    /// The heartbeat events for other servers due with `pending`: one per session that had
-    /// none in the last heartbeat interval.
-    fn shared_due(
-        &self,
-        pending: &HashMap<LinkId, DateTime<Utc>>,
-    ) -> Vec<(EventKind, LinkId, DateTime<Utc>)> {
+    /// The beats among `pending` that owe other servers a heartbeat event: of the sessions that
+    /// had none in the last heartbeat interval.
+    fn shared_due(&self, pending: &HashMap<LinkId, DateTime<Utc>>) -> Vec<(LinkId, DateTime<Utc>)> {
         let state = self.state();
         pending
             .iter()
@@ -265,7 +266,7 @@ impl Heartbeats {
                     .get(id)
                     .is_none_or(|last| **at - *last >= self.announce_every)
             })
-            .map(|(id, at)| (EventKind::Heartbeat, *id, *at))
+            .map(|(id, at)| (*id, *at))
             .collect()
     }
 
@@ -310,16 +311,26 @@ fn touch(ids: Vec<LinkId>, at: DateTime<Utc>) -> sea_orm::UpdateMany<zoom_link::
         .filter(zoom_link::Column::LastActivityAt.lt(time::to_db(at)))
 }
 
-/// Writes `pending` and appends the events `due`, written by `origin`, in one transaction.
+/// Writes `pending`, and the heartbeat events of the beats `due` whose sessions are still
+/// active, written by `origin`, in one transaction (on MySQL read committed, so the events'
+/// read of the sessions locks none of them).
 async fn write<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     pending: &HashMap<LinkId, DateTime<Utc>>,
     origin: i64,
-    due: &[(EventKind, LinkId, DateTime<Utc>)],
+    due: &[(LinkId, DateTime<Utc>)],
 ) -> Result<u64> {
-    let txn = db.begin().await?;
+    let txn = match db.get_database_backend() {
+        DbBackend::MySql => {
+            db.begin_with_config(Some(IsolationLevel::ReadCommitted), None)
+                .await?
+        }
+        _ => db.begin().await?,
+    };
     let written = write_beats(&txn, pending.iter().map(|(id, at)| (*id, *at))).await?;
-    table::append(&txn, origin, due).await?;
+    for (at, ids) in by_second(due.iter().copied()) {
+        table::append_active(&txn, origin, EventKind::Heartbeat, at, &ids).await?;
+    }
     txn.commit().await?;
     Ok(written)
 }
@@ -330,18 +341,25 @@ pub async fn write_beats(
     db: &impl ConnectionTrait,
     beats: impl IntoIterator<Item = (LinkId, DateTime<Utc>)>,
 ) -> Result<u64> {
-    let mut by_second: HashMap<DateTime<Utc>, Vec<LinkId>> = HashMap::new();
-    for (id, at) in beats {
-        by_second.entry(at).or_default().push(id);
-    }
     let mut written = 0;
-    for (at, ids) in by_second {
+    for (at, ids) in by_second(beats) {
         for chunk in ids.chunks(CHUNK) {
             let update = touch(chunk.to_vec(), at).into_query();
             written += db.execute_raw(by_rowid(db, &update)).await?.rows_affected();
         }
     }
     Ok(written)
+}
+
+/// `beats`' sessions by the second of their beat.
+fn by_second(
+    beats: impl IntoIterator<Item = (LinkId, DateTime<Utc>)>,
+) -> HashMap<DateTime<Utc>, Vec<LinkId>> {
+    let mut by_second: HashMap<DateTime<Utc>, Vec<LinkId>> = HashMap::new();
+    for (id, at) in beats {
+        by_second.entry(at).or_default().push(id);
+    }
+    by_second
 }
 
 /// An update of sessions listed by id, as the backend runs it. On SQLite the rows are found by

@@ -272,8 +272,9 @@ impl Statements {
     }
 }
 
-/// `SELECT … WHERE id IN (…) ORDER BY id`, `FOR UPDATE` but on SQLite. Every batch locks its
-/// sessions in the order of their ids, so two batches never wait for each other in a circle.
+/// `SELECT … WHERE id IN (…) ORDER BY id`, `FOR UPDATE` but on SQLite: every batch locks its
+/// sessions in the order of their ids. (A batch's pending beats are written before, in any
+/// order: a deadlock there fails the batch, whose changes are then written one by one.)
 fn locking(backend: DbBackend, ids: Vec<LinkId>) -> Statement {
     let mut select = zoom_link::Entity::find()
         .filter(zoom_link::Column::Id.is_in(ids))

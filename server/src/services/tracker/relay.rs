@@ -28,6 +28,9 @@ impl Tracker {
             .into_iter()
             .filter(|event| event.origin != self.events.origin)
             .collect();
+        if others.is_empty() {
+            return Ok(());
+        }
         let now = Utc::now();
         for event in &others {
             telemetry::event_relayed((now - event.written_at).to_std().unwrap_or_default());
@@ -55,7 +58,9 @@ impl Tracker {
             .filter(|link| ended.contains(&link.id))
             .map(|link| link.tracking_token.as_str())
             .collect();
-        self.beats.forget_tokens(&tokens);
+        if !tokens.is_empty() {
+            self.beats.forget_tokens(&tokens);
+        }
         if !listened {
             return Ok(());
         }

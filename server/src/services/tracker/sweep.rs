@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use entity::zoom_link::{self, EndReason, SessionStatus};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, Iterable, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Statement, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IsolationLevel, Iterable,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement, TransactionTrait,
     sea_query::{Expr, Query, UpdateStatement},
 };
 
@@ -142,7 +142,11 @@ impl Tracker {
                 let ended = match backend {
                     DbBackend::MySql => {
                         // Locked as read: the transaction ends exactly the sessions it read.
-                        let txn = db.begin().await?;
+                        // Read committed, as the group commit: repeatable read would also lock
+                        // the gaps of the index around them, which clicks and beats write into.
+                        let txn = db
+                            .begin_with_config(Some(IsolationLevel::ReadCommitted), None)
+                            .await?;
                         let (ids, tokens) = split(stale(true).all(&txn).await?);
                         let count = update(ids.clone()).exec(&txn).await?.rows_affected;
                         let timed_out: Vec<_> = ids
@@ -154,6 +158,9 @@ impl Tracker {
                             Ended::Read(
                                 zoom_link::Entity::find()
                                     .filter(zoom_link::Column::Id.is_in(ids))
+                                    .filter(
+                                        zoom_link::Column::SessionStatus.eq(SessionStatus::Timeout),
+                                    )
                                     .all(&txn)
                                     .await?,
                             )
