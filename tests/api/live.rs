@@ -4,11 +4,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use futures::{Stream, StreamExt};
-use graphql_ws_client::{Client, graphql::GraphqlOperation};
+use graphql_ws_client::Client;
 use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
-use serde::Serialize;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
 use zoomtrack_server::{
     domain::LinkId,
     services::events::{
@@ -17,49 +15,17 @@ use zoomtrack_server::{
     },
 };
 use zoomtrack_tests::{
-    ADMIN_TOKEN, Api, Link, TestApp, TestDb, db_test, process::ServerProcess, shared_db_test,
-    tests_on,
+    ADMIN_TOKEN, Api, Link, TestApp, TestDb, db_test,
+    live::{connect, subscribe},
+    process::ServerProcess,
+    shared_db_test, tests_on,
 };
 
 const SERVER: &str = env!("CARGO_BIN_EXE_zoomtrack-under-test");
 
-/// A subscription document; its answers are kept as JSON.
-#[derive(Serialize)]
-struct Operation {
-    query: &'static str,
-    variables: Value,
-}
-
-impl GraphqlOperation for Operation {
-    type Response = Value;
-    type Error = serde_json::Error;
-
-    fn decode(&self, data: Value) -> Result<Value, Self::Error> {
-        Ok(data)
-    }
-}
-
 const EVENTS: &str = "subscription($f: SessionFilter) { sessionEvents(filter: $f) { kind at session { id status teacher { name } durationSeconds } } }";
 const STATS: &str =
     "subscription { sessionStats { totalSessions activeSessions endedSessions timeoutSessions } }";
-
-async fn connect(app: &Api, token: Option<&str>) -> Result<Client, graphql_ws_client::Error> {
-    let mut request = format!("{}/graphql/ws", app.base.replacen("http", "ws", 1))
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (connection, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let mut builder = Client::build(connection);
-    if let Some(token) = token {
-        builder = builder.payload(json!({ "authorization": format!("Bearer {token}") }))?;
-    }
-    let (client, actor) = builder.await?;
-    tokio::spawn(actor.into_future());
-    Ok(client)
-}
 
 async fn next(
     stream: &mut (impl Stream<Item = Result<Value, graphql_ws_client::Error>> + Unpin),
@@ -99,15 +65,22 @@ async fn synced(
     panic!("the subscription never delivered");
 }
 
-async fn subscribe(
-    client: &Client,
-    query: &'static str,
-    variables: Value,
-) -> impl Stream<Item = Result<Value, graphql_ws_client::Error>> + Unpin + use<> {
-    client
-        .subscribe(Operation { query, variables })
+/// An admin's `sessionEvents` subscription on `server`, delivering (`synced`); the client
+/// keeps it open.
+async fn events_on(
+    server: &Api,
+) -> (
+    Client,
+    impl Stream<Item = Result<Value, graphql_ws_client::Error>> + Unpin + use<>,
+) {
+    let client = connect(server, Some(ADMIN_TOKEN))
         .await
-        .expect("subscribed")
+        .expect("admin connects");
+    let mut events = subscribe(&client, EVENTS, json!({})).await;
+    let teacher = server.create_teacher("Probe").await;
+    let student = server.create_student("Probe").await;
+    synced(server, &mut events, &teacher, &student).await;
+    (client, events)
 }
 
 fn event(data: &Value) -> (&str, &str, &str) {
@@ -302,13 +275,7 @@ async fn other_servers_changes_reach_a_subscriber(db: TestDb) {
     let one = ServerProcess::start(SERVER, &db, &[]).await;
     let two = ServerProcess::start(SERVER, &db, &[]).await;
     let three = ServerProcess::start(SERVER, &db, &[]).await;
-    let client = connect(&one, Some(ADMIN_TOKEN))
-        .await
-        .expect("admin connects");
-    let mut events = subscribe(&client, EVENTS, json!({})).await;
-    let probe_teacher = one.create_teacher("Probe").await;
-    let probe_student = one.create_student("Probe").await;
-    synced(&one, &mut events, &probe_teacher, &probe_student).await;
+    let (client, mut events) = events_on(&one).await;
     let mut stats = subscribe(&client, STATS, json!({})).await;
     let initial = next(&mut stats).await["sessionStats"].clone();
     let active = initial["activeSessions"].as_i64().unwrap();
@@ -398,13 +365,7 @@ tests_on!(a_listener_that_lost_its_connection_misses_nothing: postgres => Postgr
 async fn a_listener_that_lost_its_connection_misses_nothing(db: TestDb) {
     let one = ServerProcess::start(SERVER, &db, &[]).await;
     let two = ServerProcess::start(SERVER, &db, &[]).await;
-    let client = connect(&one, Some(ADMIN_TOKEN))
-        .await
-        .expect("admin connects");
-    let mut events = subscribe(&client, EVENTS, json!({})).await;
-    let probe_teacher = one.create_teacher("Probe").await;
-    let probe_student = one.create_student("Probe").await;
-    synced(&one, &mut events, &probe_teacher, &probe_student).await;
+    let (_client, mut events) = events_on(&one).await;
     let mut links = Vec::new();
     for _ in 0..5 {
         links.push(two.issue_link().await);
@@ -450,13 +411,7 @@ shared_db_test!(a_killed_servers_events_reach_the_others);
 async fn a_killed_servers_events_reach_the_others(db: TestDb) {
     let one = ServerProcess::start(SERVER, &db, &[]).await;
     let doomed = ServerProcess::start(SERVER, &db, &[]).await;
-    let client = connect(&one, Some(ADMIN_TOKEN))
-        .await
-        .expect("admin connects");
-    let mut events = subscribe(&client, EVENTS, json!({})).await;
-    let probe_teacher = one.create_teacher("Probe").await;
-    let probe_student = one.create_student("Probe").await;
-    synced(&one, &mut events, &probe_teacher, &probe_student).await;
+    let (_client, mut events) = events_on(&one).await;
     let mut links = Vec::new();
     for _ in 0..3 {
         links.push(one.issue_link().await);

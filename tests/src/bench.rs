@@ -7,6 +7,12 @@ use entity::{student, teacher, zoom_link::SessionStatus};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Set};
 use serde_json::Value;
 
+use zoomtrack_server::{
+    db::Pools,
+    domain::{SessionRules, time},
+    services::Tracker,
+};
+
 use crate::{ADMIN_TOKEN, Api, Backend, Seed, insert_seeds};
 
 pub const TEACHERS: i64 = 200;
@@ -91,6 +97,19 @@ pub async fn settle(db: &DatabaseConnection) {
              measurements"
         );
     }
+}
+
+/// The seeded history as a running server leaves it: its old active sessions timed out, so a
+/// server starts with nothing to sweep, and [`settle`]d; the connections closed.
+pub async fn settle_history(pools: Pools) {
+    let write = pools.write.clone();
+    let rules = SessionRules::new(Span::hours(2), Span::seconds(30));
+    Tracker::new(pools, rules)
+        .sweep(time::now())
+        .await
+        .expect("the history settles");
+    settle(&write).await;
+    write.close().await.expect("closed");
 }
 
 /// `count` links of the seeded school, all in one state at `at`, tokens numbered from `first`.

@@ -18,6 +18,7 @@ use zoomtrack_server::{Application, Config, config::Settings, services::Tracker}
 
 pub mod bench;
 pub mod browser;
+pub mod live;
 pub mod process;
 pub mod telegram;
 pub mod zoom;

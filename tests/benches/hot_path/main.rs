@@ -33,13 +33,10 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
 };
 use serde_json::{Value, json};
-use zoomtrack_server::{
-    domain::{SessionRules, time},
-    services::Tracker,
-};
+use zoomtrack_server::domain::time;
 use zoomtrack_tests::{
     ADMIN_TOKEN, Api, Backend, TestDb,
-    bench::{BenchArgs, seed_links, seed_school, seed_token, settle, time_graphql},
+    bench::{BenchArgs, seed_links, seed_school, seed_token, settle_history, time_graphql},
     process::free_port,
 };
 
@@ -286,15 +283,7 @@ async fn measure(backend: Backend, cores: Cores, sizes: Sizes, args: &BenchArgs)
         seed_links(&write, groups.beating, live, active, now).await;
         seed_links(&write, groups.fresh, live, None, now).await;
         seed_links(&write, groups.ending, live, active, now).await;
-        // The history is settled, as a running server leaves it: its old active sessions have
-        // timed out, so the server starts with nothing to sweep.
-        let rules = SessionRules::new(Span::hours(2), Span::seconds(30));
-        Tracker::new(pools, rules)
-            .sweep(time::now())
-            .await
-            .expect("the history settles");
-        settle(&write).await;
-        write.close().await.expect("closed");
+        settle_history(pools).await;
     }
     run.seeded_in = seeding.elapsed().as_secs_f64();
     run.database_floor = database_floor(&db, groups.beating, live, sizes.seconds).await;

@@ -9,20 +9,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{Duration as Span, Utc};
+use chrono::Utc;
 use entity::zoom_link::SessionStatus;
 use futures::{StreamExt, future::join_all};
-use graphql_ws_client::{Client, graphql::GraphqlOperation};
-use serde::Serialize;
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
-use zoomtrack_server::{
-    domain::{SessionRules, time},
-    services::Tracker,
-};
+use serde_json::json;
 use zoomtrack_tests::{
     ADMIN_TOKEN, Api, Backend, TestDb,
-    bench::{BenchArgs, percentile, seed_links, seed_school, seed_token, settle},
+    bench::{BenchArgs, percentile, seed_links, seed_school, seed_token, settle_history},
+    live::{connect, subscribe},
     process::free_port,
 };
 
@@ -105,13 +99,7 @@ async fn seed(db: &TestDb, history: usize, live: usize) {
         seed_links(&write, fresh, live, None, now).await;
         seed_links(&write, ending, live, active, now).await;
     }
-    let rules = SessionRules::new(Span::hours(2), Span::seconds(30));
-    Tracker::new(pools, rules)
-        .sweep(time::now())
-        .await
-        .expect("the history settles");
-    settle(&write).await;
-    write.close().await.expect("closed");
+    settle_history(pools).await;
 }
 
 /// The first tokens of the links to click and the sessions to end with `servers` servers.
@@ -192,21 +180,6 @@ async fn spread(db: &TestDb, count: usize, sizes: Sizes) -> Spread {
     }
 }
 
-#[derive(Serialize)]
-struct Operation {
-    query: &'static str,
-    variables: Value,
-}
-
-impl GraphqlOperation for Operation {
-    type Response = Value;
-    type Error = serde_json::Error;
-
-    fn decode(&self, data: Value) -> Result<Value, Self::Error> {
-        Ok(data)
-    }
-}
-
 fn api(server: &Process, db: &sea_orm::DatabaseConnection) -> Api {
     Api {
         base: format!("http://{}", server.addr),
@@ -235,29 +208,15 @@ async fn lag(db: &TestDb, backend: Backend, clicks: usize) -> Lag {
                 .expect("a link"),
         );
     }
-    let mut request = format!("{}/graphql/ws", subscribed.base.replacen("http", "ws", 1))
-        .into_client_request()
-        .expect("a WebSocket request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (connection, _) = tokio_tungstenite::connect_async(request)
+    let client = connect(&subscribed, Some(ADMIN_TOKEN))
         .await
-        .expect("the WebSocket");
-    let (client, actor) = Client::build(connection)
-        .payload(json!({ "authorization": format!("Bearer {ADMIN_TOKEN}") }))
-        .expect("a payload")
-        .await
-        .expect("connected");
-    tokio::spawn(actor.into_future());
-    let mut stream = client
-        .subscribe(Operation {
-            query: "subscription { sessionEvents { kind session { id } } }",
-            variables: json!({}),
-        })
-        .await
-        .expect("subscribed");
+        .expect("admin connects");
+    let mut stream = subscribe(
+        &client,
+        "subscription { sessionEvents { kind session { id } } }",
+        json!({}),
+    )
+    .await;
     let seen: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let reader = {
         let seen = seen.clone();
