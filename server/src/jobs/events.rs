@@ -94,7 +94,7 @@ async fn drain(tracker: &Tracker, tail: &mut Tail, failed: &mut Vec<Recorded>) {
         if events.is_empty() {
             return;
         }
-        if let Err(err) = tracker.relay(events.clone()).await {
+        if let Err(err) = tracker.relay(&events).await {
             tracing::error!(error = %err, "passing other servers' events on failed; retrying");
             if events.len() > RETRIED {
                 tracing::error!(lost = events.len(), "other servers' events were lost");

@@ -23,9 +23,9 @@ impl Tracker {
     /// they happened). A session another server ended is forgotten by the heartbeat buffer, so
     /// its next beat here asks the database and is refused. Subscribers get each event with the
     /// session as it is now, read once for all of them, and only while somebody listens here.
-    pub async fn relay(&self, recorded: Vec<Recorded>) -> Result<()> {
-        let others: Vec<Recorded> = recorded
-            .into_iter()
+    pub async fn relay(&self, recorded: &[Recorded]) -> Result<()> {
+        let others: Vec<&Recorded> = recorded
+            .iter()
             .filter(|event| event.origin != self.events.origin)
             .collect();
         if others.is_empty() {

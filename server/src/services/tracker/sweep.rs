@@ -139,7 +139,7 @@ impl Tracker {
             // click's or an end's transaction ends it, nothing of it stays and it runs again.
             let (stale, update, split) = (&stale, &update, &split);
             let (tokens, ended) = retried(|| async move {
-                let ended = match backend {
+                Ok(match backend {
                     DbBackend::MySql => {
                         // Locked as read: the transaction ends exactly the sessions it read.
                         // Read committed, as the group commit: repeatable read would also lock
@@ -168,7 +168,7 @@ impl Tracker {
                             Ended::Counted(count)
                         };
                         txn.commit().await?;
-                        return Ok((tokens, ended));
+                        (tokens, ended)
                     }
                     DbBackend::Postgres => {
                         let (ids, tokens) = split(stale(false).all(db).await?);
@@ -178,18 +178,19 @@ impl Tracker {
                             .iter()
                             .map(zoom_link::Model::from_row)
                             .collect::<std::result::Result<Vec<_>, _>>()?;
-                        return Ok((tokens, Ended::Read(ended)));
+                        (tokens, Ended::Read(ended))
                     }
-                    _ => split(stale(false).all(db).await?),
-                };
-                let (ids, tokens) = ended;
-                let ended = if listened {
-                    Ended::Read(update(ids).exec_with_returning(db).await?)
-                } else {
-                    let update = beats::by_rowid(db, &update(ids).into_query());
-                    Ended::Counted(db.execute_raw(update).await?.rows_affected())
-                };
-                Ok((tokens, ended))
+                    _ => {
+                        let (ids, tokens) = split(stale(false).all(db).await?);
+                        let ended = if listened {
+                            Ended::Read(update(ids).exec_with_returning(db).await?)
+                        } else {
+                            let update = beats::by_rowid(db, &update(ids).into_query());
+                            Ended::Counted(db.execute_raw(update).await?.rows_affected())
+                        };
+                        (tokens, ended)
+                    }
+                })
             })
             .await?;
             beats.forget_tokens(&tokens);
