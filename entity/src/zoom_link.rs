@@ -58,6 +58,18 @@ pub struct Model {
     /// Zoom webhooks: the student is in the meeting now. The tab's end and the timeout wait
     /// for Zoom's leave (the timeout only after a day without any sign).
     pub zoom_in_meeting: bool,
+    /// The planned lesson: its start and length, when the link was issued with one.
+    pub planned_start: Option<DateTime>,
+    pub planned_minutes: Option<i32>,
+    /// A lesson that starts after this is late (the planned start plus the grace in force when
+    /// the link was issued).
+    pub late_after: Option<DateTime>,
+    /// A link never opened by this time is a no-show (the planned end plus the grace).
+    pub no_show_after: Option<DateTime>,
+    /// A finished lesson shorter than this is short (the share of the planned length).
+    pub short_below_seconds: Option<i64>,
+    /// An admin corrected the session's end: automatic signals no longer change it.
+    pub corrected_at: Option<DateTime>,
     #[sea_orm(belongs_to, from = "teacher_id", to = "id")]
     pub teacher: BelongsTo<super::teacher::Entity>,
     #[sea_orm(belongs_to, from = "student_id", to = "id")]
@@ -90,6 +102,12 @@ impl Model {
             zoom_joined_at: row.try_get_by_index(15)?,
             in_meeting_seconds: row.try_get_by_index(16)?,
             zoom_in_meeting: row.try_get_by_index(17)?,
+            planned_start: row.try_get_by_index(18)?,
+            planned_minutes: row.try_get_by_index(19)?,
+            late_after: row.try_get_by_index(20)?,
+            no_show_after: row.try_get_by_index(21)?,
+            short_below_seconds: row.try_get_by_index(22)?,
+            corrected_at: row.try_get_by_index(23)?,
         })
     }
 
@@ -120,6 +138,12 @@ impl Model {
             zoom_joined_at: None,
             in_meeting_seconds: None,
             zoom_in_meeting: false,
+            planned_start: None,
+            planned_minutes: None,
+            late_after: None,
+            no_show_after: None,
+            short_below_seconds: None,
+            corrected_at: None,
         }
     }
 }

@@ -20,6 +20,7 @@ mod m20261203_000010_drop_last_activity_index;
 mod m20261207_000011_mysql_totals_triggers_by_values;
 mod m20261207_000012_session_month_totals;
 mod m20261208_000013_session_events;
+mod m20261208_000014_lesson_plans_and_corrections;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_mysql_totals_triggers_by_values::Migration),
             Box::new(m20261207_000012_session_month_totals::Migration),
             Box::new(m20261208_000013_session_events::Migration),
+            Box::new(m20261208_000014_lesson_plans_and_corrections::Migration),
         ]
     }
 }

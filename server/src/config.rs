@@ -9,7 +9,7 @@ use url::Url;
 
 pub use self::limits::Limits;
 use crate::{
-    domain::{ApiToken, Secret, SessionRules},
+    domain::{ApiToken, Secret, SessionRules, attendance::AttendanceRules},
     telegram::{self, BotToken},
 };
 
@@ -61,6 +61,16 @@ pub struct Config {
     /// A crash loses at most this much of a session's last activity, never a click or an end.
     #[arg(long, env = "HEARTBEAT_FLUSH_INTERVAL", default_value = "500ms", value_parser = parse_flush_interval)]
     pub heartbeat_flush_interval: Duration,
+
+    /// A planned lesson that starts more than this after its planned start is late; a link never
+    /// opened by the planned end plus this is a no-show. Applies to links issued from then on.
+    #[arg(long, env = "LATENESS_GRACE", default_value = "5m", value_parser = parse_duration)]
+    pub lateness_grace: Duration,
+
+    /// A finished planned lesson below this percentage of its planned length is short (1 to
+    /// 100). Applies to links issued from then on.
+    #[arg(long, env = "SHORT_LESSON_PERCENT", default_value = "90", value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub short_lesson_percent: u8,
 
     /// How long the tracking page waits before it opens the Zoom app.
     #[arg(long, env = "ZOOM_LAUNCH_DELAY", default_value = "2s", value_parser = parse_delay)]
@@ -143,6 +153,8 @@ impl Config {
 pub struct Settings {
     pub public_base_url: Url,
     pub rules: SessionRules,
+    /// How planned lessons are judged.
+    pub attendance: AttendanceRules,
     pub sweep_interval: Duration,
     pub heartbeat_flush_interval: Duration,
     pub zoom_launch_delay: Duration,
@@ -177,6 +189,10 @@ impl Settings {
                 chrono::Duration::from_std(config.session_timeout)?,
                 chrono::Duration::from_std(config.heartbeat_interval)?,
             ),
+            attendance: AttendanceRules {
+                grace: chrono::Duration::from_std(config.lateness_grace)?,
+                short_below_percent: config.short_lesson_percent,
+            },
             sweep_interval: config.sweep_interval,
             heartbeat_flush_interval: config.heartbeat_flush_interval,
             zoom_launch_delay: config.zoom_launch_delay,

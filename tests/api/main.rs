@@ -10,6 +10,7 @@ mod durability;
 mod entity_rows;
 mod flow;
 mod headers;
+mod lessons;
 mod limits;
 mod live;
 mod metrics;

@@ -4,7 +4,7 @@ use chrono::{NaiveDate, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use zoomtrack_server::{
     domain::Caller,
-    services::reports::{self, FilterParts},
+    services::reports::{self, FilterParts, Listing},
 };
 use zoomtrack_tests::{Backend, TestApp, TestDb, run_on};
 
@@ -17,6 +17,8 @@ pub fn dashboard_filters(
     let week_ago = today - chrono::Days::new(6);
     let parts =
         |teacher_id, student_id, statuses: Vec<_>, search, from: Option<NaiveDate>| FilterParts {
+            listing: Listing::Sessions,
+            attendance: Vec::new(),
             teacher_id,
             student_id,
             statuses,

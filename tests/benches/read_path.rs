@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 use zoomtrack_server::{
     domain::Caller,
-    services::reports::{self, FilterParts},
+    services::reports::{self, FilterParts, Listing},
 };
 use zoomtrack_tests::{
     ADMIN_TOKEN, Backend, TestApp, TestDb,
@@ -109,6 +109,8 @@ async fn bench(backend: Backend, args: &BenchArgs) {
         println!("\nQuery plans ({backend:?}), {title}:\n");
         let filter = reports::parse_filter(
             FilterParts {
+                listing: Listing::Sessions,
+                attendance: Vec::new(),
                 teacher_id,
                 student_id: None,
                 statuses,

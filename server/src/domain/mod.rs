@@ -1,5 +1,6 @@
 //! Domain types: values parsed once at the edge and trusted after.
 
+pub mod attendance;
 pub mod names;
 pub mod range;
 pub mod rules;

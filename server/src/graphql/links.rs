@@ -1,13 +1,14 @@
 //! Issuing and reading Zoom links.
 
 use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
 
 use super::{
     context::{Gql, caller, error, notifier, settings, tracker},
     types::ZoomLink,
 };
 use crate::{
-    domain::{ZoomUrl, time},
+    domain::{ZoomUrl, attendance::LessonPlan, time},
     services::{links, notifications, parse_id, view},
 };
 
@@ -17,6 +18,11 @@ pub struct IssueZoomLinkInput {
     pub student_id: ID,
     /// An https link on a Zoom host, e.g. `https://us02web.zoom.us/j/85012345678?pwd=…`.
     pub zoom_url: String,
+    /// When the lesson is planned to start; with `plannedMinutes`, the session gets an
+    /// `attendance` state. From a day ago to a year ahead.
+    pub planned_start: Option<DateTime<Utc>>,
+    /// The planned length, 1 to 720 minutes; given with `plannedStart`.
+    pub planned_minutes: Option<i32>,
 }
 
 #[derive(Default)]
@@ -32,15 +38,21 @@ impl LinkMutation {
         input: IssueZoomLinkInput,
     ) -> async_graphql::Result<ZoomLink> {
         let caller = caller(ctx)?;
+        let now = time::now();
+        let rules = settings(ctx)?.attendance;
+        let plan = LessonPlan::parse(input.planned_start, input.planned_minutes, now)
+            .map_err(|msg| error("BAD_USER_INPUT", msg))?
+            .map(|plan| plan.thresholds(rules));
         let issue = links::IssueLink {
             teacher_id: parse_id(&input.teacher_id, "teacherId").gql()?,
             student_id: parse_id(&input.student_id, "studentId").gql()?,
             zoom_url: ZoomUrl::parse(&input.zoom_url)
                 .map_err(|msg| error("BAD_USER_INPUT", msg))?,
+            plan,
         };
         let db = tracker(ctx)?.db();
         let notifier = notifier(ctx)?;
-        let link = links::issue(db, caller, issue, notifier.enabled(), time::now())
+        let link = links::issue(db, caller, issue, notifier.enabled(), now)
             .await
             .gql()?;
         notifier.wake();

@@ -8,15 +8,18 @@ use chrono::{DateTime, NaiveDate, Utc};
 use futures::{Stream, StreamExt};
 
 use super::{
-    context::{Gql, caller, tracker},
-    types::{SessionStatus, Student, Teacher, ZoomLink},
+    context::{Gql, caller, error, tracker},
+    types::{
+        AttendanceCounts, AttendanceState, Correction, SessionStatus, Student, Teacher, ZoomLink,
+    },
 };
 use crate::{
     domain::{Caller, time},
     services::{
+        corrections,
         events::{EventKind, SessionEvent as BusEvent},
         parse_id,
-        reports::{self, Sort, SortKey, live},
+        reports::{self, Listing, Sort, SortKey, live},
     },
 };
 
@@ -34,11 +37,14 @@ pub struct DurationBucket {
 pub struct SessionFilter {
     pub teacher_id: Option<ID>,
     pub student_id: Option<ID>,
-    /// One or more of ACTIVE, ENDED, TIMEOUT.
+    /// One or more of ACTIVE, ENDED, TIMEOUT (and PENDING, for `links`).
     pub status: Option<Vec<SessionStatus>>,
-    /// First day (inclusive) the session started on, in `timeZone`.
+    /// Planned lessons in one of these states now (PENDING and NO_SHOW: `links` only).
+    pub attendance: Option<Vec<AttendanceState>>,
+    /// First day (inclusive) the session started on, in `timeZone` (for `links`: the day the
+    /// link was issued).
     pub from: Option<NaiveDate>,
-    /// Last day (inclusive) the session started on, in `timeZone`.
+    /// Last day (inclusive) the session started on (`links`: was issued on), in `timeZone`.
     pub to: Option<NaiveDate>,
     /// IANA time zone the days are read in, e.g. `Europe/Berlin`. Default `UTC`.
     pub time_zone: Option<String>,
@@ -51,10 +57,20 @@ impl SessionFilter {
         filter: Option<&SessionFilter>,
         caller: Caller,
     ) -> async_graphql::Result<reports::SessionFilter> {
+        Self::parse_for(filter, caller, Listing::Sessions)
+    }
+
+    fn parse_for(
+        filter: Option<&SessionFilter>,
+        caller: Caller,
+        listing: Listing,
+    ) -> async_graphql::Result<reports::SessionFilter> {
         let empty = SessionFilter::default();
         let f = filter.unwrap_or(&empty);
         reports::parse_filter(
             reports::FilterParts {
+                listing,
+                attendance: f.attendance.iter().flatten().map(|&s| s.into()).collect(),
                 teacher_id: f.teacher_id.as_ref().map(|id| id.as_str()),
                 student_id: f.student_id.as_ref().map(|id| id.as_str()),
                 statuses: f.status.iter().flatten().map(|s| s.stored()).collect(),
@@ -121,6 +137,9 @@ pub struct SessionStats {
     pub avg_duration_minutes: Option<f64>,
     /// Links in the same scope issued (in the date range) but never opened.
     pub never_clicked_links: i64,
+    /// Planned lessons in the same scope by attendance state: those whose planned start is in
+    /// the date range.
+    pub attendance: AttendanceCounts,
 }
 
 impl From<reports::SessionStats> for SessionStats {
@@ -134,6 +153,7 @@ impl From<reports::SessionStats> for SessionStats {
             total_duration_minutes: time::minutes(s.total_duration_seconds),
             avg_duration_minutes: s.average_duration_seconds().map(|secs| secs / 60.0),
             never_clicked_links: s.never_clicked,
+            attendance: AttendanceCounts::default(),
         }
     }
 }
@@ -149,6 +169,8 @@ pub struct TeacherStats {
     pub avg_duration_minutes: Option<f64>,
     /// Timed-out sessions among the finished ones, 0 to 1.
     pub timeout_rate: Option<f64>,
+    /// The teacher's planned lessons by attendance state (planned start in the date range).
+    pub attendance: AttendanceCounts,
 }
 
 impl From<reports::TeacherStats> for TeacherStats {
@@ -161,6 +183,7 @@ impl From<reports::TeacherStats> for TeacherStats {
             timeout_sessions: t.stats.timeout,
             total_duration_minutes: time::minutes(t.stats.total_duration_seconds),
             avg_duration_minutes: t.stats.average_duration_seconds().map(|s| s / 60.0),
+            attendance: AttendanceCounts::default(),
             teacher: t.teacher.into(),
         }
     }
@@ -206,6 +229,56 @@ impl From<&BusEvent> for SessionEvent {
             session: event.session.clone().into(),
         }
     }
+}
+
+/// One teacher's lessons in a payroll period.
+#[derive(SimpleObject)]
+pub struct PayrollRow {
+    pub teacher: Teacher,
+    /// Finished lessons (ended or timed out).
+    pub lessons: i64,
+    /// Their durations added up, corrected where an admin corrected them, rounded to the
+    /// nearest minute.
+    pub paid_minutes: i64,
+    pub paid_seconds: i64,
+    /// Finished lessons whose end an admin corrected.
+    pub corrected_lessons: i64,
+    /// Lessons still running: paid once they finish.
+    pub in_progress: i64,
+    pub planned_lessons: i64,
+    pub planned_minutes: i64,
+    pub attendance: AttendanceCounts,
+}
+
+impl From<reports::PayrollRow> for PayrollRow {
+    fn from(row: reports::PayrollRow) -> Self {
+        Self {
+            lessons: row.lessons,
+            paid_minutes: row.paid_minutes(),
+            paid_seconds: row.paid_seconds,
+            corrected_lessons: row.corrected,
+            in_progress: row.in_progress,
+            planned_lessons: row.planned_lessons,
+            planned_minutes: row.planned_minutes,
+            attendance: row.attendance.into(),
+            teacher: row.teacher.into(),
+        }
+    }
+}
+
+/// Whether the selection asks for `attendance`: its counts cost queries of their own.
+fn asks_attendance(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("attendance").exists()
+}
+
+async fn attendance_total(
+    db: &sea_orm::DatabaseConnection,
+    filter: &reports::SessionFilter,
+) -> async_graphql::Result<AttendanceCounts> {
+    let counts = reports::attendance_counts(db, filter, filter.now)
+        .await
+        .gql()?;
+    Ok(reports::attendance_total(&counts).into())
 }
 
 #[derive(Default)]
@@ -261,10 +334,12 @@ impl ReportQuery {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<SessionStats> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        reports::stats(tracker(ctx)?.read(), &filter)
-            .await
-            .gql()
-            .map(Into::into)
+        let db = tracker(ctx)?.read();
+        let mut stats: SessionStats = reports::stats(db, &filter).await.gql()?.into();
+        if asks_attendance(ctx) {
+            stats.attendance = attendance_total(db, &filter).await?;
+        }
+        Ok(stats)
     }
 
     /// One row per teacher with sessions in the filter, most sessions first. Costs 100.
@@ -275,12 +350,111 @@ impl ReportQuery {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<Vec<TeacherStats>> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        Ok(reports::teacher_stats(tracker(ctx)?.read(), &filter)
+        let db = tracker(ctx)?.read();
+        let mut rows: Vec<TeacherStats> = reports::teacher_stats(db, &filter)
             .await
             .gql()?
             .into_iter()
             .map(Into::into)
-            .collect())
+            .collect();
+        if asks_attendance(ctx) {
+            let counts = reports::attendance_counts(db, &filter, filter.now)
+                .await
+                .gql()?;
+            for row in &mut rows {
+                if let Some((_, c)) = counts
+                    .iter()
+                    .find(|(id, _)| row.teacher.id.as_str() == id.to_string())
+                {
+                    row.attendance = (*c).into();
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Links, opened or not, newest issued first; cursor-paginated (at most 100 a page). The
+    /// filter's `status` may hold `PENDING` (never opened) and its `attendance` every state; its
+    /// days select by issue day. A page costs its size times its fields.
+    #[graphql(
+        complexity = "first.unwrap_or(reports::DEFAULT_PAGE as i64).clamp(1, reports::MAX_PAGE as i64) as usize * child_complexity"
+    )]
+    async fn links(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SessionFilter>,
+        first: Option<i64>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, ZoomLink>> {
+        let filter = SessionFilter::parse_for(filter.as_ref(), caller(ctx)?, Listing::Links)?;
+        let first = reports::page_size(first).gql()?;
+        let page = reports::links(tracker(ctx)?.read(), &filter, first, after.as_deref())
+            .await
+            .gql()?;
+        let mut connection = Connection::new(page.has_previous, page.has_next);
+        connection.edges.extend(
+            page.rows
+                .into_iter()
+                .map(|(cursor, view)| Edge::new(cursor, ZoomLink::from(view))),
+        );
+        Ok(connection)
+    }
+
+    /// Per teacher, the lessons of the days `from` to `to` (in `timeZone`, default UTC; at most
+    /// 366 days): lessons held and the minutes paid for them, planned minutes and attendance.
+    /// A lesson counts in the period of its planned start, else of its first click. Admins get
+    /// every teacher with a lesson in the period, a teacher its own row. Costs 100.
+    #[graphql(complexity = 100)]
+    async fn payroll(
+        &self,
+        ctx: &Context<'_>,
+        from: NaiveDate,
+        to: NaiveDate,
+        time_zone: Option<String>,
+    ) -> async_graphql::Result<Vec<PayrollRow>> {
+        let caller = caller(ctx)?;
+        let range = reports::period(from, to, time_zone.as_deref()).gql()?;
+        Ok(
+            reports::payroll(tracker(ctx)?.read(), caller, range, time::now())
+                .await
+                .gql()?
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        )
+    }
+
+    /// Corrections of sessions' ends, newest first (at most 100 a page); a teacher reads those
+    /// of its own sessions.
+    async fn corrections(
+        &self,
+        ctx: &Context<'_>,
+        teacher_id: Option<ID>,
+        first: Option<i64>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Correction>> {
+        let teacher = teacher_id
+            .map(|id| parse_id(&id, "teacherId"))
+            .transpose()
+            .gql()?;
+        let first = reports::page_size(first).gql()?;
+        let after = after
+            .map(|cursor| {
+                cursor
+                    .parse::<i64>()
+                    .map_err(|_| error("BAD_USER_INPUT", "`after` is not a cursor from this list"))
+            })
+            .transpose()?;
+        let (rows, more) =
+            corrections::list(tracker(ctx)?.read(), caller(ctx)?, teacher, first, after)
+                .await
+                .gql()?;
+        let mut connection = Connection::new(after.is_some(), more);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| Edge::new(row.id.to_string(), Correction::from(row))),
+        );
+        Ok(connection)
     }
 
     /// Finished sessions by length: `[0, 5)`, `[5, 15)`, … `[120, ∞)` minutes, every bucket
@@ -370,9 +544,22 @@ impl ReportSubscription {
         filter: Option<SessionFilter>,
     ) -> async_graphql::Result<impl Stream<Item = SessionStats> + use<>> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
-        let updates = live::stats_updates(tracker(ctx)?.clone(), filter)
-            .await
-            .gql()?;
-        Ok(updates.map(SessionStats::from))
+        let tracker = tracker(ctx)?.clone();
+        let attendance = asks_attendance(ctx).then(|| (tracker.clone(), filter.clone()));
+        let updates = live::stats_updates(tracker, filter).await.gql()?;
+        Ok(updates.then(move |stats| {
+            let attendance = attendance.clone();
+            async move {
+                let mut stats = SessionStats::from(stats);
+                if let Some((tracker, mut filter)) = attendance {
+                    filter.now = time::now();
+                    // A failed count leaves the counts at zero; the totals still go out.
+                    if let Ok(counts) = attendance_total(tracker.read(), &filter).await {
+                        stats.attendance = counts;
+                    }
+                }
+                stats
+            }
+        }))
     }
 }

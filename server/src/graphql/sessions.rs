@@ -1,14 +1,22 @@
 //! Session operations: the tracking endpoints' rules, and the manual auto-timeout.
 
-use async_graphql::{Context, Object};
+use async_graphql::{Context, ID, Object};
+use chrono::{DateTime, Utc};
 
 use super::{
     context::{Gql, caller, error, tracker},
-    types::SessionEndResult,
+    types::{SessionEndResult, ZoomLink},
 };
 use crate::{
     domain::time,
-    services::{self, auth, tracker::EndOutcome},
+    services::{
+        self,
+        auth::{self, Credential},
+        corrections::Correction,
+        parse_id,
+        tracker::EndOutcome,
+        view,
+    },
 };
 
 #[derive(Default)]
@@ -41,6 +49,33 @@ impl SessionMutation {
                 "Zoom reports the student in the meeting: the session ends when Zoom says they left",
             )),
         }
+    }
+
+    /// Admin. Sets a session's end (and so its duration) with a mandatory reason, between its
+    /// start and now. The measured values stay in `correction`; no later automatic signal
+    /// (a click, an end, Zoom, the timeout) changes a corrected session. Correcting again
+    /// replaces the end and keeps every correction in `corrections`.
+    async fn correct_session(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        ended_at: DateTime<Utc>,
+        reason: String,
+    ) -> async_graphql::Result<ZoomLink> {
+        let credential = ctx
+            .data_opt::<Credential>()
+            .ok_or_else(|| error("UNAUTHENTICATED", "a valid credential is required"))?;
+        let correction = Correction {
+            link_id: parse_id(&id, "id").gql()?,
+            ended_at,
+            reason,
+        };
+        let tracker = tracker(ctx)?;
+        let (link, _) = tracker
+            .correct(credential, correction, time::now())
+            .await
+            .gql()?;
+        view::view(tracker.db(), link).await.gql().map(Into::into)
     }
 
     /// Admin. Runs the auto-timeout now; returns how many sessions it ended.

@@ -5,7 +5,7 @@ use async_graphql::{ComplexObject, Context, Enum, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{
     api_key::{self, ApiRole as DbRole},
-    student, teacher,
+    session_correction, student, teacher,
     telegram_notification::{self, NotificationStatus as DbNotificationStatus},
     zoom_link::{EndReason as DbEndReason, SessionStatus as DbStatus},
 };
@@ -13,8 +13,12 @@ use tokio::sync::OnceCell;
 
 use super::context::{Gql, settings, tracker};
 use crate::{
-    domain::{Caller, LinkId, time},
-    services::{notifications, tracker::SessionEnd, view::SessionView},
+    domain::{
+        Caller, LinkId,
+        attendance::{Attendance, attendance},
+        time,
+    },
+    services::{corrections, notifications, reports, tracker::SessionEnd, view::SessionView},
 };
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -178,6 +182,119 @@ impl From<DbNotificationStatus> for NotificationStatus {
     }
 }
 
+/// How a planned lesson went (see `docs/payroll.md`): `PENDING` until the planned end plus the
+/// grace while never opened, then `NO_SHOW`; a finished lesson below its share of the planned
+/// length is `SHORT`; else one that started more than the grace after the planned start (Zoom's
+/// join where Zoom spoke, else the first click) is `LATE`; else `ON_TIME`.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AttendanceState {
+    Pending,
+    OnTime,
+    Late,
+    Short,
+    NoShow,
+}
+
+impl From<Attendance> for AttendanceState {
+    fn from(state: Attendance) -> Self {
+        match state {
+            Attendance::Pending => Self::Pending,
+            Attendance::OnTime => Self::OnTime,
+            Attendance::Late => Self::Late,
+            Attendance::Short => Self::Short,
+            Attendance::NoShow => Self::NoShow,
+        }
+    }
+}
+
+impl From<AttendanceState> for Attendance {
+    fn from(state: AttendanceState) -> Self {
+        match state {
+            AttendanceState::Pending => Self::Pending,
+            AttendanceState::OnTime => Self::OnTime,
+            AttendanceState::Late => Self::Late,
+            AttendanceState::Short => Self::Short,
+            AttendanceState::NoShow => Self::NoShow,
+        }
+    }
+}
+
+/// Planned lessons by attendance state.
+#[derive(SimpleObject, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AttendanceCounts {
+    pub planned: i64,
+    pub pending: i64,
+    pub on_time: i64,
+    pub late: i64,
+    pub short: i64,
+    pub no_show: i64,
+}
+
+impl From<reports::attendance::AttendanceCounts> for AttendanceCounts {
+    fn from(c: reports::attendance::AttendanceCounts) -> Self {
+        Self {
+            planned: c.planned(),
+            pending: c.pending,
+            on_time: c.on_time,
+            late: c.late,
+            short: c.short,
+            no_show: c.no_show,
+        }
+    }
+}
+
+/// An admin's correction of a session's end. The session's `endedAt` and durations show the
+/// corrected values; `measured*` are what the tracking recorded before its first correction.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Correction {
+    pub id: ID,
+    pub ended_at: DateTime<Utc>,
+    pub duration_seconds: i64,
+    pub duration_minutes: i64,
+    pub reason: String,
+    /// Who corrected it: `admin token`, or `admin key <id>`.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub measured_status: Option<SessionStatus>,
+    pub measured_ended_at: Option<DateTime<Utc>>,
+    pub measured_duration_seconds: Option<i64>,
+    pub measured_end_reason: Option<EndReason>,
+    #[graphql(skip)]
+    link_id: LinkId,
+}
+
+#[ComplexObject]
+impl Correction {
+    /// The corrected session.
+    async fn session(&self, ctx: &Context<'_>) -> async_graphql::Result<ZoomLink> {
+        let caller = ctx.data_opt::<Caller>().copied().unwrap_or(Caller::Admin);
+        reports::session(tracker(ctx)?.read(), caller, self.link_id)
+            .await
+            .gql()
+            .map(Into::into)
+    }
+}
+
+impl From<session_correction::Model> for Correction {
+    fn from(c: session_correction::Model) -> Self {
+        Self {
+            id: c.id.to_string().into(),
+            ended_at: time::from_db(c.ended_at),
+            duration_seconds: c.duration_seconds,
+            duration_minutes: time::minutes(c.duration_seconds),
+            reason: c.reason,
+            by: c.corrected_by,
+            at: time::from_db(c.corrected_at),
+            measured_status: c.measured_status.map(|s| Some(s).into()),
+            measured_ended_at: c.measured_ended_at.map(time::from_db),
+            measured_duration_seconds: c.measured_duration_seconds,
+            measured_end_reason: c.measured_end_reason.map(Into::into),
+            link_id: c.link_id,
+        }
+    }
+}
+
 /// An issued Zoom link and the session it tracks.
 #[derive(SimpleObject)]
 #[graphql(complex)]
@@ -201,6 +318,13 @@ pub struct ZoomLink {
     /// Zoom webhooks: the time actually in the meeting, over every join and leave; the
     /// duration is the wall length from the first join to the last leave.
     pub in_meeting_seconds: Option<i64>,
+    /// The planned lesson, when the link was issued with one.
+    pub planned_start: Option<DateTime<Utc>>,
+    pub planned_minutes: Option<i32>,
+    /// How the planned lesson went, now; null without a plan.
+    pub attendance: Option<AttendanceState>,
+    /// When an admin last corrected the session's end; null when never (see `correction`).
+    pub corrected_at: Option<DateTime<Utc>>,
     #[graphql(skip)]
     token: String,
     /// The issuing mutation's own answer: its caller gets the tracking URL this once.
@@ -223,6 +347,19 @@ impl ZoomLink {
             return Ok(None);
         }
         Ok(Some(settings(ctx)?.tracking_url(&self.token)))
+    }
+
+    /// The latest correction of the session's end, with its reason and the measured values;
+    /// null when never corrected.
+    async fn correction(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Correction>> {
+        if self.corrected_at.is_none() {
+            return Ok(None);
+        }
+        let db = tracker(ctx)?.read();
+        Ok(corrections::latest_of(db, self.link_id)
+            .await
+            .gql()?
+            .map(Into::into))
     }
 
     /// The Telegram message to the student. Links issued before notifications were recorded
@@ -301,6 +438,7 @@ impl ZoomLink {
 impl From<SessionView> for ZoomLink {
     fn from(view: SessionView) -> Self {
         let m = view.link;
+        let attendance = attendance(&m, time::now()).map(Into::into);
         Self {
             id: m.id.into(),
             teacher: view.teacher.into(),
@@ -316,6 +454,10 @@ impl From<SessionView> for ZoomLink {
             end_reason: m.session_end_reason.map(Into::into),
             zoom_joined_at: m.zoom_joined_at.map(time::from_db),
             in_meeting_seconds: m.in_meeting_seconds,
+            planned_start: m.planned_start.map(time::from_db),
+            planned_minutes: m.planned_minutes,
+            attendance,
+            corrected_at: m.corrected_at.map(time::from_db),
             token: m.tracking_token,
             reveal: false,
             link_id: m.id,

@@ -17,12 +17,13 @@ use super::{auth::Admin, error::ApiError, state::AppState};
 use crate::{
     domain::{
         Caller,
+        attendance::{self, Attendance},
         names::{end_reason_name, status_name},
         time::{self, local},
     },
     services::{
-        ServiceError,
-        reports::{self, FilterParts, SessionFilter, Sort, csv},
+        ServiceError, corrections,
+        reports::{self, FilterParts, Listing, SessionFilter, Sort, csv},
         view::SessionView,
     },
 };
@@ -80,6 +81,29 @@ fn statuses(
         .collect()
 }
 
+/// `attendance=late,short`: the attendance states' names.
+fn attendance(params: &HashMap<String, String>) -> Result<Vec<Attendance>, ServiceError> {
+    params
+        .get("attendance")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Attendance::ALL
+                .into_iter()
+                .find(|state| state.name().eq_ignore_ascii_case(s))
+                .ok_or_else(|| {
+                    ServiceError::BadInput(format!(
+                        "attendance {s:?} is not one of on_time, late, short (pending and \
+                         no_show links were never opened, so they are no sessions)"
+                    ))
+                })
+        })
+        .collect()
+}
+
 fn filter_from(
     params: &HashMap<String, String>,
     from: Option<NaiveDate>,
@@ -94,6 +118,8 @@ fn filter_from(
     };
     reports::parse_filter(
         FilterParts {
+            listing: Listing::Sessions,
+            attendance: attendance(params)?,
             teacher_id: get("teacherId"),
             student_id: get("studentId"),
             statuses: statuses(params)?,
@@ -119,7 +145,7 @@ pub fn rest_filter(query: Option<&str>, now: DateTime<Utc>) -> Result<SessionFil
     )?)
 }
 
-fn session_json(view: &SessionView, tz: Tz) -> Value {
+fn session_json(view: &SessionView, tz: Tz, now: DateTime<Utc>) -> Value {
     let link = &view.link;
     json!({
         "id": link.id.0,
@@ -138,6 +164,10 @@ fn session_json(view: &SessionView, tz: Tz) -> Value {
         "endReason": link.session_end_reason.map(end_reason_name),
         "zoomJoinedAt": local(link.zoom_joined_at, tz),
         "inMeetingSeconds": link.in_meeting_seconds,
+        "plannedStart": local(link.planned_start, tz),
+        "plannedMinutes": link.planned_minutes,
+        "attendance": attendance::attendance(link, now).map(Attendance::name),
+        "correctedAt": local(link.corrected_at, tz),
     })
 }
 
@@ -153,7 +183,8 @@ pub async fn teacher_sessions(
 ) -> Result<Json<Value>, ApiError> {
     let params = query_map(query.as_deref());
     let day = date(&params, "date")?;
-    let filter = filter_from(&params, day, day, time::now())?;
+    let now = time::now();
+    let filter = filter_from(&params, day, day, now)?;
     let tz = filter.time_zone;
     let page = reports::list(
         state.tracker.read(),
@@ -167,7 +198,7 @@ pub async fn teacher_sessions(
     let sessions: Vec<Value> = page
         .rows
         .iter()
-        .map(|(_, view)| session_json(view, tz))
+        .map(|(_, view)| session_json(view, tz, now))
         .collect();
     Ok(Json(json!({
         "sessions": sessions,
@@ -194,14 +225,15 @@ pub async fn sessions_csv(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let filter = rest_filter(query.as_deref(), time::now())?;
+    let now = time::now();
+    let filter = rest_filter(query.as_deref(), now)?;
     let tz = filter.time_zone;
     let start = futures::stream::once(async { Ok::<_, std::io::Error>(csv::HEADER.to_owned()) });
     let pages = futures::stream::unfold(Some(None::<String>), move |after| {
         let (db, filter) = (state.tracker.read().clone(), filter.clone());
         async move {
             let after = after?;
-            match reports::list(
+            let page = match reports::list(
                 &db,
                 &filter,
                 Sort::NEWEST_FIRST,
@@ -211,6 +243,15 @@ pub async fn sessions_csv(
             .await
             {
                 Ok(page) => {
+                    let links: Vec<_> = page.rows.iter().map(|(_, view)| &view.link).collect();
+                    corrections::latest(&db, &links)
+                        .await
+                        .map(|corrections| (page, corrections))
+                }
+                Err(err) => Err(err),
+            };
+            match page {
+                Ok((page, corrections)) => {
                     let next = page
                         .has_next
                         .then(|| page.rows.last().map(|(c, _)| c.clone()))
@@ -218,7 +259,7 @@ pub async fn sessions_csv(
                     let chunk: String = page
                         .rows
                         .iter()
-                        .map(|(_, view)| csv::row(view, tz))
+                        .map(|(_, view)| csv::row(view, tz, now, corrections.get(&view.link.id)))
                         .collect();
                     Some((Ok(chunk), next.map(Some)))
                 }
@@ -231,7 +272,39 @@ pub async fn sessions_csv(
         }
     });
     let filename = format!("sessions-{}.csv", time::now().format("%Y%m%d-%H%M%S"));
-    let mut response = Body::from_stream(futures::StreamExt::chain(start, pages)).into_response();
+    Ok(csv_response(
+        Body::from_stream(futures::StreamExt::chain(start, pages)),
+        &filename,
+    ))
+}
+
+/// `GET /api/admin/payroll.csv?from=&to=&timeZone=`: `payroll`'s rows, one per teacher.
+pub async fn payroll_csv(
+    _: Admin,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = query_map(query.as_deref());
+    let required = |key: &str| {
+        date(&params, key)?.ok_or_else(|| {
+            ServiceError::BadInput(format!("{key} is required: a date as YYYY-MM-DD"))
+        })
+    };
+    let range = reports::period(
+        required("from")?,
+        required("to")?,
+        params.get("timeZone").map(String::as_str),
+    )?;
+    let rows = reports::payroll(state.tracker.read(), Caller::Admin, range, time::now()).await?;
+    let mut body = csv::PAYROLL_HEADER.to_owned();
+    body.extend(rows.iter().map(csv::payroll_row));
+    let filename = format!("payroll-{}-{}.csv", range.from, range.to);
+    Ok(csv_response(Body::from(body), &filename))
+}
+
+/// A CSV download, never cached.
+fn csv_response(body: Body, filename: &str) -> Response {
+    let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -241,5 +314,5 @@ pub async fn sessions_csv(
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }

@@ -17,14 +17,14 @@ fn bearer_token(headers: &axum::http::HeaderMap) -> Result<Option<&str>, Service
     bearer(value).map(Some).ok_or(ServiceError::Unauthenticated)
 }
 
-/// The caller a request's credential stands for; `None` without a credential. Credentials are
+/// The credential a request sent; `None` without one. Credentials are
 /// looked up on a reader, never the writer; an address whose checks keep failing gets 429
 /// before any lookup.
-pub async fn caller(
+pub async fn credential(
     state: &AppState,
     headers: &axum::http::HeaderMap,
     ip: ClientIp,
-) -> Result<Option<Caller>, ApiError> {
+) -> Result<Option<auth::Credential>, ApiError> {
     if headers.get(axum::http::header::AUTHORIZATION).is_none() {
         return Ok(None);
     }
@@ -46,7 +46,18 @@ pub async fn caller(
     if let Err(err) = auth::note_use(state.tracker.db(), &credential, time::now()).await {
         tracing::warn!(error = %err, "recording a credential's last use failed");
     }
-    Ok(Some(credential.caller))
+    Ok(Some(credential))
+}
+
+/// The caller a request's credential stands for; `None` without a credential.
+pub async fn caller(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    ip: ClientIp,
+) -> Result<Option<Caller>, ApiError> {
+    Ok(credential(state, headers, ip)
+        .await?
+        .map(|credential| credential.caller))
 }
 
 /// Extracts an admin caller, or refuses with 401 / 403.

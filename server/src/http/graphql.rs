@@ -29,13 +29,13 @@ fn refuse_with(err: &ApiError) -> Response {
 }
 
 pub async fn execute(State(state): State<AppState>, ip: ClientIp, req: Request) -> Response {
-    let caller = match auth::caller(&state, req.headers(), ip).await {
+    let credential = match auth::credential(&state, req.headers(), ip).await {
         // Without a credential, the document counts as public traffic.
         Ok(None) => state.limits.public(ip).map(|()| None),
         other => other,
     };
-    let caller = match caller {
-        Ok(caller) => caller,
+    let credential = match credential {
+        Ok(credential) => credential,
         Err(err) => return refuse_with(&err),
     };
     let bytes = match read_limited(req, GRAPHQL_BODY_LIMIT).await {
@@ -46,8 +46,8 @@ pub async fn execute(State(state): State<AppState>, ip: ClientIp, req: Request) 
         Ok(request) => request,
         Err(message) => return refuse(StatusCode::BAD_REQUEST, "BAD_REQUEST", &message),
     };
-    let mut request = match caller {
-        Some(caller) => request.data(caller),
+    let mut request = match credential {
+        Some(credential) => request.data(credential.caller).data(credential),
         None => request,
     };
     let mut response = match graphql::check_document(&mut request) {

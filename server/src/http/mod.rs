@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/admin/auto-timeout", post(admin::auto_timeout))
         .route("/api/admin/teacher-sessions", get(admin::teacher_sessions))
         .route("/api/admin/sessions.csv", get(admin::sessions_csv))
+        .route("/api/admin/payroll.csv", get(admin::payroll_csv))
         .route("/graphql", get(graphql::graphiql).post(graphql::execute))
         .route("/graphql/ws", get(subscriptions::upgrade))
         .route("/health", get(|| async { Json(serde_json::json!({ "status": "ok" })) }))

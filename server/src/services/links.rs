@@ -8,12 +8,16 @@ use sea_orm::{
 };
 
 use super::{Result, ServiceError, notifications, people};
-use crate::domain::{Caller, LinkId, StudentId, TeacherId, TrackingToken, ZoomUrl, time};
+use crate::domain::{
+    Caller, LinkId, StudentId, TeacherId, TrackingToken, ZoomUrl, attendance::Thresholds, time,
+};
 
 pub struct IssueLink {
     pub teacher_id: TeacherId,
     pub student_id: StudentId,
     pub zoom_url: ZoomUrl,
+    /// The planned lesson, judged by the rules in force now.
+    pub plan: Option<Thresholds>,
 }
 
 /// A teacher issues links for themselves; an admin for any teacher. The link and its
@@ -51,6 +55,11 @@ pub async fn issue<C: ConnectionTrait + TransactionTrait>(
         zoom_url: Set(input.zoom_url.as_str().to_owned()),
         zoom_meeting_id: Set(Some(input.zoom_url.meeting_id().unwrap_or_default())),
         created_at: Set(time::to_db(now)),
+        planned_start: Set(input.plan.map(|p| p.start)),
+        planned_minutes: Set(input.plan.map(|p| p.minutes)),
+        late_after: Set(input.plan.map(|p| p.late_after)),
+        no_show_after: Set(input.plan.map(|p| p.no_show_after)),
+        short_below_seconds: Set(input.plan.map(|p| p.short_below_seconds)),
         ..Default::default()
     }
     .insert(&txn)

@@ -3,6 +3,7 @@
 //! handle, [`Tracker`].
 
 pub mod auth;
+pub mod corrections;
 mod error;
 pub mod events;
 pub mod links;

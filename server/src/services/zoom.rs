@@ -459,6 +459,10 @@ async fn decide(
     let Some(link) = super::unique(zoom_link::Entity::find_by_id(link_id), db).await? else {
         return Ok(None);
     };
+    if link.corrected_at.is_some() {
+        // An admin's correction stands: the joins and leaves are kept, and decide nothing.
+        return Ok(None);
+    }
     let points = zoom_participation::Entity::find()
         .filter(zoom_participation::Column::LinkId.eq(link_id))
         .all(db)

@@ -15,6 +15,7 @@ use sea_orm::{
 use crate::{
     domain::{
         Caller, StudentId, TeacherId,
+        attendance::{self, Attendance},
         range::{DayRange, MAX_DAYS, parse_time_zone},
         time,
     },
@@ -30,6 +31,12 @@ pub struct SessionFilter {
     pub student_id: Option<StudentId>,
     /// Empty: every status.
     pub statuses: Vec<SessionStatus>,
+    /// Links only: links never opened are selected too (the status `PENDING`).
+    pub pending: bool,
+    /// Planned lessons in any of these states at `now`; empty: any link, planned or not.
+    pub attendance: Vec<Attendance>,
+    /// The time attendance states are judged at.
+    pub now: DateTime<Utc>,
     /// Sessions that started on these local days.
     pub range: Option<DayRange>,
     /// Lower-cased; matched inside teacher and student names.
@@ -84,9 +91,13 @@ impl SessionFilter {
                 .map(time::from_db)
                 .is_some_and(|at| at >= start && at < end)
         });
+        let attending = self.attendance.is_empty()
+            || attendance::attendance(link, self.now)
+                .is_some_and(|state| self.attendance.contains(&state));
         self.teacher_id.is_none_or(|id| id == link.teacher_id)
             && self.student_id.is_none_or(|id| id == link.student_id)
             && in_range
+            && attending
             && self.search.as_deref().is_none_or(|q| {
                 view.teacher.name.to_lowercase().contains(q)
                     || view.student.name.to_lowercase().contains(q)
@@ -107,6 +118,9 @@ impl SessionFilter {
             cond = cond
                 .add(time_column.gte(time::to_db(start)))
                 .add(time_column.lt(time::to_db(end)));
+        }
+        if !self.attendance.is_empty() {
+            cond = cond.add(super::attendance::any_of(&self.attendance, self.now));
         }
         if let Some(q) = &self.search {
             // The few people whose names match, as id sets: no join, and each database plans
@@ -152,13 +166,40 @@ impl SessionFilter {
         }
         select
     }
+
+    /// Links (opened or not) this filter selects; its range is read on the issue time.
+    pub(super) fn links(&self) -> Select<zoom_link::Entity> {
+        let mut select =
+            zoom_link::Entity::find().filter(self.condition(zoom_link::Column::CreatedAt));
+        if !self.statuses.is_empty() || self.pending {
+            let mut any = Condition::any();
+            if !self.statuses.is_empty() {
+                any = any.add(zoom_link::Column::SessionStatus.is_in(self.statuses.clone()));
+            }
+            if self.pending {
+                any = any.add(zoom_link::Column::SessionStatus.is_null());
+            }
+            select = select.filter(any);
+        }
+        select
+    }
+}
+
+/// What a filter lists: sessions (opened links), or every link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    Sessions,
+    Links,
 }
 
 /// The parts of a filter every edge shares, parsed once.
 pub struct FilterParts<'a> {
+    pub listing: Listing,
     pub teacher_id: Option<&'a str>,
     pub student_id: Option<&'a str>,
+    /// `None`: `PENDING`, a link never opened.
     pub statuses: Vec<Option<entity::zoom_link::SessionStatus>>,
+    pub attendance: Vec<Attendance>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub time_zone: Option<&'a str>,
@@ -188,19 +229,22 @@ pub fn parse_filter(
     }
     .transpose()
     .map_err(ServiceError::BadInput)?;
-    let statuses = parts
-        .statuses
-        .iter()
-        .map(|status| {
-            status.ok_or_else(|| {
-                ServiceError::BadInput(
-                    "PENDING is not a session status: a link never opened is not a session \
-                     (sessionStats.neverClickedLinks counts them)"
-                        .into(),
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let sessions = parts.listing == Listing::Sessions;
+    if sessions && parts.statuses.contains(&None) {
+        return Err(ServiceError::BadInput(
+            "PENDING is not a session status: a link never opened is not a session (`links` \
+             lists them; sessionStats.neverClickedLinks counts them)"
+                .into(),
+        ));
+    }
+    if sessions && parts.attendance.iter().any(|state| state.unopened()) {
+        return Err(ServiceError::BadInput(
+            "PENDING and NO_SHOW lessons were never opened, so they are no sessions: `links` \
+             lists them"
+                .into(),
+        ));
+    }
+    let statuses = parts.statuses.iter().flatten().copied().collect();
     let mut filter = SessionFilter {
         teacher_id: parts
             .teacher_id
@@ -211,6 +255,9 @@ pub fn parse_filter(
             .map(|id| parse_id(id, "studentId"))
             .transpose()?,
         statuses,
+        pending: parts.statuses.contains(&None),
+        attendance: parts.attendance,
+        now,
         range,
         search: None,
         time_zone: tz,

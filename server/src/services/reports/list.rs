@@ -4,16 +4,19 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::NaiveDateTime;
 use entity::{teacher, zoom_link};
 use sea_orm::{
-    Condition, ConnectionTrait, DbBackend, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    Select, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, Order, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, Statement,
     sea_query::{Expr, ExprTrait, Func, SimpleExpr},
 };
 use serde::{Deserialize, Serialize};
 
 use super::{filter::SessionFilter, stats::session_counts};
-use crate::services::{
-    Result, ServiceError,
-    view::{self, SessionView},
+use crate::{
+    domain::LinkId,
+    services::{
+        Result, ServiceError,
+        view::{self, SessionView},
+    },
 };
 
 /// The most rows one page returns.
@@ -225,6 +228,49 @@ pub async fn list(
         .collect();
     Ok(Page {
         rows,
+        has_next,
+        has_previous: after.is_some(),
+    })
+}
+
+/// Where a page of links ends: the last link's id, opaque to clients.
+fn link_cursor(id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("link:{id}"))
+}
+
+fn parse_link_cursor(text: &str) -> Result<i64> {
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("link:")?.parse().ok())
+        .ok_or_else(|| ServiceError::BadInput("`after` is not a cursor from this list".into()))
+}
+
+/// One page of links, opened or not, newest issued first, after `after`.
+pub async fn links(
+    db: &impl ConnectionTrait,
+    filter: &SessionFilter,
+    first: u64,
+    after: Option<&str>,
+) -> Result<Page> {
+    let after = after.map(parse_link_cursor).transpose()?;
+    let mut select = filter.links();
+    if let Some(id) = after {
+        select = select.filter(zoom_link::Column::Id.lt(LinkId(id)));
+    }
+    let links = select
+        .order_by(zoom_link::Column::Id, Order::Desc)
+        .limit(first + 1)
+        .all(db)
+        .await?;
+    let has_next = links.len() as u64 > first;
+    let views = view::attach(db, links.into_iter().take(first as usize).collect()).await?;
+    Ok(Page {
+        rows: views
+            .into_iter()
+            .map(|view| (link_cursor(view.link.id.0), view))
+            .collect(),
         has_next,
         has_previous: after.is_some(),
     })

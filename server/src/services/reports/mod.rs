@@ -3,11 +3,13 @@
 //! A session is a link that was clicked (`session_status IS NOT NULL`). Every query applies one
 //! [`SessionFilter`], so the list, the statistics, the CSV and the live events agree.
 
+pub mod attendance;
 pub mod csv;
 mod daily;
 mod filter;
 mod list;
 pub mod live;
+mod payroll;
 mod stats;
 
 use entity::{student, teacher, zoom_link};
@@ -17,9 +19,14 @@ use sea_orm::{
 
 pub use self::{
     daily::{DURATION_BOUNDS, DayStats, DurationBucket, daily, daily_range, durations},
-    filter::{FilterParts, SessionFilter, parse_filter},
-    list::{Cursor, DEFAULT_PAGE, MAX_PAGE, Page, Sort, SortKey, list, page_size, statements},
-    stats::{SessionStats, TeacherStats, stats, teacher_stats},
+    filter::{FilterParts, Listing, SessionFilter, parse_filter},
+    list::{
+        Cursor, DEFAULT_PAGE, MAX_PAGE, Page, Sort, SortKey, links, list, page_size, statements,
+    },
+    payroll::{PayrollRow, payroll, period},
+    stats::{
+        SessionStats, TeacherStats, attendance_counts, attendance_total, stats, teacher_stats,
+    },
 };
 use crate::{
     domain::{Caller, LinkId},

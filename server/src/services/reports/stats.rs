@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+
 use entity::{session_month_total, session_total, session_total_change, teacher, zoom_link};
 use sea_orm::{
     AccessMode, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult,
@@ -10,9 +11,12 @@ use sea_orm::{
     sea_query::{Expr, SimpleExpr},
 };
 
-use super::filter::SessionFilter;
+use super::{
+    attendance::{self, AttendanceCounts},
+    filter::SessionFilter,
+};
 use crate::{
-    domain::{TeacherId, time},
+    domain::{TeacherId, attendance::Attendance, time},
     services::Result,
 };
 
@@ -90,7 +94,8 @@ struct Rollup {
 }
 
 fn rollup(filter: &SessionFilter) -> Option<Rollup> {
-    if filter.student_id.is_some() || filter.search.is_some() {
+    // The totals know teachers, days and statuses; not students, names or attendance.
+    if filter.student_id.is_some() || filter.search.is_some() || !filter.attendance.is_empty() {
         return None;
     }
     let Some(range) = filter.range else {
@@ -437,6 +442,60 @@ pub async fn teacher_stats<C: ConnectionTrait + TransactionTrait>(
             .then_with(|| a.teacher.name.cmp(&b.teacher.name))
     });
     Ok(out)
+}
+
+#[derive(FromQueryResult)]
+struct StateCount {
+    teacher_id: TeacherId,
+    count: i64,
+}
+
+/// The filter's planned lessons by state at `now`, per teacher: lessons whose planned start is
+/// in the filter's range (the state's own statuses, not the filter's, decide).
+pub async fn attendance_counts(
+    db: &impl ConnectionTrait,
+    filter: &SessionFilter,
+    now: DateTime<Utc>,
+) -> Result<Vec<(TeacherId, AttendanceCounts)>> {
+    let backend = db.get_database_backend();
+    let count = int(backend, "COUNT(*)");
+    let mut totals: Vec<(TeacherId, AttendanceCounts)> = Vec::new();
+    // One small grouped count per state: each is a plain condition every database plans well.
+    for state in Attendance::ALL {
+        let rows = zoom_link::Entity::find()
+            .select_only()
+            .column(zoom_link::Column::TeacherId)
+            .column_as(count.clone(), "count")
+            .filter(zoom_link::Column::PlannedStart.is_not_null())
+            .filter(filter.condition(zoom_link::Column::PlannedStart))
+            .filter(attendance::condition(state, now))
+            .group_by(zoom_link::Column::TeacherId)
+            .into_model::<StateCount>()
+            .all(db)
+            .await?;
+        for row in rows {
+            let at = match totals.iter().position(|(id, _)| *id == row.teacher_id) {
+                Some(at) => at,
+                None => {
+                    totals.push((row.teacher_id, AttendanceCounts::default()));
+                    totals.len() - 1
+                }
+            };
+            totals[at].1.add(state, row.count);
+        }
+    }
+    Ok(totals)
+}
+
+/// The same over every teacher.
+pub fn attendance_total(per_teacher: &[(TeacherId, AttendanceCounts)]) -> AttendanceCounts {
+    let mut all = AttendanceCounts::default();
+    for (_, counts) in per_teacher {
+        for state in Attendance::ALL {
+            all.add(state, counts.get(state));
+        }
+    }
+    all
 }
 
 #[cfg(test)]

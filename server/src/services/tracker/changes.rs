@@ -112,14 +112,16 @@ pub(super) fn click(
             Click::Resumed
         }
         // A reload right after the tab closed. Zoom's own end stands: only Zoom's rejoin
-        // reopens it.
+        // reopens it. An admin's correction stands for good.
         Some(SessionStatus::Ended)
-            if !matches!(
-                link.session_end_reason,
-                Some(EndReason::LeftZoom | EndReason::MeetingEnded)
-            ) && link
-                .session_ended_at
-                .is_some_and(|end| time::from_db(end) >= now - rules.resume_window) =>
+            if link.corrected_at.is_none()
+                && !matches!(
+                    link.session_end_reason,
+                    Some(EndReason::LeftZoom | EndReason::MeetingEnded)
+                )
+                && link
+                    .session_ended_at
+                    .is_some_and(|end| time::from_db(end) >= now - rules.resume_window) =>
         {
             link.session_status = Some(SessionStatus::Active);
             link.session_ended_at = None;

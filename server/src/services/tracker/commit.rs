@@ -56,7 +56,7 @@ impl Change {
 
 /// What a committed change did.
 pub(super) enum Done {
-    Click(Click, zoom_link::Model),
+    Click(Click, Box<zoom_link::Model>),
     End(SessionEnd),
 }
 
@@ -230,7 +230,7 @@ async fn transaction(
             let done = match job.change {
                 Change::Click(_) => {
                     changes::click(rules, link, job.now, token::new_visit_id()?, &mut events)
-                        .map(|click| Done::Click(click, link.clone()))
+                        .map(|click| Done::Click(click, Box::new(link.clone())))
                 }
                 Change::End(_) => changes::end(rules, link, job.now, &mut events).map(Done::End),
             };

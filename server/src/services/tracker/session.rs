@@ -41,7 +41,7 @@ impl Tracker {
         let written = self.commits.write(Change::Click(link.id), now).await?;
         self.announce_all(written.events, now).await;
         match written.done {
-            Done::Click(click, link) => Ok((click, link)),
+            Done::Click(click, link) => Ok((click, *link)),
             Done::End(_) => Err(ServiceError::Internal("click: answered as an end".into())),
         }
     }
