@@ -405,6 +405,42 @@ async fn a_correction_survives_every_later_signal(db: TestDb) {
         ])
     );
 
+    // The timeline holds what happened, oldest first; the session never had a measured end.
+    let timeline = app
+        .admin(
+            "query($id: ID!) { session(id: $id) { timeline { at mark detail } } }",
+            json!({ "id": plan.id }),
+        )
+        .await["session"]["timeline"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let marks: BTreeSet<&str> = timeline
+        .iter()
+        .map(|e| e["mark"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        marks,
+        BTreeSet::from(["ISSUED", "OPENED", "JOINED_ZOOM", "LEFT_ZOOM", "CORRECTED"]),
+        "{timeline:?}"
+    );
+    let times: Vec<DateTime<Utc>> = timeline
+        .iter()
+        .map(|e| zoomtrack_tests::at(&e["at"]))
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{timeline:?}");
+    let corrected: Vec<&str> = timeline
+        .iter()
+        .filter(|e| e["mark"] == "CORRECTED")
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(corrected.len(), 2);
+    assert!(
+        corrected[1].ends_with("by admin token: the teacher's log says :58"),
+        "{corrected:?}"
+    );
+    assert_eq!(timeline[0]["mark"], "OPENED");
+
     // The CSV shows the correction beside the corrected values.
     let csv = app
         .client

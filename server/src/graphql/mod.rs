@@ -1,6 +1,7 @@
 //! The GraphQL API: thin resolvers over the service layer, split by domain.
 
 mod context;
+mod lessons;
 mod limits;
 mod links;
 mod people;
@@ -22,7 +23,11 @@ use crate::{
 };
 
 #[derive(MergedObject, Default)]
-pub struct Query(people::PeopleQuery, reports::ReportQuery);
+pub struct Query(
+    people::PeopleQuery,
+    reports::ReportQuery,
+    lessons::LessonQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(

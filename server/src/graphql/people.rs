@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::api_key::{self, ApiRole as DbRole};
 
 use super::{
     context::{Gql, caller, tracker},
-    types::{ApiKey, ApiRole, NewApiKey, Student, Teacher, Viewer},
+    types::{Student, Teacher},
 };
 use crate::{
     domain::{Caller, time},
@@ -15,6 +17,85 @@ use crate::{
         parse_id, people,
     },
 };
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ApiRole {
+    Admin,
+    Teacher,
+}
+
+impl From<ApiRole> for DbRole {
+    fn from(role: ApiRole) -> Self {
+        match role {
+            ApiRole::Admin => DbRole::Admin,
+            ApiRole::Teacher => DbRole::Teacher,
+        }
+    }
+}
+
+impl From<DbRole> for ApiRole {
+    fn from(role: DbRole) -> Self {
+        match role {
+            DbRole::Admin => ApiRole::Admin,
+            DbRole::Teacher => ApiRole::Teacher,
+        }
+    }
+}
+
+/// A new credential. `token` is shown this once; only its hash is stored.
+#[derive(SimpleObject)]
+pub struct NewApiKey {
+    pub id: ID,
+    pub role: ApiRole,
+    pub teacher_id: Option<ID>,
+    pub created_at: DateTime<Utc>,
+    pub token: String,
+}
+
+impl NewApiKey {
+    pub fn new(key: api_key::Model, token: String) -> Self {
+        Self {
+            id: key.id.into(),
+            role: key.role.into(),
+            teacher_id: key.teacher_id.map(Into::into),
+            created_at: time::from_db(key.created_at),
+            token,
+        }
+    }
+}
+
+/// A credential as admins see it: never its token (only its hash is stored).
+#[derive(SimpleObject)]
+pub struct ApiKey {
+    pub id: ID,
+    pub role: ApiRole,
+    pub teacher_id: Option<ID>,
+    pub created_at: DateTime<Utc>,
+    /// When it was last used, to the minute; null when never.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked; null while it works.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<api_key::Model> for ApiKey {
+    fn from(key: api_key::Model) -> Self {
+        Self {
+            id: key.id.into(),
+            role: key.role.into(),
+            teacher_id: key.teacher_id.map(Into::into),
+            created_at: time::from_db(key.created_at),
+            last_used_at: key.last_used_at.map(time::from_db),
+            revoked_at: key.revoked_at.map(time::from_db),
+        }
+    }
+}
+
+/// The caller of `me`.
+#[derive(SimpleObject)]
+pub struct Viewer {
+    pub role: ApiRole,
+    pub teacher_id: Option<ID>,
+}
 
 #[derive(InputObject)]
 pub struct PersonInput {

@@ -4,7 +4,6 @@
 use async_graphql::{ComplexObject, Context, Enum, ID, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{
-    api_key::{self, ApiRole as DbRole},
     session_correction, student, teacher,
     telegram_notification::{self, NotificationStatus as DbNotificationStatus},
     zoom_link::{EndReason as DbEndReason, SessionStatus as DbStatus},
@@ -18,32 +17,10 @@ use crate::{
         attendance::{Attendance, attendance},
         time,
     },
-    services::{corrections, notifications, reports, tracker::SessionEnd, view::SessionView},
+    services::{
+        corrections, notifications, reports, timeline, tracker::SessionEnd, view::SessionView,
+    },
 };
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-pub enum ApiRole {
-    Admin,
-    Teacher,
-}
-
-impl From<ApiRole> for DbRole {
-    fn from(role: ApiRole) -> Self {
-        match role {
-            ApiRole::Admin => DbRole::Admin,
-            ApiRole::Teacher => DbRole::Teacher,
-        }
-    }
-}
-
-impl From<DbRole> for ApiRole {
-    fn from(role: DbRole) -> Self {
-        match role {
-            DbRole::Admin => ApiRole::Admin,
-            DbRole::Teacher => ApiRole::Teacher,
-        }
-    }
-}
 
 /// Where a link's session stands. `PENDING`: issued, never opened.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -295,6 +272,93 @@ impl From<session_correction::Model> for Correction {
     }
 }
 
+/// What happened to a session.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TimelineMark {
+    Issued,
+    /// The Telegram message reached the student.
+    MessageSent,
+    /// The first click on the tracking link: the session starts.
+    Opened,
+    JoinedZoom,
+    LeftZoom,
+    MeetingEnded,
+    /// The last sign of the student while the session runs.
+    LastActivity,
+    /// The measured end (the tracking page closed, or Zoom said so).
+    Ended,
+    /// The measured end of a session that went silent.
+    TimedOut,
+    Corrected,
+}
+
+/// One moment of a session's timeline.
+#[derive(SimpleObject)]
+pub struct TimelineEntry {
+    pub at: DateTime<Utc>,
+    pub mark: TimelineMark,
+    /// Who or how: the participant's Zoom name, how the end was decided, a correction's end,
+    /// author and reason.
+    pub detail: Option<String>,
+}
+
+impl From<timeline::Entry> for TimelineEntry {
+    fn from(e: timeline::Entry) -> Self {
+        use timeline::Mark;
+        Self {
+            at: e.at,
+            mark: match e.mark {
+                Mark::Issued => TimelineMark::Issued,
+                Mark::MessageSent => TimelineMark::MessageSent,
+                Mark::Opened => TimelineMark::Opened,
+                Mark::JoinedZoom => TimelineMark::JoinedZoom,
+                Mark::LeftZoom => TimelineMark::LeftZoom,
+                Mark::MeetingEnded => TimelineMark::MeetingEnded,
+                Mark::LastActivity => TimelineMark::LastActivity,
+                Mark::Ended => TimelineMark::Ended,
+                Mark::TimedOut => TimelineMark::TimedOut,
+                Mark::Corrected => TimelineMark::Corrected,
+            },
+            detail: e.detail,
+        }
+    }
+}
+
+/// One teacher's lessons in a payroll period.
+#[derive(SimpleObject)]
+pub struct PayrollRow {
+    pub teacher: Teacher,
+    /// Finished lessons (ended or timed out).
+    pub lessons: i64,
+    /// Their durations added up, corrected where an admin corrected them, rounded to the
+    /// nearest minute.
+    pub paid_minutes: i64,
+    pub paid_seconds: i64,
+    /// Finished lessons whose end an admin corrected.
+    pub corrected_lessons: i64,
+    /// Lessons still running: paid once they finish.
+    pub in_progress: i64,
+    pub planned_lessons: i64,
+    pub planned_minutes: i64,
+    pub attendance: AttendanceCounts,
+}
+
+impl From<reports::PayrollRow> for PayrollRow {
+    fn from(row: reports::PayrollRow) -> Self {
+        Self {
+            lessons: row.lessons,
+            paid_minutes: row.paid_minutes(),
+            paid_seconds: row.paid_seconds,
+            corrected_lessons: row.corrected,
+            in_progress: row.in_progress,
+            planned_lessons: row.planned_lessons,
+            planned_minutes: row.planned_minutes,
+            attendance: row.attendance.into(),
+            teacher: row.teacher.into(),
+        }
+    }
+}
+
 /// An issued Zoom link and the session it tracks.
 #[derive(SimpleObject)]
 #[graphql(complex)]
@@ -360,6 +424,23 @@ impl ZoomLink {
             .await
             .gql()?
             .map(Into::into))
+    }
+
+    /// What happened, oldest first: issued, the message sent, opened, Zoom's joins and
+    /// leaves, the measured end and how it was decided, each correction. Costs 10.
+    #[graphql(complexity = 10)]
+    async fn timeline(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TimelineEntry>> {
+        let db = tracker(ctx)?.read();
+        let link = reports::session(db, Caller::Admin, self.link_id)
+            .await
+            .gql()?
+            .link;
+        Ok(timeline::timeline(db, &link)
+            .await
+            .gql()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// The Telegram message to the student. Links issued before notifications were recorded
@@ -466,54 +547,6 @@ impl From<SessionView> for ZoomLink {
     }
 }
 
-/// A new credential. `token` is shown this once; only its hash is stored.
-#[derive(SimpleObject)]
-pub struct NewApiKey {
-    pub id: ID,
-    pub role: ApiRole,
-    pub teacher_id: Option<ID>,
-    pub created_at: DateTime<Utc>,
-    pub token: String,
-}
-
-impl NewApiKey {
-    pub fn new(key: api_key::Model, token: String) -> Self {
-        Self {
-            id: key.id.into(),
-            role: key.role.into(),
-            teacher_id: key.teacher_id.map(Into::into),
-            created_at: time::from_db(key.created_at),
-            token,
-        }
-    }
-}
-
-/// A credential as admins see it: never its token (only its hash is stored).
-#[derive(SimpleObject)]
-pub struct ApiKey {
-    pub id: ID,
-    pub role: ApiRole,
-    pub teacher_id: Option<ID>,
-    pub created_at: DateTime<Utc>,
-    /// When it was last used, to the minute; null when never.
-    pub last_used_at: Option<DateTime<Utc>>,
-    /// When it was revoked; null while it works.
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<api_key::Model> for ApiKey {
-    fn from(key: api_key::Model) -> Self {
-        Self {
-            id: key.id.into(),
-            role: key.role.into(),
-            teacher_id: key.teacher_id.map(Into::into),
-            created_at: time::from_db(key.created_at),
-            last_used_at: key.last_used_at.map(time::from_db),
-            revoked_at: key.revoked_at.map(time::from_db),
-        }
-    }
-}
-
 /// How a session ended.
 #[derive(SimpleObject)]
 pub struct SessionEndResult {
@@ -534,11 +567,4 @@ impl From<SessionEnd> for SessionEndResult {
             end_reason: end.reason.into(),
         }
     }
-}
-
-/// The caller of `me`.
-#[derive(SimpleObject)]
-pub struct Viewer {
-    pub role: ApiRole,
-    pub teacher_id: Option<ID>,
 }

@@ -10,6 +10,7 @@ pub mod links;
 pub mod notifications;
 pub mod people;
 pub mod reports;
+pub mod timeline;
 pub mod totals;
 pub mod tracker;
 pub mod view;
