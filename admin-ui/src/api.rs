@@ -41,6 +41,10 @@ operation!(Resend, "graphql/resend.graphql");
 operation!(AutoTimeout, "graphql/auto_timeout.graphql");
 operation!(ApiKeys, "graphql/api_keys.graphql");
 operation!(RevokeApiKey, "graphql/revoke_api_key.graphql");
+operation!(Lesson, "graphql/lesson.graphql");
+operation!(CorrectSession, "graphql/lesson.graphql");
+operation!(Links, "graphql/links.graphql");
+operation!(Payroll, "graphql/payroll.graphql");
 
 /// What went wrong, in words for the admin, and the API's code when it gave one.
 #[derive(Clone, Debug, PartialEq)]

@@ -5,19 +5,20 @@ use std::rc::Rc;
 
 use futures::channel::oneshot;
 use leptos::{prelude::*, task::spawn_local};
-use wasm_bindgen::JsCast;
 
 use crate::{
     api::{self, AutoTimeout, Me, me},
     context::{Ctx, LiveEvent, ctx},
-    format,
+    export, format,
     keys::KeysView,
+    lesson::LessonPage,
     live::{self, Handlers, LinkState},
+    not_opened::NotOpenedView,
     overview::OverviewView,
     people::PeopleView,
     session::Credential,
     sessions::SessionsView,
-    state::{Filter, Route, Status, View},
+    state::{Attendance, Filter, Route, Status, View},
     teachers::TeachersView,
 };
 
@@ -195,6 +196,7 @@ fn Dashboard(
         signed_in.set(None);
     };
     let view = move || route.with(|r| r.view);
+    let session = move || route.with(|r| r.session.clone());
     view! {
         <header class="top">
             <h1>"zoomtrack"</h1>
@@ -205,7 +207,7 @@ fn Dashboard(
                         view! {
                             <button id=format!("nav-{}", v.key()) class="tab"
                                 class:current=move || view() == v
-                                on:click=move |_| route.update(|r| r.view = v)>
+                                on:click=move |_| route.update(|r| { r.view = v; r.session = None; })>
                                 {v.title()}
                             </button>
                         }
@@ -220,16 +222,20 @@ fn Dashboard(
             <AutoTimeoutButton />
             <button id="sign-out" class="quiet" on:click=sign_out>"Sign out"</button>
         </header>
-        <Show when=move || !matches!(view(), View::People | View::Keys)>
+        <Show when=move || !matches!(view(), View::People | View::Keys) && session().is_none()>
             <FilterBar />
         </Show>
         <main class="content">
-            {move || match view() {
+            {move || match (session(), view()) {
+                (Some(id), _) => view! { <LessonPage id /> }.into_any(),
+                (None, view) => match view {
                 View::Overview => view! { <OverviewView /> }.into_any(),
                 View::Sessions => view! { <SessionsView /> }.into_any(),
+                View::NotOpened => view! { <NotOpenedView /> }.into_any(),
                 View::Teachers => view! { <TeachersView /> }.into_any(),
                 View::People => view! { <PeopleView /> }.into_any(),
                 View::Keys => view! { <KeysView /> }.into_any(),
+                },
             }}
         </main>
     }
@@ -259,7 +265,8 @@ fn FilterBar() -> impl IntoView {
         let ctx = export_ctx.clone();
         let url = filter().csv_url(&ctx.time_zone);
         spawn_local(async move {
-            export_error.set(download(&ctx.credential, &url).await.err());
+            let name = format!("sessions-{}.csv", format::today());
+            export_error.set(export::download(&ctx.credential, &url, &name).await.err());
         });
     };
     let statuses = Status::ALL
@@ -281,6 +288,29 @@ fn FilterBar() -> impl IntoView {
                             });
                         } />
                     {status.label()}
+                </label>
+            }
+        })
+        .collect_view();
+    let attendance = Attendance::ALL
+        .into_iter()
+        .map(|state| {
+            let ctx = ctx.clone();
+            view! {
+                <label class="check">
+                    <input type="checkbox" id=format!("attendance-{}", state.key())
+                        prop:checked=move || route.with(|r| r.filter.attendance.contains(&state))
+                        on:change=move |ev| {
+                            let on = event_target_checked(&ev);
+                            ctx.set_filter(|f| {
+                                f.attendance.retain(|a| *a != state);
+                                if on {
+                                    f.attendance.push(state);
+                                    f.attendance.sort_by_key(|a| a.key());
+                                }
+                            });
+                        } />
+                    {state.label()}
                 </label>
             }
         })
@@ -315,6 +345,7 @@ fn FilterBar() -> impl IntoView {
                     prop:value=move || typed.get() on:input=on_search />
             </label>
             <span class="statuses">{statuses}</span>
+            <span class="statuses" title="Planned lessons only: how each went against its plan">{attendance}</span>
             <label>"From "
                 <input id="filter-from" type="date" prop:value=move || filter().from
                     on:change=move |ev| from_ctx.set_filter(|f| f.from = event_target_value(&ev)) />
@@ -337,46 +368,6 @@ fn FilterBar() -> impl IntoView {
             </Show>
         </section>
     }
-}
-
-/// Fetches the export with the credential and hands it to the browser as a download.
-async fn download(credential: &Credential, url: &str) -> Result<(), String> {
-    let response = gloo_net::http::Request::get(url)
-        .header("Authorization", &credential.bearer())
-        .send()
-        .await
-        .map_err(|err| format!("The export failed: {err}"))?;
-    if response.status() != 200 {
-        let text = response.text().await.unwrap_or_default();
-        return Err(format!("The export failed ({}): {text}", response.status()));
-    }
-    let bytes = response
-        .binary()
-        .await
-        .map_err(|err| format!("The export failed: {err}"))?;
-    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes.as_slice()));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type("text/csv");
-    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
-        .map_err(|_| "The browser refused the file.".to_owned())?;
-    let href = web_sys::Url::create_object_url_with_blob(&blob)
-        .map_err(|_| "The browser refused the file.".to_owned())?;
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .ok_or("no document")?;
-    let anchor: web_sys::HtmlAnchorElement = document
-        .create_element("a")
-        .map_err(|_| "no link")?
-        .unchecked_into();
-    anchor.set_href(&href);
-    anchor.set_download(&format!("sessions-{}.csv", format::today()));
-    anchor.click();
-    // Revoked once the browser has surely started the download.
-    gloo_timers::callback::Timeout::new(60_000, move || {
-        let _ = web_sys::Url::revoke_object_url(&href);
-    })
-    .forget();
-    Ok(())
 }
 
 /// Runs the auto-timeout now, after a confirmation, and says how many sessions it ended.

@@ -2,8 +2,8 @@
 //! to the rows the views show. (Every operation has its own generated types.)
 
 use crate::{
-    api::{live_stats, overview, session_events, sessions, teacher_stats_query},
-    state::{Filter, SortField, Status},
+    api::{links, live_stats, overview, session_events, sessions, teacher_stats_query},
+    state::{Attendance, Filter, SortField, Status},
 };
 
 macro_rules! filter_of {
@@ -28,6 +28,16 @@ macro_rules! filter_of {
                     to: none_if_empty(&self.to),
                     time_zone: Some(time_zone.to_owned()),
                     search: none_if_empty(&self.search),
+                    attendance: (!self.attendance.is_empty()).then(|| {
+                        self.attendance
+                            .iter()
+                            .map(|a| match a {
+                                Attendance::OnTime => $module::AttendanceState::ON_TIME,
+                                Attendance::Late => $module::AttendanceState::LATE,
+                                Attendance::Short => $module::AttendanceState::SHORT,
+                            })
+                            .collect()
+                    }),
                 }
             }
         }
@@ -39,6 +49,7 @@ filter_of!(live_stats);
 filter_of!(sessions);
 filter_of!(session_events);
 filter_of!(teacher_stats_query);
+filter_of!(links);
 
 pub fn order(field: SortField, descending: bool) -> sessions::SessionOrder {
     sessions::SessionOrder {
@@ -71,10 +82,15 @@ pub struct Row {
     pub end_reason: Option<String>,
     /// Zoom webhooks: the time actually in the meeting.
     pub in_meeting_seconds: Option<i64>,
+    /// `ON_TIME`, `LATE`, `SHORT`, `NO_SHOW` or `PENDING`; none without a plan.
+    pub attendance: Option<String>,
+    pub planned_minutes: Option<i64>,
+    /// An admin corrected the session's end.
+    pub corrected: bool,
 }
 
 macro_rules! row_from {
-    ($node:ty, $status:ty, $reason:ty) => {
+    ($node:ty, $status:ty, $reason:ty, $attendance:ty) => {
         impl From<$node> for Row {
             fn from(n: $node) -> Self {
                 Row {
@@ -101,6 +117,16 @@ macro_rules! row_from {
                         _ => None,
                     }),
                     in_meeting_seconds: n.in_meeting_seconds,
+                    attendance: n.attendance.and_then(|state| match state {
+                        <$attendance>::ON_TIME => Some("ON_TIME".to_owned()),
+                        <$attendance>::LATE => Some("LATE".to_owned()),
+                        <$attendance>::SHORT => Some("SHORT".to_owned()),
+                        <$attendance>::NO_SHOW => Some("NO_SHOW".to_owned()),
+                        <$attendance>::PENDING => Some("PENDING".to_owned()),
+                        _ => None,
+                    }),
+                    planned_minutes: n.planned_minutes,
+                    corrected: n.corrected_at.is_some(),
                 }
             }
         }
@@ -110,12 +136,14 @@ macro_rules! row_from {
 row_from!(
     sessions::SessionsSessionsEdgesNode,
     sessions::SessionStatus,
-    sessions::EndReason
+    sessions::EndReason,
+    sessions::AttendanceState
 );
 row_from!(
     session_events::SessionEventsSessionEventsSession,
     session_events::SessionStatus,
-    session_events::EndReason
+    session_events::EndReason,
+    session_events::AttendanceState
 );
 
 /// The statistics cards.

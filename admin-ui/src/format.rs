@@ -54,6 +54,49 @@ pub fn minutes(total: i64) -> String {
     }
 }
 
+/// `YYYY-MM-DD` moved by `days`; `None` when it is not a date.
+pub fn add_days(day: &str, days: i64) -> Option<String> {
+    let date = Date::new(&JsValue::from_str(&format!("{day}T00:00:00Z")));
+    if date.get_time().is_nan() {
+        return None;
+    }
+    let moved = Date::new(&JsValue::from_f64(
+        date.get_time() + days as f64 * 86_400_000.0,
+    ));
+    moved
+        .to_iso_string()
+        .as_string()?
+        .get(..10)
+        .map(str::to_owned)
+}
+
+/// Days from `from` to `to`, both counted; `None` unless both are dates in that order.
+pub fn days_between(from: &str, to: &str) -> Option<i64> {
+    let at = |day: &str| Date::new(&JsValue::from_str(&format!("{day}T00:00:00Z"))).get_time();
+    let (from, to) = (at(from), at(to));
+    (!from.is_nan() && !to.is_nan() && from <= to)
+        .then(|| ((to - from) / 86_400_000.0).round() as i64 + 1)
+}
+
+/// The first day of this month in the browser's time zone, `YYYY-MM-DD`.
+pub fn month_start() -> String {
+    let today = today();
+    format!("{}-01", today.get(..7).unwrap_or("1970-01"))
+}
+
+/// A time as a `datetime-local` input shows it: `2026-11-27T21:05:03`, in the browser's zone.
+pub fn local_input(iso: &str) -> String {
+    local_time(iso).replacen(' ', "T", 1)
+}
+
+/// A `datetime-local` input's value (the browser's zone) as an RFC 3339 time in UTC.
+pub fn from_local_input(value: &str) -> Option<String> {
+    let date = Date::new(&JsValue::from_str(value));
+    (!value.is_empty() && !date.get_time().is_nan())
+        .then(|| date.to_iso_string().as_string())
+        .flatten()
+}
+
 pub fn now_ms() -> f64 {
     Date::now()
 }

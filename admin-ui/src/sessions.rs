@@ -8,7 +8,7 @@ use crate::{
     context::ctx,
     convert::{self, Row},
     format,
-    state::{Filter, SortField},
+    state::{Filter, SortField, attendance_label},
 };
 
 const PAGE: i64 = 25;
@@ -194,11 +194,17 @@ pub fn SessionsView() -> impl IntoView {
                         <th>"Status"</th>
                         <th>"Last activity"</th>
                         <th>"How it ended"</th>
+                        <th title="How the planned lesson went">"Attendance"</th>
                     </tr>
                 </thead>
                 <tbody>
-                    <For each=rows key=|row| (row.id.clone(), row.status.clone(), row.last_activity_at.clone()) let:row>
-                        <tr data-session=row.id.clone() data-status=row.status.clone()>
+                    <For each=rows key=|row| (row.id.clone(), row.status.clone(), row.last_activity_at.clone(), row.corrected) let:row>
+                        <tr class="link" data-session=row.id.clone() data-status=row.status.clone()
+                            title="Open this session's page"
+                            on:click={
+                                let id = row.id.clone();
+                                move |_| route.update(|r| r.session = Some(id.clone()))
+                            }>
                             <td>{row.teacher.clone()}</td>
                             <td>{row.student.clone()}</td>
                             <td>{row.clicked_at.as_deref().map(format::local_time)}</td>
@@ -206,10 +212,13 @@ pub fn SessionsView() -> impl IntoView {
                             <td class="duration">{
                                 let row = row.clone();
                                 move || duration(&row, now.get())
-                            }</td>
+                            }{row.corrected.then(|| view! {
+                                " "<span class="badge corrected" title="An admin corrected this session's end">"Corrected"</span>
+                            })}</td>
                             <td><span class=format!("status {}", row.status.to_lowercase())>{status_label(&row.status)}</span></td>
                             <td>{row.last_activity_at.as_deref().map(format::local_time)}</td>
                             <td class="end-reason">{ending(&row)}</td>
+                            <td class="attendance-cell">{attendance_badge(row.attendance.as_deref())}</td>
                         </tr>
                     </For>
                 </tbody>
@@ -224,6 +233,17 @@ pub fn SessionsView() -> impl IntoView {
             </nav>
         </Transition>
     }
+}
+
+/// A planned lesson's state as a badge; nothing without a plan.
+pub fn attendance_badge(state: Option<&str>) -> Option<impl IntoView + use<>> {
+    let state = state?;
+    Some(view! {
+        <span class=format!("badge attendance {}", state.to_lowercase().replace('_', "-"))
+            data-attendance=state.to_owned()>
+            {attendance_label(state)}
+        </span>
+    })
 }
 
 /// The recorded length, or the running time of an active session.
@@ -250,7 +270,7 @@ fn duration(row: &Row, now_ms: f64) -> String {
     }
 }
 
-fn status_label(status: &str) -> &'static str {
+pub fn status_label(status: &str) -> &'static str {
     match status {
         "ACTIVE" => "Active",
         "ENDED" => "Ended",

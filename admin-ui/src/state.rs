@@ -8,15 +8,17 @@ use web_sys::UrlSearchParams;
 pub enum View {
     Overview,
     Sessions,
+    NotOpened,
     Teachers,
     People,
     Keys,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Overview,
         View::Sessions,
+        View::NotOpened,
         View::Teachers,
         View::People,
         View::Keys,
@@ -26,6 +28,7 @@ impl View {
         match self {
             View::Overview => "overview",
             View::Sessions => "sessions",
+            View::NotOpened => "not-opened",
             View::Teachers => "teachers",
             View::People => "people",
             View::Keys => "keys",
@@ -36,6 +39,7 @@ impl View {
         match self {
             View::Overview => "Overview",
             View::Sessions => "Sessions",
+            View::NotOpened => "Not opened",
             View::Teachers => "Teachers",
             View::People => "Teachers & students",
             View::Keys => "API keys",
@@ -78,6 +82,47 @@ impl Status {
     }
 }
 
+/// How a planned lesson went, for the sessions it can be said of (opened ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attendance {
+    OnTime,
+    Late,
+    Short,
+}
+
+impl Attendance {
+    pub const ALL: [Attendance; 3] = [Attendance::OnTime, Attendance::Late, Attendance::Short];
+
+    /// The name in URLs and the CSV export.
+    pub fn key(self) -> &'static str {
+        match self {
+            Attendance::OnTime => "on_time",
+            Attendance::Late => "late",
+            Attendance::Short => "short",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Attendance::OnTime => "On time",
+            Attendance::Late => "Late",
+            Attendance::Short => "Short",
+        }
+    }
+}
+
+/// The label of an attendance state as the API names it (`ON_TIME`, …, `NO_SHOW`).
+pub fn attendance_label(state: &str) -> &'static str {
+    match state {
+        "ON_TIME" => "On time",
+        "LATE" => "Late",
+        "SHORT" => "Short",
+        "NO_SHOW" => "No-show",
+        "PENDING" => "Pending",
+        _ => "",
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortField {
     Started,
@@ -101,6 +146,8 @@ pub struct Filter {
     pub teacher: Option<String>,
     pub search: String,
     pub statuses: Vec<Status>,
+    /// Planned lessons in these states; empty: every session.
+    pub attendance: Vec<Attendance>,
     /// `YYYY-MM-DD` in the admin's time zone, or empty.
     pub from: String,
     pub to: String,
@@ -112,6 +159,8 @@ pub struct Route {
     pub filter: Filter,
     pub sort: SortField,
     pub descending: bool,
+    /// The session page open over the view, if any.
+    pub session: Option<String>,
 }
 
 impl Route {
@@ -136,6 +185,14 @@ impl Route {
                     .collect()
             })
             .unwrap_or_default();
+        let attendance = get("attendance")
+            .map(|list| {
+                Attendance::ALL
+                    .into_iter()
+                    .filter(|a| list.split(',').any(|part| part == a.key()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let sort = match get("sort").as_deref() {
             Some("duration") => SortField::Duration,
             Some("teacher") => SortField::Teacher,
@@ -147,11 +204,13 @@ impl Route {
                 teacher: get("teacher"),
                 search: get("search").unwrap_or_default(),
                 statuses,
+                attendance,
                 from: get("from").unwrap_or_default(),
                 to: get("to").unwrap_or_default(),
             },
             sort,
             descending: get("dir").as_deref() != Some("asc"),
+            session: get("session"),
         }
     }
 
@@ -166,6 +225,9 @@ impl Route {
         }
         if !self.descending {
             params.set("dir", "asc");
+        }
+        if let Some(session) = &self.session {
+            params.set("session", session);
         }
         params.to_string().as_string().unwrap_or_default()
     }
@@ -199,6 +261,10 @@ impl Filter {
         if !self.statuses.is_empty() {
             let list: Vec<_> = self.statuses.iter().map(|s| s.key()).collect();
             params.set("status", &list.join(","));
+        }
+        if !self.attendance.is_empty() {
+            let list: Vec<_> = self.attendance.iter().map(|a| a.key()).collect();
+            params.set("attendance", &list.join(","));
         }
         if !self.from.is_empty() {
             params.set("from", &self.from);

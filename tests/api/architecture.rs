@@ -29,10 +29,11 @@ const SERVER_LAYERS: &[&[&str]] = &[
 /// The dashboard's layers, lowest first.
 const DASHBOARD_LAYERS: &[&[&str]] = &[
     &["charts", "format", "session", "state"],
-    &["api"],
+    &["api", "export"],
     &["convert", "live"],
     &["context"],
     &["keys", "overview", "people", "sessions", "teachers"],
+    &["lesson", "not_opened"],
     &["app"],
     &["main"],
 ];

@@ -658,3 +658,249 @@ async fn keys_are_revoked_from_the_dashboard_and_graphiql_runs_from_this_server(
     })
     .await
 }
+
+/// Sets an input's value as if typed, then tells the app (`input` and `change`).
+async fn set_value(browser: &Browser, css: &str, script_value: &str) {
+    browser
+        .execute(
+            &format!(
+                "const el = document.querySelector('{css}'); el.value = {script_value}; \
+                 el.dispatchEvent(new Event('input')); el.dispatchEvent(new Event('change')); \
+                 return el.value"
+            ),
+            vec![],
+        )
+        .await
+        .expect("the value set");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_page_shows_the_timeline_and_a_correction() {
+    run_on(Backend::Sqlite, |db| async move {
+        let Some(d) = Dashboard::open(&db, "lesson", &[]).await else {
+            return;
+        };
+        let teacher = d.app.create_teacher("Anna Teacher").await;
+        let student = d.app.create_student("Bob Student").await;
+        let start = chrono::Utc::now().trunc_subsecs(0) - chrono::Duration::minutes(50);
+        let issued = d
+            .app
+            .admin(
+                "mutation($t: ID!, $s: ID!, $start: DateTime) { issueZoomLink(input: {teacherId: $t, studentId: $s, zoomUrl: \"https://zoom.us/j/123456789\", plannedStart: $start, plannedMinutes: 40}) { id trackingUrl } }",
+                serde_json::json!({ "t": teacher, "s": student, "start": start.to_rfc3339() }),
+            )
+            .await;
+        let id = issued["issueZoomLink"]["id"].as_str().unwrap().to_owned();
+        let url = issued["issueZoomLink"]["trackingUrl"].as_str().unwrap();
+        let token = url.rsplit_once("token=").unwrap().1.to_owned();
+        // Opened ten minutes after the planned start, for 40 minutes.
+        d.app.track(&token).await;
+        d.app.backdate(&id, 40 * 60).await;
+        d.app.end_session(&token).await;
+        let measured = d.app.link(&id).await;
+
+        d.sign_in().await;
+        d.browser.click("#nav-sessions").await;
+        d.wait_rows(1).await;
+        d.browser
+            .find(&format!("tr[data-session=\"{id}\"] [data-attendance=\"LATE\"]"))
+            .await;
+        d.browser.click(&format!("tr[data-session=\"{id}\"]")).await;
+        d.browser
+            .wait_for_text("#lesson-title", "Anna Teacher → Bob Student")
+            .await;
+        for mark in ["ISSUED", "OPENED", "ENDED"] {
+            d.browser
+                .find(&format!("#timeline li[data-mark=\"{mark}\"]"))
+                .await;
+        }
+        assert!(
+            d.browser.text("#lesson-plan").await.ends_with("for 40 min"),
+            "{}",
+            d.browser.text("#lesson-plan").await
+        );
+        let search = d
+            .browser
+            .execute("return location.search", vec![])
+            .await
+            .expect("the address");
+        assert!(
+            search.as_str().unwrap_or_default().contains(&format!("session={id}")),
+            "{search}"
+        );
+
+        // The end moved five minutes earlier, with a reason: the page shows the correction and
+        // the table marks the session.
+        set_value(
+            &d.browser,
+            "#correct-ended-at",
+            "(() => { const t = new Date(new Date(el.value).getTime() - 5 * 60000); \
+              return t.toLocaleString('sv-SE').replace(' ', 'T'); })()",
+        )
+        .await;
+        d.browser
+            .type_into("#correct-reason", "The student stayed 5 minutes less")
+            .await;
+        d.browser.click("#correct-save").await;
+        d.browser
+            .wait_for_text("#correct-result", "Saved: the session shows the corrected end.")
+            .await;
+        d.browser
+            .wait_for_text(
+                "#lesson-correction-reason",
+                "The student stayed 5 minutes less",
+            )
+            .await;
+        d.browser
+            .find("#timeline li[data-mark=\"CORRECTED\"]")
+            .await;
+        // 35 minutes of the planned 40: short now.
+        d.browser.find("#lesson [data-attendance=\"SHORT\"]").await;
+        let corrected = d.app.link(&id).await;
+        assert_eq!(
+            corrected["durationSeconds"].as_i64().unwrap(),
+            (measured["durationSeconds"].as_i64().unwrap() - 300).max(0),
+            "{measured} {corrected}"
+        );
+        d.browser
+            .save_screenshot(&workspace().join("target/screenshots/session-page.png"))
+            .await;
+        d.browser.click("#lesson-back").await;
+        d.wait_rows(1).await;
+        d.browser
+            .find(&format!("tr[data-session=\"{id}\"] .badge.corrected"))
+            .await;
+        d.close().await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_teachers_view_compares_payroll_periods_and_downloads_it() {
+    run_on(Backend::Sqlite, |db| async move {
+        let Some(d) = Dashboard::open(&db, "payroll", &[]).await else {
+            return;
+        };
+        let anna: i64 = d.app.create_teacher("Anna Teacher").await.parse().unwrap();
+        let student: i64 = d.app.create_student("Bob Student").await.parse().unwrap();
+        let day = |d: u32, h: u32| {
+            use chrono::TimeZone;
+            chrono::Utc.with_ymd_and_hms(2026, 3, d, h, 0, 0).unwrap()
+        };
+        let lesson = |at| zoomtrack_tests::Seed {
+            teacher_id: anna,
+            student_id: student,
+            at,
+            status: Some(entity::zoom_link::SessionStatus::Ended),
+            duration_seconds: Some(1800),
+        };
+        // Three lessons in 1–10 March, one in the ten days before.
+        let seeds = [
+            lesson(day(2, 12)),
+            lesson(day(5, 12)),
+            lesson(day(9, 12)),
+            zoomtrack_tests::Seed {
+                at: chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 2, 25, 12, 0, 0)
+                    .unwrap(),
+                ..lesson(day(1, 0))
+            },
+        ];
+        zoomtrack_tests::insert_seeds(&d.app.db, &seeds, 0).await;
+
+        d.sign_in().await;
+        d.browser.click("#nav-teachers").await;
+        set_value(&d.browser, "#payroll-from", "'2026-03-01'").await;
+        set_value(&d.browser, "#payroll-to", "'2026-03-10'").await;
+        d.browser
+            .wait_for_text(
+                "#payroll-previous",
+                "Compared with 2026-02-19 to 2026-02-28.",
+            )
+            .await;
+        let row = format!("#payroll tr[data-teacher=\"{anna}\"]");
+        d.browser
+            .wait_for_text(&format!("{row} .lessons"), "3")
+            .await;
+        d.browser
+            .wait_for_text(&format!("{row} .lessons-change"), "+2")
+            .await;
+        d.browser
+            .wait_for_text(&format!("{row} .paid"), "1 h 30 min")
+            .await;
+        d.browser
+            .wait_for_text(&format!("{row} .paid-change"), "+60 min")
+            .await;
+
+        d.browser.click("#payroll-csv").await;
+        let csv = downloaded_csv(&d.browser.downloads).await;
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(
+            lines[0].starts_with("teacher_id,teacher_name,lessons,paid_minutes"),
+            "{csv}"
+        );
+        assert_eq!(lines.len(), 2, "{csv}");
+        assert!(
+            lines[1].starts_with(&format!("{anna},Anna Teacher,3,90,5400,")),
+            "{csv}"
+        );
+        d.close().await;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_not_opened_are_listed_and_their_message_sent_again() {
+    run_on(Backend::Sqlite, |db| async move {
+        let fake = zoomtrack_tests::telegram::FakeTelegram::start().await;
+        let Some(d) = Dashboard::open(
+            &db,
+            "unopened",
+            &[
+                "--telegram-bot-token",
+                zoomtrack_tests::telegram::BOT_TOKEN,
+                "--telegram-api-base",
+                &fake.base,
+                "--telegram-resend-cooldown",
+                "1s",
+            ],
+        )
+        .await
+        else {
+            return;
+        };
+        let opened = d.app.issue_link().await;
+        d.app.track(&opened.token).await;
+        let waiting = d.app.issue_link().await;
+        d.app.notification_reaches(&waiting.id, "SENT").await;
+        d.app.notification_reaches(&opened.id, "SENT").await;
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+
+        d.sign_in().await;
+        d.browser.click("#nav-not-opened").await;
+        let row = format!("#not-opened tr[data-link=\"{}\"]", waiting.id);
+        d.browser.find(&row).await;
+        assert!(
+            d.browser
+                .wait_for(
+                    "return document.querySelectorAll('#not-opened tbody tr').length === 1",
+                    Duration::from_secs(5)
+                )
+                .await,
+            "only the link never opened is listed"
+        );
+        d.browser.click(&format!("{row} button.resend")).await;
+        d.browser
+            .wait_for_text("#resend-result", "The message is being sent again.")
+            .await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fake.delivered().len() < 3 {
+            assert!(Instant::now() < deadline, "the message was not sent again");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Once the student opens it, it leaves the list by itself.
+        d.app.track(&waiting.token).await;
+        d.browser.find("#none-unopened").await;
+        d.close().await;
+    })
+    .await
+}
