@@ -85,6 +85,10 @@ fn Details(session: Session) -> impl IntoView {
         .duration_seconds
         .map(format::clock)
         .unwrap_or_else(|| "–".into());
+    let interruptions = match s.interruptions {
+        0 => "None".to_owned(),
+        n => format!("{n}, away {} in all", format::clock(s.interrupted_seconds)),
+    };
     let message = format!(
         "{}, {} attempt(s){}{}",
         format!("{:?}", s.notification_status).to_lowercase(),
@@ -140,6 +144,7 @@ fn Details(session: Session) -> impl IntoView {
             <dt>"Duration"</dt><dd id="lesson-duration">{duration}</dd>
             <dt>"Plan"</dt><dd id="lesson-plan">{plan}</dd>
             <dt>"Attendance"</dt><dd>{attendance_badge(attendance.as_deref())}</dd>
+            <dt>"Interruptions"</dt><dd id="lesson-interruptions">{interruptions}</dd>
             <dt>"Telegram message"</dt><dd id="lesson-message">{message}</dd>
         </dl>
         <h3>"Timeline"</h3>
@@ -156,6 +161,9 @@ fn mark_label(mark: &str) -> &'static str {
         "LEFT_ZOOM" => "Left the Zoom meeting",
         "MEETING_ENDED" => "The Zoom meeting ended",
         "LAST_ACTIVITY" => "Last sign of the student",
+        "PAGE_HIDDEN" => "Tracking page in the background",
+        "PAGE_VISIBLE" => "Tracking page in front again",
+        "AWAY" => "Away: the visible page fell silent",
         "ENDED" => "Ended",
         "TIMED_OUT" => "Timed out",
         "CORRECTED" => "Corrected by an admin",

@@ -6,6 +6,7 @@
 pub mod api_key;
 mod ids;
 pub mod session_correction;
+pub mod session_mark;
 pub mod session_month_total;
 pub mod session_total;
 pub mod session_total_change;

@@ -70,6 +70,10 @@ pub struct Model {
     pub short_below_seconds: Option<i64>,
     /// An admin corrected the session's end: automatic signals no longer change it.
     pub corrected_at: Option<DateTime>,
+    /// How often and for how long in all the student was away during the lesson: Zoom's leave
+    /// and rejoin where Zoom spoke, else the tracking page's silences while it was visible.
+    pub interruptions: i32,
+    pub interrupted_seconds: i64,
     #[sea_orm(belongs_to, from = "teacher_id", to = "id")]
     pub teacher: BelongsTo<super::teacher::Entity>,
     #[sea_orm(belongs_to, from = "student_id", to = "id")]
@@ -108,6 +112,8 @@ impl Model {
             no_show_after: row.try_get_by_index(21)?,
             short_below_seconds: row.try_get_by_index(22)?,
             corrected_at: row.try_get_by_index(23)?,
+            interruptions: row.try_get_by_index(24)?,
+            interrupted_seconds: row.try_get_by_index(25)?,
         })
     }
 
@@ -144,6 +150,8 @@ impl Model {
             no_show_after: None,
             short_below_seconds: None,
             corrected_at: None,
+            interruptions: 0,
+            interrupted_seconds: 0,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! What a school does with the numbers: a link's planned lesson, and admins' corrections.
+//! What a school does with the numbers: a link's planned lesson, admins' corrections, and how
+//! broken-up a lesson was.
 //!
 //! - A link may carry its plan: `planned_start` and `planned_minutes`, and the thresholds its
 //!   attendance is judged by, fixed when it was issued so that a later change of the server's
@@ -8,6 +9,10 @@
 //! - `corrected_at` marks a session an admin corrected: no automatic signal changes it again.
 //!   Every correction is a row of `session_corrections`, with the values measured before the
 //!   first one.
+//! - `interruptions` and `interrupted_seconds`: how often and how long the student was away
+//!   during the lesson (Zoom's leave and rejoin where Zoom's webhooks spoke, else the tracking
+//!   page's silences while it was visible). `session_marks` holds each of those silences and
+//!   each change of the page's visibility, for the session's timeline.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -24,6 +29,18 @@ enum WposZoomLinks {
     NoShowAfter,
     ShortBelowSeconds,
     CorrectedAt,
+    Interruptions,
+    InterruptedSeconds,
+}
+
+#[derive(DeriveIden)]
+enum SessionMarks {
+    Table,
+    Id,
+    LinkId,
+    At,
+    Kind,
+    Until,
 }
 
 #[derive(DeriveIden)]
@@ -45,9 +62,10 @@ enum SessionCorrections {
 const PLANNED_START_INDEX: &str = "idx_zoom_links_planned_start";
 const CORRECTIONS_LINK_INDEX: &str = "idx_session_corrections_link";
 const CORRECTIONS_TIME_INDEX: &str = "idx_session_corrections_at";
+const MARKS_LINK_INDEX: &str = "idx_session_marks_link";
 
 /// The link's new columns, each added on its own (SQLite alters one column at a time).
-fn link_columns() -> [ColumnDef; 6] {
+fn link_columns() -> [ColumnDef; 8] {
     [
         date_time_null(WposZoomLinks::PlannedStart),
         integer_null(WposZoomLinks::PlannedMinutes),
@@ -55,6 +73,10 @@ fn link_columns() -> [ColumnDef; 6] {
         date_time_null(WposZoomLinks::NoShowAfter),
         big_integer_null(WposZoomLinks::ShortBelowSeconds),
         date_time_null(WposZoomLinks::CorrectedAt),
+        integer(WposZoomLinks::Interruptions).default(0).to_owned(),
+        big_integer(WposZoomLinks::InterruptedSeconds)
+            .default(0)
+            .to_owned(),
     ]
 }
 
@@ -115,20 +137,57 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        let corrections = SessionCorrections::Table.to_string();
-        for (name, column) in [
-            (CORRECTIONS_LINK_INDEX, SessionCorrections::LinkId),
-            (CORRECTIONS_TIME_INDEX, SessionCorrections::CorrectedAt),
-        ] {
-            if !manager.has_index(&corrections, name).await? {
-                manager
-                    .create_index(
-                        Index::create()
-                            .name(name)
-                            .table(SessionCorrections::Table)
-                            .col(column)
-                            .to_owned(),
+        manager
+            .create_table(
+                Table::create()
+                    .table(SessionMarks::Table)
+                    .if_not_exists()
+                    .col(big_pk_auto(SessionMarks::Id))
+                    .col(big_integer(SessionMarks::LinkId))
+                    .col(date_time(SessionMarks::At))
+                    .col(string_len(SessionMarks::Kind, 16))
+                    .col(date_time_null(SessionMarks::Until))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(SessionMarks::Table, SessionMarks::LinkId)
+                            .to(WposZoomLinks::Table, WposZoomLinks::Id),
                     )
+                    .to_owned(),
+            )
+            .await?;
+        let (corrections, marks) = (
+            SessionCorrections::Table.to_string(),
+            SessionMarks::Table.to_string(),
+        );
+        for (table, name, index) in [
+            (
+                &corrections,
+                CORRECTIONS_LINK_INDEX,
+                Index::create()
+                    .table(SessionCorrections::Table)
+                    .col(SessionCorrections::LinkId)
+                    .to_owned(),
+            ),
+            (
+                &corrections,
+                CORRECTIONS_TIME_INDEX,
+                Index::create()
+                    .table(SessionCorrections::Table)
+                    .col(SessionCorrections::CorrectedAt)
+                    .to_owned(),
+            ),
+            (
+                &marks,
+                MARKS_LINK_INDEX,
+                Index::create()
+                    .table(SessionMarks::Table)
+                    .col(SessionMarks::LinkId)
+                    .to_owned(),
+            ),
+        ] {
+            if !manager.has_index(table, name).await? {
+                manager
+                    .create_index(index.clone().name(name).to_owned())
                     .await?;
             }
         }
@@ -136,6 +195,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(SessionMarks::Table)
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_table(
                 Table::drop()

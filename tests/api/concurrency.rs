@@ -134,7 +134,7 @@ async fn a_click_behind_a_later_heartbeat_resumes(db: TestDb) {
     // Another replica, its clock 10 s ahead, stamped a heartbeat; this one takes a click.
     let now = time::now();
     app.tracker
-        .heartbeat(&token, now + Duration::seconds(10))
+        .heartbeat(&token, None, now + Duration::seconds(10))
         .await
         .unwrap();
     let (click, row) = app.tracker.click(&token, now).await.unwrap();

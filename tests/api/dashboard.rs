@@ -714,6 +714,7 @@ async fn the_session_page_shows_the_timeline_and_a_correction() {
                 .find(&format!("#timeline li[data-mark=\"{mark}\"]"))
                 .await;
         }
+        assert_eq!(d.browser.text("#lesson-interruptions").await, "None");
         assert!(
             d.browser.text("#lesson-plan").await.ends_with("for 40 min"),
             "{}",

@@ -813,3 +813,140 @@ async fn payroll_equals_a_brute_force_sum(db: TestDb) {
     assert_eq!(missing["error"]["code"], "BAD_USER_INPUT", "{missing}");
     app.stop().await;
 }
+
+/// Issues a link without a plan for `meeting`.
+async fn link_on(app: &TestApp, (teacher, student): (&str, &str), meeting: &str) -> Link {
+    let data = app
+        .admin(
+            "mutation($t: ID!, $s: ID!, $u: String!) { issueZoomLink(input: {teacherId: $t, studentId: $s, zoomUrl: $u}) { id trackingUrl } }",
+            json!({ "t": teacher, "s": student, "u": format!("https://us02web.zoom.us/j/{meeting}") }),
+        )
+        .await;
+    let link = &data["issueZoomLink"];
+    let url = link["trackingUrl"].as_str().unwrap();
+    Link {
+        id: link["id"].as_str().unwrap().to_owned(),
+        token: url.split("token=").nth(1).unwrap().to_owned(),
+        tracking_url: url.to_owned(),
+    }
+}
+
+db_test!(interruptions_come_from_zoom_or_from_the_visible_page);
+async fn interruptions_come_from_zoom_or_from_the_visible_page(db: TestDb) {
+    let app = TestApp::spawn(&db, &["--zoom-webhook-secret", SECRET]).await;
+    let teacher = app.create_teacher("Anna Teacher").await;
+    let student = app.create_student("Bob Student").await;
+    let who = (teacher.as_str(), student.as_str());
+    let t0 = whole_seconds(Utc::now());
+    let seconds = |s: i64| t0 + Duration::seconds(s);
+
+    // The page only: beats every 30 s while visible, a silence of 170 s, then hidden in Zoom
+    // for ten minutes (no interruption), then in front again.
+    let page = link_on(&app, who, "85012345678").await;
+    click(&app, &page, t0).await;
+    for (at, visible) in [
+        (30, true),
+        (200, true),
+        (230, false),
+        (830, false),
+        (860, true),
+        (890, true),
+    ] {
+        app.tracker
+            .heartbeat(&token(&page), Some(visible), seconds(at))
+            .await
+            .unwrap();
+    }
+    app.flush().await;
+
+    // Zoom: a leave and a rejoin three minutes later; the page's silences no longer count.
+    let zoomed = link_on(&app, who, OTHER_MEETING).await;
+    click(&app, &zoomed, t0).await;
+    let zoom = |event: &str, at: DateTime<Utc>| {
+        participant_event(event, json!(OTHER_MEETING), ("zoom-p1", "Bob Student"), at)
+    };
+    deliver(&app, &zoom("meeting.participant_joined", seconds(10))).await;
+    deliver(&app, &zoom("meeting.participant_left", seconds(610))).await;
+    deliver(&app, &zoom("meeting.participant_joined", seconds(790))).await;
+    app.tracker
+        .heartbeat(&token(&zoomed), Some(true), seconds(20))
+        .await
+        .unwrap();
+    app.tracker
+        .heartbeat(&token(&zoomed), Some(true), seconds(500))
+        .await
+        .unwrap();
+    app.flush().await;
+    deliver(&app, &zoom("meeting.participant_left", seconds(2410))).await;
+
+    let read = |link: &Link| {
+        let (app, id) = (&app, link.id.clone());
+        async move {
+            app.admin(
+                "query($id: ID!) { session(id: $id) { interruptions interruptedSeconds timeline { mark detail } } }",
+                json!({ "id": id }),
+            )
+            .await["session"]
+                .clone()
+        }
+    };
+    let paged = read(&page).await;
+    assert_eq!(
+        (&paged["interruptions"], &paged["interruptedSeconds"]),
+        (&json!(1), &json!(170)),
+        "{paged}"
+    );
+    let marks: Vec<&str> = paged["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["mark"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            "ISSUED",
+            "OPENED",
+            "AWAY",
+            "PAGE_HIDDEN",
+            "PAGE_VISIBLE",
+            "LAST_ACTIVITY"
+        ],
+        "{paged}"
+    );
+    let zoomed_read = read(&zoomed).await;
+    assert_eq!(
+        (
+            &zoomed_read["interruptions"],
+            &zoomed_read["interruptedSeconds"]
+        ),
+        (&json!(1), &json!(180)),
+        "{zoomed_read}"
+    );
+
+    // The average per teacher, and the CSV's columns.
+    let stats = app
+        .admin("{ teacherStats { avgInterruptions } }", json!({}))
+        .await;
+    assert_eq!(stats["teacherStats"][0]["avgInterruptions"], 1.0);
+    let csv = app
+        .client
+        .get(app.url("/api/admin/sessions.csv"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        let expected = if cells[0] == page.id { "170" } else { "180" };
+        assert_eq!(cells[column("interruptions")], "1", "{csv}");
+        assert_eq!(cells[column("interrupted_seconds")], expected, "{csv}");
+    }
+    app.stop().await;
+}

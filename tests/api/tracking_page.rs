@@ -238,6 +238,28 @@ async fn a_hidden_page_keeps_beating_and_is_not_an_end() {
         assert_eq!(visibility.expect("the visibility"), "visible");
         lesson_time(2).await;
         assert_eq!(lesson.session().await["status"], "ACTIVE");
+        // The page said when it went into the background and came back: its timeline shows it,
+        // and the long hidden silence is no interruption.
+        lesson.app.flush().await;
+        let seen = lesson
+            .app
+            .admin(
+                "query($id: ID!) { session(id: $id) { interruptions timeline { mark } } }",
+                serde_json::json!({ "id": lesson.link.id }),
+            )
+            .await;
+        let marks: Vec<&str> = seen["session"]["timeline"]
+            .as_array()
+            .expect("a timeline")
+            .iter()
+            .filter_map(|e| {
+                e["mark"]
+                    .as_str()
+                    .filter(|m| m.starts_with("PAGE_") || *m == "AWAY")
+            })
+            .collect();
+        assert_eq!(marks, ["PAGE_HIDDEN", "PAGE_VISIBLE"], "{seen}");
+        assert_eq!(seen["session"]["interruptions"], 0, "{seen}");
         lesson.close_and_check().await;
         lesson.finish().await;
     })

@@ -168,6 +168,8 @@ pub struct TeacherStats {
     pub timeout_rate: Option<f64>,
     /// The teacher's planned lessons by attendance state (planned start in the date range).
     pub attendance: AttendanceCounts,
+    /// Interruptions per session, on average over the teacher's sessions in the filter.
+    pub avg_interruptions: Option<f64>,
 }
 
 impl From<reports::TeacherStats> for TeacherStats {
@@ -181,6 +183,7 @@ impl From<reports::TeacherStats> for TeacherStats {
             total_duration_minutes: time::minutes(t.stats.total_duration_seconds),
             avg_duration_minutes: t.stats.average_duration_seconds().map(|s| s / 60.0),
             attendance: AttendanceCounts::default(),
+            avg_interruptions: None,
             teacher: t.teacher.into(),
         }
     }
@@ -329,6 +332,19 @@ impl ReportQuery {
                     .find(|(id, _)| row.teacher.id.as_str() == id.to_string())
                 {
                     row.attendance = (*c).into();
+                }
+            }
+        }
+        if ctx.look_ahead().field("avgInterruptions").exists() {
+            let counts = reports::interruption_counts(db, &filter).await.gql()?;
+            for row in &mut rows {
+                if let Some((sessions, interruptions)) = counts
+                    .iter()
+                    .find(|(id, _)| row.teacher.id.as_str() == id.to_string())
+                    .map(|(_, c)| *c)
+                    .filter(|(sessions, _)| *sessions > 0)
+                {
+                    row.avg_interruptions = Some(interruptions as f64 / sessions as f64);
                 }
             }
         }

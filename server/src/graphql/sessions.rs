@@ -24,10 +24,19 @@ pub struct SessionMutation;
 
 #[Object]
 impl SessionMutation {
-    /// The student is still there (as `POST /api/zoom/heartbeat`). The token is the credential.
-    async fn heartbeat(&self, ctx: &Context<'_>, token: String) -> async_graphql::Result<bool> {
+    /// The student is still there (as `POST /api/zoom/heartbeat`). The token is the credential;
+    /// `visible`: whether the page showing the lesson is in the front.
+    async fn heartbeat(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        visible: Option<bool>,
+    ) -> async_graphql::Result<bool> {
         let token = services::parse_token(&token).gql()?;
-        tracker(ctx)?.heartbeat(&token, time::now()).await.gql()?;
+        tracker(ctx)?
+            .heartbeat(&token, visible, time::now())
+            .await
+            .gql()?;
         Ok(true)
     }
 

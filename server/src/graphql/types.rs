@@ -285,6 +285,12 @@ pub enum TimelineMark {
     MeetingEnded,
     /// The last sign of the student while the session runs.
     LastActivity,
+    /// The tracking page went into the background (the student is in Zoom or another tab).
+    PageHidden,
+    /// The tracking page came back to the front.
+    PageVisible,
+    /// The visible tracking page fell silent: the student was away until the time in `detail`.
+    Away,
     /// The measured end (the tracking page closed, or Zoom said so).
     Ended,
     /// The measured end of a session that went silent.
@@ -315,6 +321,9 @@ impl From<timeline::Entry> for TimelineEntry {
                 Mark::LeftZoom => TimelineMark::LeftZoom,
                 Mark::MeetingEnded => TimelineMark::MeetingEnded,
                 Mark::LastActivity => TimelineMark::LastActivity,
+                Mark::PageHidden => TimelineMark::PageHidden,
+                Mark::PageVisible => TimelineMark::PageVisible,
+                Mark::Away => TimelineMark::Away,
                 Mark::Ended => TimelineMark::Ended,
                 Mark::TimedOut => TimelineMark::TimedOut,
                 Mark::Corrected => TimelineMark::Corrected,
@@ -389,6 +398,12 @@ pub struct ZoomLink {
     pub attendance: Option<AttendanceState>,
     /// When an admin last corrected the session's end; null when never (see `correction`).
     pub corrected_at: Option<DateTime<Utc>>,
+    /// How often the student was away during the lesson: Zoom's leave and rejoin where Zoom's
+    /// webhooks spoke, else the tracking page's silences of more than two heartbeat intervals
+    /// while it was visible (a hidden page is in the background while the student is in Zoom).
+    pub interruptions: i32,
+    /// How long those interruptions lasted in all.
+    pub interrupted_seconds: i64,
     #[graphql(skip)]
     token: String,
     /// The issuing mutation's own answer: its caller gets the tracking URL this once.
@@ -426,8 +441,9 @@ impl ZoomLink {
             .map(Into::into))
     }
 
-    /// What happened, oldest first: issued, the message sent, opened, Zoom's joins and
-    /// leaves, the measured end and how it was decided, each correction. Costs 10.
+    /// What happened, oldest first: issued, the message sent, opened, the tracking page's
+    /// visibility changes and silences, Zoom's joins and leaves, the measured end and how it was
+    /// decided, each correction. Costs 10.
     #[graphql(complexity = 10)]
     async fn timeline(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TimelineEntry>> {
         let db = tracker(ctx)?.read();
@@ -539,6 +555,8 @@ impl From<SessionView> for ZoomLink {
             planned_minutes: m.planned_minutes,
             attendance,
             corrected_at: m.corrected_at.map(time::from_db),
+            interruptions: m.interruptions,
+            interrupted_seconds: m.interrupted_seconds,
             token: m.tracking_token,
             reveal: false,
             link_id: m.id,

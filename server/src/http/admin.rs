@@ -168,6 +168,8 @@ fn session_json(view: &SessionView, tz: Tz, now: DateTime<Utc>) -> Value {
         "plannedMinutes": link.planned_minutes,
         "attendance": attendance::attendance(link, now).map(Attendance::name),
         "correctedAt": local(link.corrected_at, tz),
+        "interruptions": link.interruptions,
+        "interruptedSeconds": link.interrupted_seconds,
     })
 }
 

@@ -32,11 +32,11 @@ const SCRIPT: &str = r#"(function () {
   var body = JSON.stringify({ token: cfg.token, visit: cfg.visit });
   var closed = false;
   var resuming = false;
-  function post(path) {
+  function post(path, payload) {
     return fetch(path, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: body,
+      body: payload || body,
       keepalive: true,
       credentials: "omit",
       cache: "no-store"
@@ -49,7 +49,8 @@ const SCRIPT: &str = r#"(function () {
   }
   function beat() {
     if (closed) { return; }
-    post("heartbeat").then(function (response) {
+    var visible = document.visibilityState === "visible";
+    post("heartbeat", JSON.stringify({ token: cfg.token, visit: cfg.visit, visible: visible })).then(function (response) {
       if (response.ok) { resuming = false; return; }
       return response.json().then(function (answer) {
         if (answer.status === "ended" && !resuming) {

@@ -102,15 +102,21 @@ pub async fn track(
 #[derive(Deserialize)]
 pub struct HeartbeatBody {
     pub token: String,
+    /// Whether the page is in the front: a silence of a visible page is an interruption.
+    #[serde(default)]
+    pub visible: Option<bool>,
 }
 
-/// `POST /api/zoom/heartbeat` `{"token"}` → `{"success": true}`.
+/// `POST /api/zoom/heartbeat` `{"token", "visible"}` → `{"success": true}`.
 pub async fn heartbeat(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<HeartbeatBody>,
 ) -> Result<Json<Value>, ApiError> {
     let token = parse_token(&body.token)?;
-    state.tracker.heartbeat(&token, time::now()).await?;
+    state
+        .tracker
+        .heartbeat(&token, body.visible, time::now())
+        .await?;
     Ok(Json(json!({ "success": true })))
 }
 

@@ -1,9 +1,12 @@
 //! A session's timeline, from what is stored: the link issued, its Telegram message, the
-//! click, Zoom's joins and leaves, the end and how it was decided, and each correction.
+//! click, the tracking page's visibility changes and silences, Zoom's joins and leaves, the end
+//! and how it was decided, and each correction.
 
 use chrono::{DateTime, Utc};
 use entity::{
-    session_correction, telegram_notification,
+    session_correction,
+    session_mark::{self, MarkKind},
+    telegram_notification,
     zoom_link::{self, EndReason, SessionStatus},
     zoom_participation::{self, LeftBy},
 };
@@ -23,6 +26,10 @@ pub enum Mark {
     MeetingEnded,
     /// The last sign of the student (a heartbeat, a click, Zoom) while the session runs.
     LastActivity,
+    PageHidden,
+    PageVisible,
+    /// The visible page fell silent (the detail says until when).
+    Away,
     Ended,
     TimedOut,
     Corrected,
@@ -52,6 +59,28 @@ pub async fn timeline(db: &impl ConnectionTrait, link: &zoom_link::Model) -> Res
     }
     if let Some(at) = link.clicked_at {
         entries.push(entry(at, Mark::Opened, None));
+    }
+    for mark in session_mark::Entity::find()
+        .filter(session_mark::Column::LinkId.eq(link.id))
+        .order_by_asc(session_mark::Column::Id)
+        .all(db)
+        .await?
+    {
+        let (kind, detail) = match mark.kind {
+            MarkKind::Hidden => (Mark::PageHidden, None),
+            MarkKind::Visible => (Mark::PageVisible, None),
+            MarkKind::Away => (
+                Mark::Away,
+                mark.until.map(|until| {
+                    format!(
+                        "back at {} after {} s",
+                        time::from_db(until).to_rfc3339(),
+                        (until - mark.at).num_seconds()
+                    )
+                }),
+            ),
+        };
+        entries.push(entry(mark.at, kind, detail));
     }
     for point in zoom_participation::Entity::find()
         .filter(zoom_participation::Column::LinkId.eq(link.id))

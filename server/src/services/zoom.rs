@@ -449,6 +449,34 @@ fn stays(mut points: Vec<&zoom_participation::Model>) -> Vec<Stay> {
     stays
 }
 
+/// The times the student was out of the meeting between two stays (a leave, then a rejoin,
+/// under any of their identities), and how long in all.
+fn rejoins(stays: &[Stay]) -> (i32, i64) {
+    let mut by_join: Vec<&Stay> = stays.iter().collect();
+    by_join.sort_by_key(|stay| stay.joined);
+    let (mut count, mut seconds) = (0, 0);
+    // Until when the stays so far kept the student in the meeting; `None`: still in it.
+    let mut covered: Option<NaiveDateTime> = None;
+    for (n, stay) in by_join.iter().enumerate() {
+        if n > 0 {
+            match covered {
+                Some(until) if stay.joined > until => {
+                    count += 1;
+                    seconds += (stay.joined - until).num_seconds();
+                }
+                None => break,
+                _ => {}
+            }
+        }
+        covered = match (covered, stay.left) {
+            (_, None) => None,
+            (Some(until), Some((left, _))) if n > 0 => Some(until.max(left)),
+            (_, Some((left, _))) => Some(left),
+        };
+    }
+    (count, seconds)
+}
+
 /// Decides a session from its joins and leaves: active while the student is in the meeting,
 /// else ended at the last leave. Returns the session when its state changed, with the event to
 /// publish.
@@ -483,10 +511,13 @@ async fn decide(
         .iter()
         .filter_map(|stay| Some((stay.left?.0 - stay.joined).num_seconds().max(0)))
         .sum();
+    let (interruptions, interrupted) = rejoins(&all);
     let mut update = zoom_link::ActiveModel {
         id: Set(link_id),
         zoom_joined_at: Set(Some(first_join)),
         in_meeting_seconds: Set(Some(in_meeting)),
+        interruptions: Set(interruptions),
+        interrupted_seconds: Set(interrupted),
         clicked_at: Set(Some(link.clicked_at.unwrap_or(first_join))),
         ..Default::default()
     };

@@ -18,7 +18,8 @@ use crate::{
 pub const HEADER: &str = "session_id,teacher_id,teacher_name,student_id,student_name,status,\
 started_at,ended_at,last_activity_at,duration_minutes,duration_seconds,issued_at,zoom_url,end_reason,\
 zoom_joined_at,in_meeting_seconds,planned_start,planned_minutes,attendance,corrected_at,\
-correction_reason,corrected_by,measured_ended_at,measured_duration_seconds\r\n";
+correction_reason,corrected_by,measured_ended_at,measured_duration_seconds,interruptions,\
+interrupted_seconds\r\n";
 
 /// One RFC 4180 field: quoted when it holds a comma, a quote or a line break.
 fn field(value: &str) -> String {
@@ -72,6 +73,8 @@ pub fn row(
             .unwrap_or_default(),
         time(correction.and_then(|c| c.measured_ended_at)),
         number(correction.and_then(|c| c.measured_duration_seconds)),
+        link.interruptions.to_string(),
+        link.interrupted_seconds.to_string(),
     ];
     let mut row = fields.join(",");
     row.push_str("\r\n");

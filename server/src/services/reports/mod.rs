@@ -25,7 +25,8 @@ pub use self::{
     },
     payroll::{PayrollRow, payroll, period},
     stats::{
-        SessionStats, TeacherStats, attendance_counts, attendance_total, stats, teacher_stats,
+        SessionStats, TeacherStats, attendance_counts, attendance_total, interruption_counts,
+        stats, teacher_stats,
     },
 };
 use crate::{

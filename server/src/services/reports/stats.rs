@@ -498,6 +498,39 @@ pub fn attendance_total(per_teacher: &[(TeacherId, AttendanceCounts)]) -> Attend
     all
 }
 
+#[derive(FromQueryResult)]
+struct InterruptionCount {
+    teacher_id: TeacherId,
+    sessions: i64,
+    interruptions: i64,
+}
+
+/// Per teacher, the filter's sessions and their interruptions added up.
+pub async fn interruption_counts(
+    db: &impl ConnectionTrait,
+    filter: &SessionFilter,
+) -> Result<HashMap<TeacherId, (i64, i64)>> {
+    let backend = db.get_database_backend();
+    let teacher = Expr::col((zoom_link::Entity, zoom_link::Column::TeacherId));
+    let rows = filter
+        .sessions()
+        .select_only()
+        .column_as(teacher.clone(), "teacher_id")
+        .column_as(int(backend, "COUNT(*)"), "sessions")
+        .column_as(
+            int(backend, "SUM(wpos_zoom_links.interruptions)"),
+            "interruptions",
+        )
+        .group_by(teacher)
+        .into_model::<InterruptionCount>()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.teacher_id, (r.sessions, r.interruptions)))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,12 @@
 //! conditional, so a session ended meanwhile (here, by another server or by an admin) stays
 //! ended, and its token is forgotten so that its next beat asks the database again.
 //!
+//! The same entries keep whether the page was visible at its last beat: a beat after a silence
+//! of more than two intervals of a visible page is an interruption (the student was away; a
+//! hidden page is in the background while the student is in Zoom, and browsers slow its
+//! timers), and a change of visibility is a moment of the session's timeline. Both are written
+//! with the beats. A silence that spans a move to another server or a restart is not seen.
+//!
 //! The same entries say when each session's last live heartbeat event went out, so that at
 //! most one per session per heartbeat interval reaches subscribers: one in-memory view of the
 //! live sessions. Where servers share the database, the flush also appends one heartbeat event
@@ -26,10 +32,13 @@ use std::{
 };
 
 use chrono::{DateTime, Duration, Utc};
-use entity::zoom_link::{self, SessionStatus};
+use entity::{
+    session_mark::{self, MarkKind},
+    zoom_link::{self, SessionStatus},
+};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter,
-    QuerySelect, QueryTrait, Statement, TransactionSession, TransactionTrait,
+    QuerySelect, QueryTrait, Set, Statement, TransactionSession, TransactionTrait,
     sea_query::{Expr, UpdateStatement},
 };
 
@@ -53,6 +62,54 @@ struct Entry {
     active: Option<(LinkId, DateTime<Utc>)>,
     /// When its last live heartbeat event went out.
     announced: Option<DateTime<Utc>>,
+    /// Whether the page was visible at its last beat here (`None`: it did not say).
+    visible: Option<bool>,
+}
+
+/// A moment only the tracking page knows, not yet written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageMark {
+    pub link: LinkId,
+    pub kind: MarkKind,
+    pub at: DateTime<Utc>,
+    /// An interruption's end: the beat after the silence.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// What a beat at `now` tells of the page, beside the previous beat seen here (`before`, with
+/// the session's last activity `last`): a silence of the visible page longer than `away_after`
+/// (an interruption from `last` to `now`), and a change of its visibility.
+fn page_marks(
+    link: LinkId,
+    (before, last): (Option<bool>, DateTime<Utc>),
+    (visible, now): (Option<bool>, DateTime<Utc>),
+    away_after: Duration,
+) -> Vec<PageMark> {
+    let mut marks = Vec::new();
+    if before == Some(true) && now - last > away_after {
+        marks.push(PageMark {
+            link,
+            kind: MarkKind::Away,
+            at: last,
+            until: Some(now),
+        });
+    }
+    if let (Some(before), Some(visible)) = (before, visible)
+        && before != visible
+    {
+        let kind = if visible {
+            MarkKind::Visible
+        } else {
+            MarkKind::Hidden
+        };
+        marks.push(PageMark {
+            link,
+            kind,
+            at: now,
+            until: None,
+        });
+    }
+    marks
 }
 
 impl Entry {
@@ -78,12 +135,29 @@ struct State {
     pruned_at: Option<DateTime<Utc>>,
     /// When each session's last heartbeat event for other servers was written.
     shared: HashMap<LinkId, DateTime<Utc>>,
+    /// Page marks not yet written.
+    marks: Vec<PageMark>,
 }
 
 impl State {
     fn pend(&mut self, id: LinkId, at: DateTime<Utc>) {
         let pending = self.pending.entry(id).or_insert(at);
         *pending = (*pending).max(at);
+    }
+
+    /// The beat of the session `id` (token `token`) at `now`, after its last activity `last`:
+    /// keeps what it tells of the page and whether the page is visible now.
+    fn observe(
+        &mut self,
+        token: &str,
+        (id, last): (LinkId, DateTime<Utc>),
+        (visible, now): (Option<bool>, DateTime<Utc>),
+        away_after: Duration,
+    ) {
+        let entry = self.entries.entry(token.to_owned()).or_default();
+        let marks = page_marks(id, (entry.visible, last), (visible, now), away_after);
+        entry.visible = visible;
+        self.marks.extend(marks);
     }
 }
 
@@ -128,7 +202,12 @@ impl Heartbeats {
 
     /// Answers a beat from memory when the session is known active and is not stale; `None`
     /// when the database must be asked. `listened`: whether anybody takes live events.
-    pub fn accept(&self, token: &str, now: DateTime<Utc>, listened: bool) -> Option<Accepted> {
+    pub fn accept(
+        &self,
+        token: &str,
+        (visible, now): (Option<bool>, DateTime<Utc>),
+        listened: bool,
+    ) -> Option<Accepted> {
         let mut state = self.state();
         let entry = state.entries.get_mut(token)?;
         let (id, last) = entry.active?;
@@ -137,8 +216,14 @@ impl Heartbeats {
         }
         entry.active = Some((id, last.max(now)));
         let announce = entry.announce(now, listened, self.announce_every);
+        state.observe(token, (id, last), (visible, now), self.away_after());
         state.pend(id, now);
         Some(Accepted { announce })
+    }
+
+    /// A visible page silent for longer than this was away: two missed beats.
+    fn away_after(&self) -> Duration {
+        self.announce_every * 2
     }
 
     /// Where the forgetting stands: take it before reading a session for [`Self::record`].
@@ -152,9 +237,8 @@ impl Heartbeats {
     pub fn record(
         &self,
         token: &str,
-        id: LinkId,
-        last: DateTime<Utc>,
-        now: DateTime<Utc>,
+        (id, last): (LinkId, DateTime<Utc>),
+        (visible, now): (Option<bool>, DateTime<Utc>),
         mark: u64,
         listened: bool,
     ) -> Accepted {
@@ -165,6 +249,7 @@ impl Heartbeats {
             entry.active = Some((id, last.max(now)));
         }
         let announce = entry.announce(now, listened, self.announce_every);
+        state.observe(token, (id, last), (visible, now), self.away_after());
         state.pend(id, now);
         Accepted { announce }
     }
@@ -223,8 +308,14 @@ impl Heartbeats {
     /// none in the last heartbeat interval.
     pub async fn flush<C: ConnectionTrait + TransactionTrait>(&self, db: &C) -> Result<u64> {
         let _one_at_a_time = self.flushing.lock().await;
-        let pending = std::mem::take(&mut self.state().pending);
-        if pending.is_empty() {
+        let (pending, marks) = {
+            let mut state = self.state();
+            (
+                std::mem::take(&mut state.pending),
+                std::mem::take(&mut state.marks),
+            )
+        };
+        if pending.is_empty() && marks.is_empty() {
             return Ok(0);
         }
         let due = if table::shared(db.get_database_backend()) {
@@ -232,7 +323,7 @@ impl Heartbeats {
         } else {
             Vec::new()
         };
-        let written = write(db, &pending, self.origin, &due).await;
+        let written = write(db, &pending, &marks, (self.origin, &due)).await;
         if written.is_ok() {
             let mut state = self.state();
             for &(id, at) in &due {
@@ -249,6 +340,7 @@ impl Heartbeats {
             }
             Err(err) => {
                 self.restore(pending);
+                self.state().marks.extend(marks);
                 Err(err)
             }
         }
@@ -311,14 +403,14 @@ fn touch(ids: Vec<LinkId>, at: DateTime<Utc>) -> sea_orm::UpdateMany<zoom_link::
         .filter(zoom_link::Column::LastActivityAt.lt(time::to_db(at)))
 }
 
-/// Writes `pending`, and the heartbeat events of the beats `due` whose sessions are still
-/// active, written by `origin`, in one transaction (on MySQL read committed, so the events'
-/// read of the sessions locks none of them).
+/// Writes `pending` and the page's `marks`, and the heartbeat events of the beats `due` whose
+/// sessions are still active, written by `origin`, in one transaction (on MySQL read
+/// committed, so the events' read of the sessions locks none of them).
 async fn write<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     pending: &HashMap<LinkId, DateTime<Utc>>,
-    origin: i64,
-    due: &[(LinkId, DateTime<Utc>)],
+    marks: &[PageMark],
+    (origin, due): (i64, &[(LinkId, DateTime<Utc>)]),
 ) -> Result<u64> {
     let txn = match db.get_database_backend() {
         DbBackend::MySql => {
@@ -328,6 +420,7 @@ async fn write<C: ConnectionTrait + TransactionTrait>(
         _ => db.begin().await?,
     };
     let written = write_beats(&txn, pending.iter().map(|(id, at)| (*id, *at))).await?;
+    write_marks(&txn, marks).await?;
     for (at, ids) in by_second(due.iter().copied()) {
         table::append_active(&txn, origin, EventKind::Heartbeat, at, &ids).await?;
     }
@@ -349,6 +442,52 @@ pub async fn write_beats(
         }
     }
     Ok(written)
+}
+
+/// Stores the page's marks, and counts each interruption on its session: unless Zoom spoke
+/// for it (Zoom's own leave and rejoin count there) or an admin corrected it.
+async fn write_marks(db: &impl ConnectionTrait, marks: &[PageMark]) -> Result<()> {
+    if marks.is_empty() {
+        return Ok(());
+    }
+    for chunk in marks.chunks(CHUNK) {
+        session_mark::Entity::insert_many(chunk.iter().map(|mark| session_mark::ActiveModel {
+            link_id: Set(mark.link),
+            at: Set(time::to_db(mark.at)),
+            kind: Set(mark.kind),
+            until: Set(mark.until.map(time::to_db)),
+            ..Default::default()
+        }))
+        .exec_without_returning(db)
+        .await?;
+    }
+    let mut away: HashMap<LinkId, (i32, i64)> = HashMap::new();
+    for mark in marks.iter().filter(|m| m.kind == MarkKind::Away) {
+        let seconds = mark
+            .until
+            .map_or(0, |until| (until - mark.at).num_seconds());
+        let total = away.entry(mark.link).or_default();
+        *total = (total.0 + 1, total.1 + seconds);
+    }
+    use sea_orm::sea_query::ExprTrait;
+    use zoom_link::Column;
+    for (id, (count, seconds)) in away {
+        zoom_link::Entity::update_many()
+            .col_expr(
+                Column::Interruptions,
+                Expr::col(Column::Interruptions).add(count),
+            )
+            .col_expr(
+                Column::InterruptedSeconds,
+                Expr::col(Column::InterruptedSeconds).add(seconds),
+            )
+            .filter(Column::Id.eq(id))
+            .filter(Column::ZoomJoinedAt.is_null())
+            .filter(Column::CorrectedAt.is_null())
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 /// `beats`' sessions by the second of their beat.
@@ -404,6 +543,40 @@ async fn ended_tokens(db: &impl ConnectionTrait, ids: &[LinkId]) -> Result<Vec<S
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_silence_of_the_visible_page_is_an_interruption_and_a_hidden_one_is_not() {
+        let beats = buffer();
+        let mark = beats.mark();
+        let (id, seen) = (LinkId(3), Some(true));
+        beats.record("t", (id, at(0)), (seen, at(0)), mark, false);
+        beats.accept("t", (seen, at(30)), false).unwrap();
+        // Two missed beats: not yet away; a third: away from the last beat to this one.
+        beats.accept("t", (seen, at(90)), false).unwrap();
+        beats.accept("t", (seen, at(151)), false).unwrap();
+        beats.accept("t", (Some(false), at(160)), false).unwrap();
+        // Hidden (the student is in Zoom): a long silence is no interruption.
+        beats.accept("t", (Some(false), at(400)), false).unwrap();
+        beats.accept("t", (seen, at(401)), false).unwrap();
+        // A beat that does not say keeps nothing known.
+        beats.accept("t", (None, at(402)), false).unwrap();
+        beats.accept("t", (None, at(550)), false).unwrap();
+        let marks = beats.state().marks.clone();
+        let mark = |kind, at, until| PageMark {
+            link: id,
+            kind,
+            at,
+            until,
+        };
+        assert_eq!(
+            marks,
+            [
+                mark(MarkKind::Away, at(90), Some(at(151))),
+                mark(MarkKind::Hidden, at(160), None),
+                mark(MarkKind::Visible, at(401), None),
+            ]
+        );
+    }
+
     const TIMEOUT: Duration = Duration::minutes(10);
     const EVERY: Duration = Duration::seconds(30);
 
@@ -419,15 +592,15 @@ mod tests {
     fn a_session_read_once_is_answered_from_memory_until_it_goes_stale() {
         let beats = buffer();
         assert_eq!(
-            beats.accept("t", at(0), false),
+            beats.accept("t", (None, at(0)), false),
             None,
             "unknown: ask the database"
         );
         let mark = beats.mark();
-        beats.record("t", LinkId(7), at(0), at(5), mark, false);
-        assert!(beats.accept("t", at(20), false).is_some());
+        beats.record("t", (LinkId(7), at(0)), (None, at(5)), mark, false);
+        assert!(beats.accept("t", (None, at(20)), false).is_some());
         assert!(
-            beats.accept("t", at(10), false).is_some(),
+            beats.accept("t", (None, at(10)), false).is_some(),
             "an older beat is taken"
         );
         assert_eq!(
@@ -437,7 +610,7 @@ mod tests {
         );
         let silent = at(20) + TIMEOUT + Duration::seconds(1);
         assert_eq!(
-            beats.accept("t", silent, false),
+            beats.accept("t", (None, silent), false),
             None,
             "stale: the database decides"
         );
@@ -448,18 +621,18 @@ mod tests {
         let beats = buffer();
         let mark = beats.mark();
         beats.forget("other");
-        beats.record("t", LinkId(1), at(0), at(0), mark, false);
-        assert_eq!(beats.accept("t", at(1), false), None);
+        beats.record("t", (LinkId(1), at(0)), (None, at(0)), mark, false);
+        assert_eq!(beats.accept("t", (None, at(1)), false), None);
         assert_eq!(
             beats.pending(),
             [(LinkId(1), at(0))],
             "the beat itself is kept"
         );
         let mark = beats.mark();
-        beats.record("t", LinkId(1), at(0), at(2), mark, false);
+        beats.record("t", (LinkId(1), at(0)), (None, at(2)), mark, false);
         beats.forget("t");
         assert_eq!(
-            beats.accept("t", at(3), false),
+            beats.accept("t", (None, at(3)), false),
             None,
             "ended here: ask again"
         );
@@ -469,24 +642,24 @@ mod tests {
     fn one_live_heartbeat_per_session_per_interval_and_none_unheard() {
         let beats = buffer();
         let mark = beats.mark();
-        let first = beats.record("t", LinkId(1), at(0), at(0), mark, true);
+        let first = beats.record("t", (LinkId(1), at(0)), (None, at(0)), mark, true);
         assert!(first.announce);
         assert_eq!(
-            beats.accept("t", at(10), true),
+            beats.accept("t", (None, at(10)), true),
             Some(Accepted { announce: false })
         );
         assert_eq!(
-            beats.accept("t", at(31), false),
+            beats.accept("t", (None, at(31)), false),
             Some(Accepted { announce: false })
         );
         assert_eq!(
-            beats.accept("t", at(32), true),
+            beats.accept("t", (None, at(32)), true),
             Some(Accepted { announce: true })
         );
         // A click forgets the session; its next beat within the interval is not announced.
         beats.forget("t");
         let mark = beats.mark();
-        let again = beats.record("t", LinkId(1), at(32), at(40), mark, true);
+        let again = beats.record("t", (LinkId(1), at(32)), (None, at(40)), mark, true);
         assert!(!again.announce);
     }
 
@@ -494,17 +667,17 @@ mod tests {
     fn pruning_drops_quiet_sessions_and_keeps_live_ones() {
         let beats = buffer();
         let mark = beats.mark();
-        beats.record("quiet", LinkId(1), at(0), at(0), mark, true);
-        beats.record("live", LinkId(2), at(0), at(0), mark, true);
+        beats.record("quiet", (LinkId(1), at(0)), (None, at(0)), mark, true);
+        beats.record("live", (LinkId(2), at(0)), (None, at(0)), mark, true);
         let later = at(0) + TIMEOUT + Duration::seconds(5);
         assert!(
             beats
-                .accept("live", later - Duration::seconds(10), false)
+                .accept("live", (None, later - Duration::seconds(10)), false)
                 .is_some()
         );
         beats.prune(later);
         assert_eq!(beats.state().entries.len(), 1);
-        assert!(beats.accept("live", later, false).is_some());
-        assert_eq!(beats.accept("quiet", later, false), None);
+        assert!(beats.accept("live", (None, later), false).is_some());
+        assert_eq!(beats.accept("quiet", (None, later), false), None);
     }
 }

@@ -50,10 +50,17 @@ impl Tracker {
     /// process knows to be active is answered from memory and written by the next flush (see
     /// [`Heartbeats`]); any other asks the database, in a reader's lookup batched with the
     /// others waiting (on SQLite, beside the writer: after a restart every session asks once).
-    pub async fn heartbeat(&self, token: &TrackingToken, now: DateTime<Utc>) -> Result<()> {
+    /// `visible`: whether the page said it is in the front (our tracking page says; the spec's
+    /// clients do not).
+    pub async fn heartbeat(
+        &self,
+        token: &TrackingToken,
+        visible: Option<bool>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let beats = &self.beats;
         let listened = self.events.listened();
-        let (accepted, read) = match beats.accept(token.as_str(), now, listened) {
+        let (accepted, read) = match beats.accept(token.as_str(), (visible, now), listened) {
             Some(accepted) => (accepted, None),
             None => {
                 let mark = beats.mark();
@@ -66,8 +73,13 @@ impl Tracker {
                     }
                     Some(SessionStatus::Active) => {
                         let last = link.last_activity_at.map_or(now, time::from_db);
-                        let accepted =
-                            beats.record(token.as_str(), link.id, last, now, mark, listened);
+                        let accepted = beats.record(
+                            token.as_str(),
+                            (link.id, last),
+                            (visible, now),
+                            mark,
+                            listened,
+                        );
                         (accepted, Some(link))
                     }
                     other => {
