@@ -113,6 +113,20 @@ fn page_marks(
 }
 
 impl Entry {
+    /// A beat of the session `id` at `now`, after its last activity `last`: what it tells of
+    /// the page (nothing to allocate when it tells nothing); remembers whether the page is
+    /// visible now.
+    fn observe(
+        &mut self,
+        (id, last): (LinkId, DateTime<Utc>),
+        (visible, now): (Option<bool>, DateTime<Utc>),
+        away_after: Duration,
+    ) -> Vec<PageMark> {
+        let marks = page_marks(id, (self.visible, last), (visible, now), away_after);
+        self.visible = visible;
+        marks
+    }
+
     /// Whether a live heartbeat event goes out for a beat at `now`; records it when it does.
     fn announce(&mut self, now: DateTime<Utc>, listened: bool, every: Duration) -> bool {
         let due = listened && self.announced.is_none_or(|last| now - last >= every);
@@ -143,21 +157,6 @@ impl State {
     fn pend(&mut self, id: LinkId, at: DateTime<Utc>) {
         let pending = self.pending.entry(id).or_insert(at);
         *pending = (*pending).max(at);
-    }
-
-    /// The beat of the session `id` (token `token`) at `now`, after its last activity `last`:
-    /// keeps what it tells of the page and whether the page is visible now.
-    fn observe(
-        &mut self,
-        token: &str,
-        (id, last): (LinkId, DateTime<Utc>),
-        (visible, now): (Option<bool>, DateTime<Utc>),
-        away_after: Duration,
-    ) {
-        let entry = self.entries.entry(token.to_owned()).or_default();
-        let marks = page_marks(id, (entry.visible, last), (visible, now), away_after);
-        entry.visible = visible;
-        self.marks.extend(marks);
     }
 }
 
@@ -216,7 +215,8 @@ impl Heartbeats {
         }
         entry.active = Some((id, last.max(now)));
         let announce = entry.announce(now, listened, self.announce_every);
-        state.observe(token, (id, last), (visible, now), self.away_after());
+        let marks = entry.observe((id, last), (visible, now), self.away_after());
+        state.marks.extend(marks);
         state.pend(id, now);
         Some(Accepted { announce })
     }
@@ -249,7 +249,8 @@ impl Heartbeats {
             entry.active = Some((id, last.max(now)));
         }
         let announce = entry.announce(now, listened, self.announce_every);
-        state.observe(token, (id, last), (visible, now), self.away_after());
+        let marks = entry.observe((id, last), (visible, now), self.away_after());
+        state.marks.extend(marks);
         state.pend(id, now);
         Accepted { announce }
     }
