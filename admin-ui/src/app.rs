@@ -155,12 +155,13 @@ fn Dashboard(
             api::live_stats::Variables {
                 filter: Some(filter.live_stats(&ctx.time_zone)),
             },
-            // Events for every status: a session that leaves the status filter must leave
-            // the table too.
+            // Events for every status and attendance: a session that leaves those filters must
+            // leave the table too.
             api::session_events::Variables {
                 filter: Some(
                     Filter {
                         statuses: Vec::new(),
+                        attendance: Vec::new(),
                         ..filter
                     }
                     .session_events(&ctx.time_zone),
@@ -315,6 +316,7 @@ fn FilterBar() -> impl IntoView {
             }
         })
         .collect_view();
+    let session_only = move || route.with(|r| r.view == View::NotOpened).then_some("none");
     let teacher_ctx = ctx.clone();
     let from_ctx = ctx.clone();
     let to_ctx = ctx.clone();
@@ -344,8 +346,10 @@ fn FilterBar() -> impl IntoView {
                 <input id="filter-search" type="search" placeholder="Teacher or student name"
                     prop:value=move || typed.get() on:input=on_search />
             </label>
-            <span class="statuses">{statuses}</span>
-            <span class="statuses" title="Planned lessons only: how each went against its plan">{attendance}</span>
+            // Links never opened have neither a status nor these states.
+            <span class="statuses" style:display=session_only>{statuses}</span>
+            <span class="statuses" style:display=session_only
+                title="Planned lessons only: how each went against its plan">{attendance}</span>
             <label>"From "
                 <input id="filter-from" type="date" prop:value=move || filter().from
                     on:change=move |ev| from_ctx.set_filter(|f| f.from = event_target_value(&ev)) />

@@ -24,7 +24,8 @@ pub fn LessonPage(id: String) -> impl IntoView {
             id: load_id.clone(),
         })
     });
-    // A change of this session (an end, a correction, Zoom) reloads the page.
+    // A change of this session (an end, a correction, Zoom) reloads the page; a heartbeat does
+    // not, so that a correction being typed stays.
     ctx.events.update_untracked(Vec::clear);
     let event_id = id.clone();
     Effect::new(move |_| {
@@ -33,7 +34,10 @@ pub fn LessonPage(id: String) -> impl IntoView {
             .events
             .try_update_untracked(std::mem::take)
             .unwrap_or_default();
-        if batch.iter().any(|e| e.row.id == event_id) {
+        if batch
+            .iter()
+            .any(|e| e.row.id == event_id && e.kind != "HEARTBEAT")
+        {
             answer.refetch();
         }
     });

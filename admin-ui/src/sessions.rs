@@ -111,7 +111,8 @@ pub fn SessionsView() -> impl IntoView {
             .events
             .try_update_untracked(std::mem::take)
             .unwrap_or_default();
-        let statuses = route.with_untracked(|r| r.filter.statuses.clone());
+        let (statuses, attendance) =
+            route.with_untracked(|r| (r.filter.statuses.clone(), r.filter.attendance.clone()));
         let first_page = place.with_untracked(|p| p.before.is_empty());
         let shown = untrack(shown).map(|p| p.rows);
         let mut reload = false;
@@ -119,10 +120,18 @@ pub fn SessionsView() -> impl IntoView {
             let known = shown.as_ref().is_some_and(|rows| {
                 rows.with_untracked(|rows| rows.iter().any(|r| r.id == event.row.id))
             });
-            let matches = statuses.is_empty()
+            let matches = (statuses.is_empty()
                 || statuses
                     .iter()
-                    .any(|s| s.key().eq_ignore_ascii_case(&event.row.status));
+                    .any(|s| s.key().eq_ignore_ascii_case(&event.row.status)))
+                && (attendance.is_empty()
+                    || attendance.iter().any(|a| {
+                        event
+                            .row
+                            .attendance
+                            .as_deref()
+                            .is_some_and(|state| a.key().eq_ignore_ascii_case(state))
+                    }));
             if known && matches {
                 if let Some(rows) = &shown {
                     rows.update(|rows| {

@@ -34,6 +34,7 @@ fn PayrollSection() -> impl IntoView {
     let answer = LocalResource::new(move || {
         let (from, to) = (from.get(), to.get());
         load_ctx.epoch.track();
+        load_ctx.stats.track();
         let ctx = load_ctx.clone();
         async move {
             let days = format::days_between(&from, &to)
@@ -72,14 +73,35 @@ fn PayrollSection() -> impl IntoView {
                             .iter()
                             .map(|r| (r.teacher.id.clone(), r.clone()))
                             .collect();
-                        data.current
+                        let mut rows: Vec<_> = data
+                            .current
                             .iter()
                             .map(|r| {
                                 let row = r.clone();
                                 let earlier = before.get(&row.teacher.id).cloned();
                                 (row, earlier)
                             })
-                            .collect::<Vec<_>>()
+                            .collect();
+                        // A teacher with lessons only before: nothing now.
+                        for earlier in &data.previous {
+                            if !rows.iter().any(|(r, _)| r.teacher.id == earlier.teacher.id) {
+                                let none = PayrollFields {
+                                    lessons: 0,
+                                    paid_minutes: 0,
+                                    planned_minutes: 0,
+                                    corrected_lessons: 0,
+                                    in_progress: 0,
+                                    attendance: payroll::PayrollFieldsAttendance {
+                                        late: 0,
+                                        short: 0,
+                                        no_show: 0,
+                                    },
+                                    ..earlier.clone()
+                                };
+                                rows.push((none, Some(earlier.clone())));
+                            }
+                        }
+                        rows
                     })
                     .unwrap_or_default()
             })

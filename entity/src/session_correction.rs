@@ -15,7 +15,7 @@ pub struct Model {
     pub ended_at: DateTime,
     pub duration_seconds: i64,
     pub reason: String,
-    /// Who corrected it: `admin` (the server's admin token) or `admin key <id>`.
+    /// Who corrected it: `admin token` (the server's `ADMIN_TOKEN`) or `admin key <id>`.
     pub corrected_by: String,
     pub corrected_at: DateTime,
     pub measured_status: Option<SessionStatus>,

@@ -132,7 +132,8 @@ impl MigrationTrait for Migration {
                     .foreign_key(
                         ForeignKey::create()
                             .from(SessionCorrections::Table, SessionCorrections::LinkId)
-                            .to(WposZoomLinks::Table, WposZoomLinks::Id),
+                            .to(WposZoomLinks::Table, WposZoomLinks::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
                     )
                     .to_owned(),
             )
@@ -150,7 +151,8 @@ impl MigrationTrait for Migration {
                     .foreign_key(
                         ForeignKey::create()
                             .from(SessionMarks::Table, SessionMarks::LinkId)
-                            .to(WposZoomLinks::Table, WposZoomLinks::Id),
+                            .to(WposZoomLinks::Table, WposZoomLinks::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
                     )
                     .to_owned(),
             )

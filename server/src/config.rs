@@ -64,7 +64,7 @@ pub struct Config {
 
     /// A planned lesson that starts more than this after its planned start is late; a link never
     /// opened by the planned end plus this is a no-show. Applies to links issued from then on.
-    #[arg(long, env = "LATENESS_GRACE", default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, env = "LATENESS_GRACE", default_value = "5m", value_parser = parse_grace)]
     pub lateness_grace: Duration,
 
     /// A finished planned lesson below this percentage of its planned length is short (1 to
@@ -239,6 +239,16 @@ fn parse_duration(value: &str) -> Result<Duration, String> {
     }
     if duration > MAX_DURATION {
         return Err("must be at most 30d".into());
+    }
+    Ok(duration)
+}
+
+/// A lateness grace: none at all (`0s`) to a day.
+fn parse_grace(value: &str) -> Result<Duration, String> {
+    let duration =
+        humantime::parse_duration(value).map_err(|e| format!("{e} (examples: 0s, 5m, 10m)"))?;
+    if duration > Duration::from_secs(86_400) {
+        return Err("must be at most 1d".into());
     }
     Ok(duration)
 }

@@ -10,7 +10,7 @@ use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::{Value, json};
 use zoomtrack_server::domain::{TrackingToken, attendance, range::DayRange, time};
 use zoomtrack_tests::{
-    ADMIN_TOKEN, Link, Seed, TestApp, TestDb, db_test,
+    ADMIN_TOKEN, Link, Seed, TestApp, TestDb, db_test, shared_db_test,
     zoom::{SECRET, deliver, participant_event},
 };
 
@@ -949,4 +949,48 @@ async fn interruptions_come_from_zoom_or_from_the_visible_page(db: TestDb) {
         assert_eq!(cells[column("interrupted_seconds")], expected, "{csv}");
     }
     app.stop().await;
+}
+
+shared_db_test!(beats_spread_over_two_servers_are_no_interruption);
+async fn beats_spread_over_two_servers_are_no_interruption(db: TestDb) {
+    let one = TestApp::spawn(&db, &[]).await;
+    let two = TestApp::spawn(&db, &[]).await;
+    let teacher = one.create_teacher("Anna Teacher").await;
+    let student = one.create_student("Bob Student").await;
+    let link = link_on(&one, (teacher.as_str(), student.as_str()), "85012345678").await;
+    let t0 = whole_seconds(Utc::now());
+    click(&one, &link, t0).await;
+    // A load balancer without sticky sessions: each server sees every other beat, 60 s apart
+    // and more, while the page never fell silent.
+    let mut at = t0;
+    for n in 0..10 {
+        at += Duration::seconds(31);
+        let server = if n % 2 == 0 { &one } else { &two };
+        server
+            .tracker
+            .heartbeat(&token(&link), Some(true), at)
+            .await
+            .unwrap();
+        server.flush().await;
+    }
+    // Then a real silence of 200 s.
+    at += Duration::seconds(200);
+    one.tracker
+        .heartbeat(&token(&link), Some(true), at)
+        .await
+        .unwrap();
+    one.flush().await;
+    let session = one
+        .admin(
+            "query($id: ID!) { session(id: $id) { interruptions interruptedSeconds } }",
+            json!({ "id": link.id }),
+        )
+        .await;
+    assert_eq!(
+        session["session"],
+        json!({ "interruptions": 1, "interruptedSeconds": 200 }),
+        "{session}"
+    );
+    two.stop().await;
+    one.stop().await;
 }

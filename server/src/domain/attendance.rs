@@ -141,12 +141,15 @@ pub fn lesson_start(link: &zoom_link::Model) -> Option<NaiveDateTime> {
 
 /// The state of `link`'s planned lesson at `now`; `None` without a plan.
 pub fn attendance(link: &zoom_link::Model, now: DateTime<Utc>) -> Option<Attendance> {
+    // A plan has every threshold (they are stored together).
     link.planned_start?;
+    let (late_after, no_show_after, short_below) = (
+        link.late_after?,
+        link.no_show_after?,
+        link.short_below_seconds?,
+    );
     let Some(start) = lesson_start(link) else {
-        let no_show = link
-            .no_show_after
-            .is_some_and(|after| time::to_db(now) >= after);
-        return Some(if no_show {
+        return Some(if time::to_db(now) >= no_show_after {
             Attendance::NoShow
         } else {
             Attendance::Pending
@@ -159,11 +162,10 @@ pub fn attendance(link: &zoom_link::Model, now: DateTime<Utc>) -> Option<Attenda
     let short = finished
         && link
             .session_duration_seconds
-            .zip(link.short_below_seconds)
-            .is_some_and(|(seconds, below)| seconds < below);
+            .is_some_and(|seconds| seconds < short_below);
     Some(if short {
         Attendance::Short
-    } else if link.late_after.is_some_and(|after| start > after) {
+    } else if start > late_after {
         Attendance::Late
     } else {
         Attendance::OnTime

@@ -77,7 +77,10 @@ impl LessonQuery {
     }
 
     /// Corrections of sessions' ends, newest first (at most 100 a page); a teacher reads those
-    /// of its own sessions.
+    /// of its own sessions. A page costs its size times its fields.
+    #[graphql(
+        complexity = "first.unwrap_or(reports::DEFAULT_PAGE as i64).clamp(1, reports::MAX_PAGE as i64) as usize * child_complexity"
+    )]
     async fn corrections(
         &self,
         ctx: &Context<'_>,

@@ -10,7 +10,7 @@ use entity::{
 };
 use tokio::sync::OnceCell;
 
-use super::context::{Gql, settings, tracker};
+use super::context::{Gql, caller, settings, tracker};
 use crate::{
     domain::{
         Caller, LinkId,
@@ -245,8 +245,7 @@ pub struct Correction {
 impl Correction {
     /// The corrected session.
     async fn session(&self, ctx: &Context<'_>) -> async_graphql::Result<ZoomLink> {
-        let caller = ctx.data_opt::<Caller>().copied().unwrap_or(Caller::Admin);
-        reports::session(tracker(ctx)?.read(), caller, self.link_id)
+        reports::session(tracker(ctx)?.read(), caller(ctx)?, self.link_id)
             .await
             .gql()
             .map(Into::into)

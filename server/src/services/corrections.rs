@@ -25,7 +25,9 @@ use super::{
     events::{EventKind, table},
     tracker::Tracker,
 };
-use crate::domain::{Caller, LinkId, TeacherId, time};
+use crate::domain::{
+    Caller, LinkId, TeacherId, attendance::lesson_start, rules::LONGEST_MEETING, time,
+};
 
 /// The longest reason kept.
 pub const MAX_REASON: usize = 500;
@@ -77,7 +79,8 @@ impl Tracker {
             .one(&txn)
             .await?
             .ok_or(ServiceError::NotFound("session"))?;
-        let Some(started) = link.clicked_at.map(time::from_db) else {
+        // Measured from where the duration is measured: Zoom's first join where Zoom spoke.
+        let Some(started) = lesson_start(&link).map(time::from_db) else {
             return Err(ServiceError::BadInput(
                 "the link was never opened: there is no session to correct".into(),
             ));
@@ -85,6 +88,12 @@ impl Tracker {
         if ended_at < started {
             return Err(ServiceError::BadInput(format!(
                 "endedAt is before the session started ({})",
+                started.to_rfc3339()
+            )));
+        }
+        if ended_at - started > LONGEST_MEETING {
+            return Err(ServiceError::BadInput(format!(
+                "endedAt is more than a day after the session started ({}): check the date",
                 started.to_rfc3339()
             )));
         }
@@ -193,9 +202,6 @@ pub async fn latest_of(
         .await?
         .pop())
 }
-
-/// The most corrections one page lists.
-pub const MAX_PAGE: u64 = 100;
 
 /// Corrections, newest first, after the one with id `after`; a teacher reads those of its own
 /// sessions.

@@ -60,12 +60,21 @@ pub async fn timeline(db: &impl ConnectionTrait, link: &zoom_link::Model) -> Res
     if let Some(at) = link.clicked_at {
         entries.push(entry(at, Mark::Opened, None));
     }
+    // Where several servers answered the page, each may have seen the same change: shown once.
+    let mut shown: Option<MarkKind> = None;
     for mark in session_mark::Entity::find()
         .filter(session_mark::Column::LinkId.eq(link.id))
+        .order_by_asc(session_mark::Column::At)
         .order_by_asc(session_mark::Column::Id)
         .all(db)
         .await?
     {
+        if mark.kind != MarkKind::Away {
+            if shown == Some(mark.kind) {
+                continue;
+            }
+            shown = Some(mark.kind);
+        }
         let (kind, detail) = match mark.kind {
             MarkKind::Hidden => (Mark::PageHidden, None),
             MarkKind::Visible => (Mark::PageVisible, None),

@@ -484,7 +484,11 @@ async fn decide(
     db: &impl ConnectionTrait,
     link_id: LinkId,
 ) -> Result<Option<(EventKind, zoom_link::Model)>> {
-    let Some(link) = super::unique(zoom_link::Entity::find_by_id(link_id), db).await? else {
+    // Locked (the meeting's links already are): a correction waits for this decision to commit,
+    // and this decision never overwrites a correction that committed first.
+    let Some(link) =
+        super::unique(zoom_link::Entity::find_by_id(link_id).lock_exclusive(), db).await?
+    else {
         return Ok(None);
     };
     if link.corrected_at.is_some() {

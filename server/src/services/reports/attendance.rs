@@ -14,8 +14,18 @@ fn col(column: Column) -> Expr {
     Expr::col((zoom_link::Entity, column))
 }
 
+/// A plan with every threshold (they are stored together).
 fn planned() -> Condition {
-    Condition::all().add(col(Column::PlannedStart).is_not_null())
+    [
+        Column::PlannedStart,
+        Column::LateAfter,
+        Column::NoShowAfter,
+        Column::ShortBelowSeconds,
+    ]
+    .into_iter()
+    .fold(Condition::all(), |all, column| {
+        all.add(col(column).is_not_null())
+    })
 }
 
 fn unopened() -> Condition {

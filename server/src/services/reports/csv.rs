@@ -21,8 +21,16 @@ zoom_joined_at,in_meeting_seconds,planned_start,planned_minutes,attendance,corre
 correction_reason,corrected_by,measured_ended_at,measured_duration_seconds,interruptions,\
 interrupted_seconds\r\n";
 
-/// One RFC 4180 field: quoted when it holds a comma, a quote or a line break.
+/// One RFC 4180 field: quoted when it holds a comma, a quote or a line break. Text that a
+/// spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) is kept as text with a `'`.
 fn field(value: &str) -> String {
+    let guarded;
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        guarded = format!("'{value}");
+        guarded.as_str()
+    } else {
+        value
+    };
     if value.contains([',', '"', '\r', '\n']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
@@ -119,5 +127,7 @@ mod tests {
         assert_eq!(field("Lee, Bob"), "\"Lee, Bob\"");
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(field("@SUM(A1)"), "'@SUM(A1)");
     }
 }

@@ -72,14 +72,18 @@ impl SessionFilter {
 
     /// Whether a session (as it is now) is one this filter selects: for live events.
     pub fn matches(&self, view: &SessionView) -> bool {
+        let attending = self.attendance.is_empty()
+            || attendance::attendance(&view.link, self.now)
+                .is_some_and(|state| self.attendance.contains(&state));
         view.link
             .session_status
             .is_some_and(|status| self.statuses.is_empty() || self.statuses.contains(&status))
+            && attending
             && self.matches_any_status(view)
     }
 
-    /// The same, whatever the status: a change of status can move a session into or out of
-    /// the filter, and statistics must be recounted either way.
+    /// The same, whatever the status and the attendance: a change of either can move a session
+    /// into or out of the filter, and statistics must be recounted either way.
     pub fn matches_any_status(&self, view: &SessionView) -> bool {
         let link = &view.link;
         if link.session_status.is_none() {
@@ -91,13 +95,9 @@ impl SessionFilter {
                 .map(time::from_db)
                 .is_some_and(|at| at >= start && at < end)
         });
-        let attending = self.attendance.is_empty()
-            || attendance::attendance(link, self.now)
-                .is_some_and(|state| self.attendance.contains(&state));
         self.teacher_id.is_none_or(|id| id == link.teacher_id)
             && self.student_id.is_none_or(|id| id == link.student_id)
             && in_range
-            && attending
             && self.search.as_deref().is_none_or(|q| {
                 view.teacher.name.to_lowercase().contains(q)
                     || view.student.name.to_lowercase().contains(q)

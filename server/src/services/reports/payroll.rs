@@ -97,8 +97,8 @@ struct Planned {
     minutes: i64,
 }
 
-/// The payroll of `range`, one row per teacher with a lesson in it (opened, or planned) (a teacher credential: its
-/// own row), by teacher name. Attendance is judged at `now`.
+/// The payroll of `range`: one row per teacher with a lesson in it, opened or planned (for a
+/// teacher credential, its own row), by teacher name. Attendance is judged at `now`.
 pub async fn payroll(
     db: &impl ConnectionTrait,
     caller: Caller,

@@ -19,7 +19,7 @@
 //! of more than two intervals of a visible page is an interruption (the student was away; a
 //! hidden page is in the background while the student is in Zoom, and browsers slow its
 //! timers), and a change of visibility is a moment of the session's timeline. Both are written
-//! with the beats. A silence that spans a move to another server or a restart is not seen.
+//! after the beats (`page`), a silence first checked against what every server wrote.
 //!
 //! The same entries say when each session's last live heartbeat event went out, so that at
 //! most one per session per heartbeat interval reaches subscribers: one in-memory view of the
@@ -32,16 +32,14 @@ use std::{
 };
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{
-    session_mark::{self, MarkKind},
-    zoom_link::{self, SessionStatus},
-};
+use entity::zoom_link::{self, SessionStatus};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter,
-    QuerySelect, QueryTrait, Set, Statement, TransactionSession, TransactionTrait,
+    QuerySelect, QueryTrait, Statement, TransactionSession, TransactionTrait,
     sea_query::{Expr, UpdateStatement},
 };
 
+use super::page::{PageMark, confirmed, page_marks, write_marks};
 use crate::domain::{LinkId, time};
 use crate::services::{
     Result,
@@ -50,6 +48,9 @@ use crate::services::{
 
 /// Ids per statement: far below every backend's limit of bound parameters.
 const CHUNK: usize = 1000;
+
+/// Page marks kept for the next flush at most: past this, new ones are dropped.
+const MAX_PENDING_MARKS: usize = 10_000;
 
 /// How often quiet sessions are dropped from memory.
 const PRUNE_EVERY: Duration = Duration::minutes(1);
@@ -64,52 +65,6 @@ struct Entry {
     announced: Option<DateTime<Utc>>,
     /// Whether the page was visible at its last beat here (`None`: it did not say).
     visible: Option<bool>,
-}
-
-/// A moment only the tracking page knows, not yet written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageMark {
-    pub link: LinkId,
-    pub kind: MarkKind,
-    pub at: DateTime<Utc>,
-    /// An interruption's end: the beat after the silence.
-    pub until: Option<DateTime<Utc>>,
-}
-
-/// What a beat at `now` tells of the page, beside the previous beat seen here (`before`, with
-/// the session's last activity `last`): a silence of the visible page longer than `away_after`
-/// (an interruption from `last` to `now`), and a change of its visibility.
-fn page_marks(
-    link: LinkId,
-    (before, last): (Option<bool>, DateTime<Utc>),
-    (visible, now): (Option<bool>, DateTime<Utc>),
-    away_after: Duration,
-) -> Vec<PageMark> {
-    let mut marks = Vec::new();
-    if before == Some(true) && now - last > away_after {
-        marks.push(PageMark {
-            link,
-            kind: MarkKind::Away,
-            at: last,
-            until: Some(now),
-        });
-    }
-    if let (Some(before), Some(visible)) = (before, visible)
-        && before != visible
-    {
-        let kind = if visible {
-            MarkKind::Visible
-        } else {
-            MarkKind::Hidden
-        };
-        marks.push(PageMark {
-            link,
-            kind,
-            at: now,
-            until: None,
-        });
-    }
-    marks
 }
 
 impl Entry {
@@ -157,6 +112,13 @@ impl State {
     fn pend(&mut self, id: LinkId, at: DateTime<Utc>) {
         let pending = self.pending.entry(id).or_insert(at);
         *pending = (*pending).max(at);
+    }
+
+    /// Keeps marks for the next flush, at most [`MAX_PENDING_MARKS`]: a database that refuses
+    /// them for long never fills the memory.
+    fn keep_marks(&mut self, marks: Vec<PageMark>) {
+        let room = MAX_PENDING_MARKS.saturating_sub(self.marks.len());
+        self.marks.extend(marks.into_iter().take(room));
     }
 }
 
@@ -216,7 +178,7 @@ impl Heartbeats {
         entry.active = Some((id, last.max(now)));
         let announce = entry.announce(now, listened, self.announce_every);
         let marks = entry.observe((id, last), (visible, now), self.away_after());
-        state.marks.extend(marks);
+        state.keep_marks(marks);
         state.pend(id, now);
         Some(Accepted { announce })
     }
@@ -250,7 +212,7 @@ impl Heartbeats {
         }
         let announce = entry.announce(now, listened, self.announce_every);
         let marks = entry.observe((id, last), (visible, now), self.away_after());
-        state.marks.extend(marks);
+        state.keep_marks(marks);
         state.pend(id, now);
         Accepted { announce }
     }
@@ -319,16 +281,30 @@ impl Heartbeats {
         if pending.is_empty() && marks.is_empty() {
             return Ok(0);
         }
+        // Read before this flush moves the sessions' last activity forward.
+        let marks = match confirmed(db, marks, self.away_after()).await {
+            Ok(marks) => marks,
+            Err(err) => {
+                tracing::warn!(error = %err, "checking the page's silences failed: they are dropped");
+                Vec::new()
+            }
+        };
         let due = if table::shared(db.get_database_backend()) {
             self.shared_due(&pending)
         } else {
             Vec::new()
         };
-        let written = write(db, &pending, &marks, (self.origin, &due)).await;
+        let written = write(db, &pending, self.origin, &due).await;
         if written.is_ok() {
-            let mut state = self.state();
-            for &(id, at) in &due {
-                state.shared.insert(id, at);
+            {
+                let mut state = self.state();
+                for &(id, at) in &due {
+                    state.shared.insert(id, at);
+                }
+            }
+            // Apart from the beats: marks that cannot be written never hold the beats back.
+            if let Err(err) = write_marks(db, &marks).await {
+                tracing::warn!(error = %err, marks = marks.len(), "the page's marks were not written");
             }
         }
         match written {
@@ -341,7 +317,7 @@ impl Heartbeats {
             }
             Err(err) => {
                 self.restore(pending);
-                self.state().marks.extend(marks);
+                self.state().keep_marks(marks);
                 Err(err)
             }
         }
@@ -404,14 +380,14 @@ fn touch(ids: Vec<LinkId>, at: DateTime<Utc>) -> sea_orm::UpdateMany<zoom_link::
         .filter(zoom_link::Column::LastActivityAt.lt(time::to_db(at)))
 }
 
-/// Writes `pending` and the page's `marks`, and the heartbeat events of the beats `due` whose
-/// sessions are still active, written by `origin`, in one transaction (on MySQL read
-/// committed, so the events' read of the sessions locks none of them).
+/// Writes `pending`, and the heartbeat events of the beats `due` whose sessions are still
+/// active, written by `origin`, in one transaction (on MySQL read committed, so the events'
+/// read of the sessions locks none of them).
 async fn write<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     pending: &HashMap<LinkId, DateTime<Utc>>,
-    marks: &[PageMark],
-    (origin, due): (i64, &[(LinkId, DateTime<Utc>)]),
+    origin: i64,
+    due: &[(LinkId, DateTime<Utc>)],
 ) -> Result<u64> {
     let txn = match db.get_database_backend() {
         DbBackend::MySql => {
@@ -421,7 +397,6 @@ async fn write<C: ConnectionTrait + TransactionTrait>(
         _ => db.begin().await?,
     };
     let written = write_beats(&txn, pending.iter().map(|(id, at)| (*id, *at))).await?;
-    write_marks(&txn, marks).await?;
     for (at, ids) in by_second(due.iter().copied()) {
         table::append_active(&txn, origin, EventKind::Heartbeat, at, &ids).await?;
     }
@@ -443,52 +418,6 @@ pub async fn write_beats(
         }
     }
     Ok(written)
-}
-
-/// Stores the page's marks, and counts each interruption on its session: unless Zoom spoke
-/// for it (Zoom's own leave and rejoin count there) or an admin corrected it.
-async fn write_marks(db: &impl ConnectionTrait, marks: &[PageMark]) -> Result<()> {
-    if marks.is_empty() {
-        return Ok(());
-    }
-    for chunk in marks.chunks(CHUNK) {
-        session_mark::Entity::insert_many(chunk.iter().map(|mark| session_mark::ActiveModel {
-            link_id: Set(mark.link),
-            at: Set(time::to_db(mark.at)),
-            kind: Set(mark.kind),
-            until: Set(mark.until.map(time::to_db)),
-            ..Default::default()
-        }))
-        .exec_without_returning(db)
-        .await?;
-    }
-    let mut away: HashMap<LinkId, (i32, i64)> = HashMap::new();
-    for mark in marks.iter().filter(|m| m.kind == MarkKind::Away) {
-        let seconds = mark
-            .until
-            .map_or(0, |until| (until - mark.at).num_seconds());
-        let total = away.entry(mark.link).or_default();
-        *total = (total.0 + 1, total.1 + seconds);
-    }
-    use sea_orm::sea_query::ExprTrait;
-    use zoom_link::Column;
-    for (id, (count, seconds)) in away {
-        zoom_link::Entity::update_many()
-            .col_expr(
-                Column::Interruptions,
-                Expr::col(Column::Interruptions).add(count),
-            )
-            .col_expr(
-                Column::InterruptedSeconds,
-                Expr::col(Column::InterruptedSeconds).add(seconds),
-            )
-            .filter(Column::Id.eq(id))
-            .filter(Column::ZoomJoinedAt.is_null())
-            .filter(Column::CorrectedAt.is_null())
-            .exec(db)
-            .await?;
-    }
-    Ok(())
 }
 
 /// `beats`' sessions by the second of their beat.
@@ -543,40 +472,6 @@ async fn ended_tokens(db: &impl ConnectionTrait, ids: &[LinkId]) -> Result<Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_silence_of_the_visible_page_is_an_interruption_and_a_hidden_one_is_not() {
-        let beats = buffer();
-        let mark = beats.mark();
-        let (id, seen) = (LinkId(3), Some(true));
-        beats.record("t", (id, at(0)), (seen, at(0)), mark, false);
-        beats.accept("t", (seen, at(30)), false).unwrap();
-        // Two missed beats: not yet away; a third: away from the last beat to this one.
-        beats.accept("t", (seen, at(90)), false).unwrap();
-        beats.accept("t", (seen, at(151)), false).unwrap();
-        beats.accept("t", (Some(false), at(160)), false).unwrap();
-        // Hidden (the student is in Zoom): a long silence is no interruption.
-        beats.accept("t", (Some(false), at(400)), false).unwrap();
-        beats.accept("t", (seen, at(401)), false).unwrap();
-        // A beat that does not say keeps nothing known.
-        beats.accept("t", (None, at(402)), false).unwrap();
-        beats.accept("t", (None, at(550)), false).unwrap();
-        let marks = beats.state().marks.clone();
-        let mark = |kind, at, until| PageMark {
-            link: id,
-            kind,
-            at,
-            until,
-        };
-        assert_eq!(
-            marks,
-            [
-                mark(MarkKind::Away, at(90), Some(at(151))),
-                mark(MarkKind::Hidden, at(160), None),
-                mark(MarkKind::Visible, at(401), None),
-            ]
-        );
-    }
 
     const TIMEOUT: Duration = Duration::minutes(10);
     const EVERY: Duration = Duration::seconds(30);

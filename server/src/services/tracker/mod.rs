@@ -16,6 +16,7 @@ mod beats;
 mod changes;
 mod commit;
 mod lookup;
+mod page;
 mod relay;
 mod session;
 mod shapes;
