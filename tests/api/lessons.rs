@@ -17,6 +17,11 @@ use zoomtrack_tests::{
 /// A meeting of its own, so that Zoom's events match one link only.
 const OTHER_MEETING: &str = "85099999999";
 
+/// Zoom's `event` of Bob Student in the meeting of its own, at `at`.
+fn zoom(event: &str, at: DateTime<Utc>) -> Value {
+    participant_event(event, json!(OTHER_MEETING), ("zoom-p1", "Bob Student"), at)
+}
+
 /// Issues a link with a plan; `meeting` picks the Zoom meeting.
 async fn planned(
     app: &TestApp,
@@ -90,6 +95,35 @@ fn whole_seconds(at: DateTime<Utc>) -> DateTime<Utc> {
     time::truncate(at)
 }
 
+/// A GET with the admin credential: the answer's body.
+async fn admin_get(app: &TestApp, path: &str, query: &[(&str, &str)]) -> String {
+    app.client
+        .get(app.url(path))
+        .query(query)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A CSV export's rows, each its cells by column name (the tests' cells hold no commas).
+fn csv_rows(csv: &str) -> Vec<BTreeMap<String, String>> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|line| {
+            header
+                .iter()
+                .zip(line.split(','))
+                .map(|(name, cell)| (name.to_string(), cell.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
 db_test!(each_attendance_state_follows_its_timeline);
 async fn each_attendance_state_follows_its_timeline(db: TestDb) {
     let app = TestApp::spawn(&db, &["--zoom-webhook-secret", SECRET]).await;
@@ -120,9 +154,6 @@ async fn each_attendance_state_follows_its_timeline(db: TestDb) {
     // Clicked on time, but Zoom says the student joined at 10:07: Zoom decides.
     let by_zoom = planned(&app, who, t0, 60, OTHER_MEETING).await;
     click(&app, &by_zoom, minutes(-2)).await;
-    let zoom = |event: &str, at: DateTime<Utc>| {
-        participant_event(event, json!(OTHER_MEETING), ("zoom-p1", "Bob Student"), at)
-    };
     deliver(&app, &zoom("meeting.participant_joined", minutes(7))).await;
     deliver(&app, &zoom("meeting.participant_left", minutes(67))).await;
 
@@ -213,57 +244,40 @@ async fn each_attendance_state_follows_its_timeline(db: TestDb) {
     );
 
     // The REST list and the CSV carry the state and take it as a filter.
-    let answer: Value = app
-        .client
-        .get(app.url("/api/admin/teacher-sessions"))
-        .query(&[("attendance", "late")])
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = serde_json::from_str(
+        &admin_get(
+            &app,
+            "/api/admin/teacher-sessions",
+            &[("attendance", "late")],
+        )
+        .await,
+    )
+    .unwrap();
     let rows = answer["sessions"].as_array().unwrap();
     assert_eq!(rows.len(), 3, "{answer}");
     assert!(
         rows.iter()
             .all(|r| r["attendance"] == "late" && r["plannedMinutes"] == 60)
     );
-    let csv = app
-        .client
-        .get(app.url("/api/admin/sessions.csv"))
-        .query(&[("attendance", "short")])
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines.len(), 2, "{csv}");
-    let header: Vec<&str> = lines[0].split(',').collect();
-    let row: Vec<&str> = lines[1].split(',').collect();
-    let column = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
-    assert_eq!(column("session_id"), short.id);
-    assert_eq!(column("attendance"), "short");
-    assert_eq!(column("planned_minutes"), "60");
+    let csv = admin_get(&app, "/api/admin/sessions.csv", &[("attendance", "short")]).await;
+    let rows = csv_rows(&csv);
+    assert_eq!(rows.len(), 1, "{csv}");
+    assert_eq!(rows[0]["session_id"], short.id);
+    assert_eq!(rows[0]["attendance"], "short");
+    assert_eq!(rows[0]["planned_minutes"], "60");
     let (status, answer) = app
         .get_json("/api/admin/teacher-sessions?attendance=no_show")
         .await;
     assert_eq!(status, 401, "{answer}");
-    let refused: Value = app
-        .client
-        .get(app.url("/api/admin/teacher-sessions"))
-        .query(&[("attendance", "no_show")])
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let refused: Value = serde_json::from_str(
+        &admin_get(
+            &app,
+            "/api/admin/teacher-sessions",
+            &[("attendance", "no_show")],
+        )
+        .await,
+    )
+    .unwrap();
     assert_eq!(refused["error"]["code"], "BAD_USER_INPUT", "{refused}");
     app.stop().await;
 }
@@ -317,9 +331,6 @@ async fn a_correction_survives_every_later_signal(db: TestDb) {
     )
     .await;
     click(&app, &plan, start).await;
-    let zoom = |event: &str, at: DateTime<Utc>| {
-        participant_event(event, json!(OTHER_MEETING), ("zoom-p1", "Bob Student"), at)
-    };
     deliver(&app, &zoom("meeting.participant_joined", start)).await;
     let before = session(&app, &plan).await;
     assert_eq!(before["status"], "ACTIVE");
@@ -442,25 +453,13 @@ async fn a_correction_survives_every_later_signal(db: TestDb) {
     assert_eq!(timeline[0]["mark"], "OPENED");
 
     // The CSV shows the correction beside the corrected values.
-    let csv = app
-        .client
-        .get(app.url("/api/admin/sessions.csv"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut reader = csv.lines();
-    let header: Vec<&str> = reader.next().unwrap().split(',').collect();
-    let row: Vec<&str> = reader.next().unwrap().split(',').collect();
-    let column = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
-    assert_eq!(column("duration_seconds"), (58 * 60).to_string());
-    assert_eq!(column("correction_reason"), "the teacher's log says :58");
-    assert_eq!(column("corrected_by"), "admin token");
-    assert!(!column("corrected_at").is_empty());
-    assert_eq!(column("measured_duration_seconds"), "");
+    let csv = admin_get(&app, "/api/admin/sessions.csv", &[]).await;
+    let row = &csv_rows(&csv)[0];
+    assert_eq!(row["duration_seconds"], (58 * 60).to_string());
+    assert_eq!(row["correction_reason"], "the teacher's log says :58");
+    assert_eq!(row["corrected_by"], "admin token");
+    assert!(!row["corrected_at"].is_empty());
+    assert_eq!(row["measured_duration_seconds"], "");
     app.stop().await;
 }
 
@@ -724,33 +723,18 @@ async fn payroll_equals_a_brute_force_sum(db: TestDb) {
                     assert_eq!(own, theirs);
 
                     // The CSV holds the same rows.
-                    let csv = app
-                        .client
-                        .get(app.url("/api/admin/payroll.csv"))
-                        .query(&[
-                            ("from", from.to_string()),
-                            ("to", to.to_string()),
-                            ("timeZone", tz.to_owned()),
-                        ])
-                        .bearer_auth(ADMIN_TOKEN)
-                        .send()
-                        .await
-                        .unwrap()
-                        .text()
-                        .await
-                        .unwrap();
-                    let mut lines = csv.lines();
-                    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+                    let (from, to) = (from.to_string(), to.to_string());
+                    let query = [
+                        ("from", from.as_str()),
+                        ("to", to.as_str()),
+                        ("timeZone", tz),
+                    ];
+                    let csv = admin_get(&app, "/api/admin/payroll.csv", &query).await;
                     let mut from_csv = Rows::new();
-                    for line in lines {
-                        let cells: Vec<&str> = line.split(',').collect();
-                        let get = |name: &str| -> i64 {
-                            cells[header.iter().position(|h| *h == name).unwrap()]
-                                .parse()
-                                .unwrap()
-                        };
+                    for cells in csv_rows(&csv) {
+                        let get = |name: &str| -> i64 { cells[name].parse().unwrap() };
                         from_csv.insert(
-                            cells[0].to_owned(),
+                            cells["teacher_id"].clone(),
                             json!({
                                 "lessons": get("lessons"), "paidSeconds": get("paid_seconds"),
                                 "paidMinutes": get("paid_minutes"),
@@ -800,16 +784,10 @@ async fn payroll_equals_a_brute_force_sum(db: TestDb) {
     }
     let (status, answer) = app.get_json("/api/admin/payroll.csv?from=2026-03-01").await;
     assert_eq!(status, 401, "{answer}");
-    let missing: Value = app
-        .client
-        .get(app.url("/api/admin/payroll.csv?from=2026-03-01"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let missing: Value = serde_json::from_str(
+        &admin_get(&app, "/api/admin/payroll.csv", &[("from", "2026-03-01")]).await,
+    )
+    .unwrap();
     assert_eq!(missing["error"]["code"], "BAD_USER_INPUT", "{missing}");
     app.stop().await;
 }
@@ -862,9 +840,6 @@ async fn interruptions_come_from_zoom_or_from_the_visible_page(db: TestDb) {
     // Zoom: a leave and a rejoin three minutes later; the page's silences no longer count.
     let zoomed = link_on(&app, who, OTHER_MEETING).await;
     click(&app, &zoomed, t0).await;
-    let zoom = |event: &str, at: DateTime<Utc>| {
-        participant_event(event, json!(OTHER_MEETING), ("zoom-p1", "Bob Student"), at)
-    };
     deliver(&app, &zoom("meeting.participant_joined", seconds(10))).await;
     deliver(&app, &zoom("meeting.participant_left", seconds(610))).await;
     deliver(&app, &zoom("meeting.participant_joined", seconds(790))).await;
@@ -929,24 +904,15 @@ async fn interruptions_come_from_zoom_or_from_the_visible_page(db: TestDb) {
         .admin("{ teacherStats { avgInterruptions } }", json!({}))
         .await;
     assert_eq!(stats["teacherStats"][0]["avgInterruptions"], 1.0);
-    let csv = app
-        .client
-        .get(app.url("/api/admin/sessions.csv"))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
-    for line in lines {
-        let cells: Vec<&str> = line.split(',').collect();
-        let expected = if cells[0] == page.id { "170" } else { "180" };
-        assert_eq!(cells[column("interruptions")], "1", "{csv}");
-        assert_eq!(cells[column("interrupted_seconds")], expected, "{csv}");
+    let csv = admin_get(&app, "/api/admin/sessions.csv", &[]).await;
+    for row in csv_rows(&csv) {
+        let expected = if row["session_id"] == page.id {
+            "170"
+        } else {
+            "180"
+        };
+        assert_eq!(row["interruptions"], "1", "{csv}");
+        assert_eq!(row["interrupted_seconds"], expected, "{csv}");
     }
     app.stop().await;
 }

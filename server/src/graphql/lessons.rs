@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 
 use super::{
     context::{Gql, caller, error, tracker},
-    reports::SessionFilter,
+    reports::{SessionFilter, link_connection},
     types::{Correction, PayrollRow, ZoomLink},
 };
 use crate::{
@@ -43,13 +43,7 @@ impl LessonQuery {
         let page = reports::links(tracker(ctx)?.read(), &filter, first, after.as_deref())
             .await
             .gql()?;
-        let mut connection = Connection::new(page.has_previous, page.has_next);
-        connection.edges.extend(
-            page.rows
-                .into_iter()
-                .map(|(cursor, view)| Edge::new(cursor, ZoomLink::from(view))),
-        );
-        Ok(connection)
+        Ok(link_connection(page))
     }
 
     /// Per teacher, the lessons of the days `from` to `to` (in `timeZone`, default UTC; at most

@@ -231,6 +231,17 @@ impl From<&BusEvent> for SessionEvent {
     }
 }
 
+/// A page of links as a Relay connection.
+pub(super) fn link_connection(page: reports::Page) -> Connection<String, ZoomLink> {
+    let mut connection = Connection::new(page.has_previous, page.has_next);
+    connection.edges.extend(
+        page.rows
+            .into_iter()
+            .map(|(cursor, view)| Edge::new(cursor, ZoomLink::from(view))),
+    );
+    connection
+}
+
 /// Whether the selection asks for `attendance`: its counts cost queries of their own.
 fn asks_attendance(ctx: &Context<'_>) -> bool {
     ctx.look_ahead().field("attendance").exists()
@@ -270,13 +281,7 @@ impl ReportQuery {
         let page = reports::list(tracker(ctx)?.read(), &filter, sort, first, after.as_deref())
             .await
             .gql()?;
-        let mut connection = Connection::new(page.has_previous, page.has_next);
-        connection.edges.extend(
-            page.rows
-                .into_iter()
-                .map(|(cursor, view)| Edge::new(cursor, ZoomLink::from(view))),
-        );
-        Ok(connection)
+        Ok(link_connection(page))
     }
 
     /// One link and its session: admins read any, a teacher only their own.

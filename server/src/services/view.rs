@@ -15,6 +15,20 @@ pub struct SessionView {
     pub student: student::Model,
 }
 
+/// Teachers by id.
+pub async fn teachers(
+    db: &impl ConnectionTrait,
+    ids: impl IntoIterator<Item = TeacherId>,
+) -> Result<HashMap<TeacherId, teacher::Model>> {
+    Ok(teacher::Entity::find()
+        .filter(teacher::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t))
+        .collect())
+}
+
 /// Attaches teachers and students to links: two queries, whatever the number of links.
 pub async fn attach(
     db: &impl ConnectionTrait,
@@ -22,13 +36,7 @@ pub async fn attach(
 ) -> Result<Vec<SessionView>> {
     let teacher_ids: Vec<TeacherId> = links.iter().map(|l| l.teacher_id).collect();
     let student_ids: Vec<StudentId> = links.iter().map(|l| l.student_id).collect();
-    let teachers: HashMap<TeacherId, teacher::Model> = teacher::Entity::find()
-        .filter(teacher::Column::Id.is_in(teacher_ids))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t))
-        .collect();
+    let teachers = teachers(db, teacher_ids).await?;
     let students: HashMap<StudentId, student::Model> = student::Entity::find()
         .filter(student::Column::Id.is_in(student_ids))
         .all(db)

@@ -28,7 +28,7 @@ use crate::{
         range::{DayRange, parse_time_zone},
         time,
     },
-    services::{Result, ServiceError},
+    services::{Result, ServiceError, view},
 };
 
 /// One teacher's lessons in a period.
@@ -185,13 +185,7 @@ pub async fn payroll(
         let id = row.teacher_id;
         rows.entry(id).or_default().1 = Some(row);
     }
-    let teachers: HashMap<TeacherId, teacher::Model> = teacher::Entity::find()
-        .filter(teacher::Column::Id.is_in(rows.keys().copied()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t))
-        .collect();
+    let teachers = view::teachers(db, rows.keys().copied()).await?;
     let mut out: Vec<PayrollRow> = rows
         .into_iter()
         .filter_map(|(id, (held, planned))| {

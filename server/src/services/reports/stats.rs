@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     domain::{TeacherId, attendance::Attendance, time},
-    services::Result,
+    services::{Result, view},
 };
 
 /// Totals over the sessions a filter selects. Durations count finished sessions only.
@@ -412,13 +412,7 @@ pub async fn teacher_stats<C: ConnectionTrait + TransactionTrait>(
     let mut rows = counts(db, filter, true).await?;
     // Totals of a day whose sessions all moved elsewhere stay as zero rows.
     rows.retain(|_, row| row.total > 0);
-    let teachers: HashMap<TeacherId, teacher::Model> = teacher::Entity::find()
-        .filter(teacher::Column::Id.is_in(rows.keys().copied()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|t| (t.id, t))
-        .collect();
+    let teachers = view::teachers(db, rows.keys().copied()).await?;
     let mut out: Vec<TeacherStats> = rows
         .into_iter()
         .filter_map(|(teacher_id, row)| {
