@@ -1,5 +1,7 @@
 //! The read side: sessions, statistics, and their live versions.
 
+use std::collections::HashMap;
+
 use async_graphql::{
     Context, Enum, ID, InputObject, Object, SimpleObject, Subscription,
     connection::{Connection, Edge},
@@ -321,38 +323,37 @@ impl ReportQuery {
     ) -> async_graphql::Result<Vec<TeacherStats>> {
         let filter = SessionFilter::parse(filter.as_ref(), caller(ctx)?)?;
         let db = tracker(ctx)?.read();
-        let mut rows: Vec<TeacherStats> = reports::teacher_stats(db, &filter)
-            .await
-            .gql()?
-            .into_iter()
-            .map(Into::into)
-            .collect();
-        if asks_attendance(ctx) {
-            let counts = reports::attendance_counts(db, &filter, filter.now)
+        let stats = reports::teacher_stats(db, &filter).await.gql()?;
+        // Counted only when asked for, by teacher id.
+        let attendance: HashMap<_, _> = if asks_attendance(ctx) {
+            reports::attendance_counts(db, &filter, filter.now)
                 .await
-                .gql()?;
-            for row in &mut rows {
-                if let Some((_, c)) = counts
-                    .iter()
-                    .find(|(id, _)| row.teacher.id.as_str() == id.to_string())
-                {
-                    row.attendance = (*c).into();
+                .gql()?
+                .into_iter()
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        let interruptions = if ctx.look_ahead().field("avgInterruptions").exists() {
+            reports::interruption_counts(db, &filter).await.gql()?
+        } else {
+            HashMap::new()
+        };
+        let rows = stats
+            .into_iter()
+            .map(|t| {
+                let id = t.teacher.id;
+                let mut row = TeacherStats::from(t);
+                if let Some(counts) = attendance.get(&id) {
+                    row.attendance = (*counts).into();
                 }
-            }
-        }
-        if ctx.look_ahead().field("avgInterruptions").exists() {
-            let counts = reports::interruption_counts(db, &filter).await.gql()?;
-            for row in &mut rows {
-                if let Some((sessions, interruptions)) = counts
-                    .iter()
-                    .find(|(id, _)| row.teacher.id.as_str() == id.to_string())
-                    .map(|(_, c)| *c)
+                row.avg_interruptions = interruptions
+                    .get(&id)
                     .filter(|(sessions, _)| *sessions > 0)
-                {
-                    row.avg_interruptions = Some(interruptions as f64 / sessions as f64);
-                }
-            }
-        }
+                    .map(|(sessions, count)| *count as f64 / *sessions as f64);
+                row
+            })
+            .collect();
         Ok(rows)
     }
 

@@ -18,7 +18,8 @@ use crate::{
         time,
     },
     services::{
-        corrections, notifications, reports, timeline, tracker::SessionEnd, view::SessionView,
+        corrections, links, notifications, reports, timeline, tracker::SessionEnd,
+        view::SessionView,
     },
 };
 
@@ -446,10 +447,7 @@ impl ZoomLink {
     #[graphql(complexity = 10)]
     async fn timeline(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TimelineEntry>> {
         let db = tracker(ctx)?.read();
-        let link = reports::session(db, Caller::Admin, self.link_id)
-            .await
-            .gql()?
-            .link;
+        let link = links::by_id(db, self.link_id).await.gql()?;
         Ok(timeline::timeline(db, &link)
             .await
             .gql()?

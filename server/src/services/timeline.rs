@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use entity::{
     session_correction,
     session_mark::{self, MarkKind},
-    telegram_notification,
     zoom_link::{self, EndReason, SessionStatus},
     zoom_participation::{self, LeftBy},
 };
@@ -51,7 +50,7 @@ pub async fn timeline(db: &impl ConnectionTrait, link: &zoom_link::Model) -> Res
         detail,
     };
     let mut entries = vec![entry(link.created_at, Mark::Issued, None)];
-    if let Some(message) = super::unique(telegram_notification::Entity::find_by_id(link.id), db)
+    if let Some(message) = super::notifications::get(db, link.id)
         .await?
         .and_then(|n| n.sent_at)
     {
